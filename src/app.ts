@@ -1,0 +1,49 @@
+/** Wires config, models, synthesizer, metrics and the server together. */
+import { buildConfig, fromEnv, type ConfigOverrides, type ServerConfig } from "./config.js";
+import { createMetrics, type Metrics } from "./metrics.js";
+import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "./models/model-set.js";
+import { startServer, type RunningServer } from "./server/uws-server.js";
+import { Synthesizer } from "./synth/synthesizer.js";
+
+export interface App {
+  readonly config: ServerConfig;
+  readonly metrics: Metrics;
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+export async function loadSynthesizer(config: ServerConfig): Promise<{ synth: Synthesizer; models: ModelSet }> {
+  const models = await loadModelSet(config.modelDir, { intraOpThreads: config.inference.intraOpThreads }, SERVING_GRAPHS);
+  const synth = new Synthesizer(models);
+  // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
+  const stream = synth.openStream(synth.voices[0], 0);
+  await stream.synthesize("Ready.");
+  await stream.finish();
+  return { synth, models };
+}
+
+export async function createApp(overrides: ConfigOverrides = {}, log: (m: string) => void = () => {}): Promise<App> {
+  const config = buildConfig(fromEnv(process.env), overrides);
+  const metrics = createMetrics();
+  let synth: Synthesizer | null = null;
+  const server: RunningServer = await startServer({ config, metrics, synth: () => synth, log });
+  let models: ModelSet;
+  try {
+    const loaded = await loadSynthesizer(config);
+    synth = loaded.synth;
+    models = loaded.models;
+  } catch (e) {
+    await server.close();
+    throw e;
+  }
+  if (models.manifest.kind === "fixture") {
+    log(`WARNING: serving the RANDOM-WEIGHT fixture model '${models.manifest.name}' from ${models.manifest.dir}: it produces noise, not speech`);
+  }
+  return {
+    config, metrics, port: server.port,
+    async close() {
+      await server.close();
+      await models.dispose();
+    },
+  };
+}

@@ -1,0 +1,70 @@
+/** The `soundstorm` command: serve, say. */
+import { parseArgs } from "node:util";
+import { createApp, loadSynthesizer } from "../app.js";
+import { buildConfig, fromEnv } from "../config.js";
+import { resolve } from "node:path";
+import { synthesizeToFile } from "./say.js";
+
+const USAGE = `usage:
+  soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
+  soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: {
+    port: { type: "string" }, host: { type: "string" }, model: { type: "string" }, threads: { type: "string" },
+  } });
+  const log = (m: string) => console.error(`[${new Date().toISOString()}] ${m}`);
+  const app = await createApp({
+    ...(values.port !== undefined ? { port: Number(values.port) } : {}),
+    ...(values.host !== undefined ? { host: values.host } : {}),
+    ...(values.model !== undefined ? { modelDir: resolve(values.model) } : {}),
+    ...(values.threads !== undefined ? { inference: { intraOpThreads: Number(values.threads) } } : {}),
+  }, log);
+  log(`listening on ${app.config.host}:${app.port} (WebSocket /v1/stream, /healthz, /readyz, /metrics)`);
+  const stop = async () => {
+    log("shutting down");
+    await app.close();
+    process.exit(0);
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+}
+
+async function say(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
+    out: { type: "string", short: "o" }, voice: { type: "string" }, model: { type: "string" }, seed: { type: "string" },
+  } });
+  const text = positionals.join(" ").trim();
+  if (!text || !values.out) throw new UsageError("say needs text and --out FILE");
+  const config = buildConfig(fromEnv(process.env), values.model ? { modelDir: resolve(values.model) } : {});
+  const { synth, models } = await loadSynthesizer(config);
+  try {
+    const r = await synthesizeToFile(synth, text, {
+      out: values.out, voice: values.voice ?? synth.voices[0], seed: Number(values.seed ?? 0), bitrate: config.opusBitrate,
+    });
+    console.error(`wrote ${values.out}: ${r.audioSeconds.toFixed(2)} s of audio in ${r.generationSeconds.toFixed(2)} s (voice ${r.voice}, model ${synth.manifest.name}${synth.manifest.kind === "fixture" ? ", RANDOM-WEIGHT FIXTURE" : ""})`);
+  } finally {
+    await models.dispose();
+  }
+}
+
+class UsageError extends Error {}
+
+export async function main(argv: string[]): Promise<void> {
+  const [cmd, ...rest] = argv;
+  try {
+    if (cmd === "serve") await serve(rest);
+    else if (cmd === "say") await say(rest);
+    else if (cmd === "--help" || cmd === "-h" || cmd === "help") console.log(USAGE);
+    else throw new UsageError(cmd ? `unknown command '${cmd}'` : "missing command");
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+      console.error(`${(e as Error).message}\n${USAGE}`);
+      process.exitCode = 2;
+      return;
+    }
+    console.error(`soundstorm: ${(e as Error).message}`);
+    process.exitCode = 1;
+  }
+}
+

@@ -1,0 +1,63 @@
+/**
+ * Every error the server reports, in one frozen table. Protocol errors become
+ * `{"type":"error","code":...}` events; the socket stays open unless the
+ * entry names a close code. protocol/README.md documents this table and a test
+ * keeps the two in step.
+ */
+export interface ErrorSpec {
+  readonly message: string;
+  /** Close the socket with this code after sending the error (connection-level faults only). */
+  readonly close?: number;
+}
+
+export const ERRORS = Object.freeze({
+  invalid_json: { message: "Message is not valid JSON" },
+  binary_not_supported: { message: "Binary messages from the client are not supported; send JSON text" },
+  unknown_message_type: { message: "Unknown message type" },
+  invalid_message: { message: "Message does not match its schema" },
+  text_too_long: { message: "Text exceeds the per-message or per-context limit" },
+  unknown_context: { message: "No open context with this id" },
+  context_exists: { message: "A context with this id is already open on this socket" },
+  context_ended: { message: "The context has already ended; no more text is accepted" },
+  too_many_contexts: { message: "Too many open contexts on this socket" },
+  unknown_voice: { message: "Unknown voice" },
+  no_speakable_text: { message: "A chunk of text had nothing speakable in it and was skipped" },
+  inference_failed: { message: "Synthesis failed for this context" },
+  internal_error: { message: "Internal server error" },
+  message_too_large: { message: "Message exceeds the maximum size", close: 1009 },
+  server_shutting_down: { message: "The server is shutting down", close: 1001 },
+} satisfies Record<string, ErrorSpec>);
+
+export type ErrorCode = keyof typeof ERRORS;
+
+/** WebSocket close codes the server uses (documented in protocol/README.md). */
+export const CLOSE_CODES = Object.freeze({
+  normal: 1000,
+  going_away: 1001,
+  policy_violation: 1008,
+  message_too_big: 1009,
+  internal_error: 1011,
+  try_again_later: 1013,
+  idle_timeout: 4000,
+  slow_consumer: 4001,
+});
+
+/** A typed error that maps to one row of the table. */
+export class ServiceError extends Error {
+  readonly code: ErrorCode;
+  readonly contextId?: string;
+
+  constructor(code: ErrorCode, detail?: string, contextId?: string) {
+    super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message);
+    this.name = "ServiceError";
+    this.code = code;
+    this.contextId = contextId;
+  }
+
+  toEvent(): { type: "error"; code: ErrorCode; message: string; context_id?: string } {
+    const ev: { type: "error"; code: ErrorCode; message: string; context_id?: string } =
+      { type: "error", code: this.code, message: this.message };
+    if (this.contextId !== undefined) ev.context_id = this.contextId;
+    return ev;
+  }
+}

@@ -1,0 +1,138 @@
+/**
+ * The model contract: models/<name>/model.json names every ONNX graph with its
+ * inputs and outputs, the rates and vocabularies, the text symbol table,
+ * decoding defaults and the voices. Read and validated here, once; every stage
+ * takes its numbers from the Manifest, never from constants of its own.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { Type, type Static } from "@sinclair/typebox";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+
+const Dim = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })]);
+const TensorSpec = Type.Object({
+  name: Type.String({ minLength: 1 }),
+  dtype: Type.Union([Type.Literal("int64"), Type.Literal("float32"), Type.Literal("bool")]),
+  shape: Type.Array(Dim),
+});
+const GraphSpec = Type.Object({
+  file: Type.String({ minLength: 1 }),
+  inputs: Type.Record(Type.String(), TensorSpec),
+  outputs: Type.Record(Type.String(), TensorSpec),
+});
+
+const Pos = Type.Integer({ minimum: 1 });
+const ManifestSchema = Type.Object({
+  format_version: Type.Literal(1),
+  name: Type.String(),
+  kind: Type.Union([Type.Literal("trained"), Type.Literal("fixture")]),
+  description: Type.String(),
+  audio: Type.Object({ sample_rate: Pos, hop_length: Pos, frame_rate: Pos }),
+  codec: Type.Object({
+    levels: Pos, codebook_size: Pos,
+    decoder_left_context_frames: Type.Integer({ minimum: 0 }),
+    decoder_right_context_frames: Type.Integer({ minimum: 0 }),
+  }),
+  semantic: Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos }),
+  soundstorm: Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) }),
+  text_to_semantic: Type.Object({ min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }) }),
+  text: Type.Object({
+    phonemizer_language: Type.String(),
+    symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 5 }),
+    pad_id: Type.Integer({ minimum: 0 }), bos_id: Type.Integer({ minimum: 0 }), eos_id: Type.Integer({ minimum: 0 }),
+    unk_id: Type.Integer({ minimum: 0 }), word_separator: Type.String(),
+  }),
+  decoding: Type.Object({
+    schedule: Type.Array(Pos, { minItems: 1 }),
+    temperature_start: Type.Number({ minimum: 0 }),
+    temperature_end: Type.Number({ minimum: 0 }),
+    noise_scale: Type.Number({ minimum: 0 }),
+    semantic_temperature: Type.Number({ minimum: 0 }),
+  }),
+  graphs: Type.Object({
+    soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
+    codec_decoder: GraphSpec, codec_encoder: GraphSpec, semantic_tokenizer: GraphSpec,
+  }),
+  voices: Type.Record(Type.String(), Type.String()),
+});
+
+const VoiceSchema = Type.Object({
+  name: Type.String(),
+  description: Type.String(),
+  phonemes: Type.String(),
+  semantic: Type.Array(Type.Integer({ minimum: 0 })),
+  acoustic: Type.Array(Type.Array(Type.Integer({ minimum: 0 }))),
+});
+
+export type TensorSpec = Static<typeof TensorSpec>;
+export type GraphSpec = Static<typeof GraphSpec>;
+export type ManifestData = Static<typeof ManifestSchema>;
+export type GraphName = keyof ManifestData["graphs"];
+
+/** A voice prompt, ready for the stages: semantic at the semantic rate, acoustic frames x levels. */
+export interface VoicePrompt {
+  readonly name: string;
+  readonly description: string;
+  readonly phonemes: string;
+  readonly semantic: Int32Array;
+  /** Row-major [frames, levels]. */
+  readonly acoustic: Int32Array;
+  readonly frames: number;
+}
+
+export interface Manifest extends ManifestData {
+  /** Absolute directory of model.json; graph files are relative to it. */
+  readonly dir: string;
+  readonly voicePrompts: ReadonlyMap<string, VoicePrompt>;
+}
+
+const checkManifest = TypeCompiler.Compile(ManifestSchema);
+const checkVoice = TypeCompiler.Compile(VoiceSchema);
+
+function fail(path: string, msg: string): never {
+  throw new Error(`invalid model manifest ${path}: ${msg}`);
+}
+
+export function loadManifest(modelDir: string): Manifest {
+  const path = join(resolve(modelDir), "model.json");
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new Error(`cannot read model manifest ${path}: ${(e as Error).message}`);
+  }
+  if (!checkManifest.Check(raw)) {
+    const e = checkManifest.Errors(raw).First();
+    fail(path, `${e?.path}: ${e?.message}`);
+  }
+  const m = raw as ManifestData;
+  const q = m.codec.levels;
+  if (m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
+  if (m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
+  if (m.audio.sample_rate !== m.audio.hop_length * m.audio.frame_rate) fail(path, "sample_rate != hop_length * frame_rate");
+  if (m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
+  const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;
+  for (const id of [pad_id, bos_id, eos_id, unk_id]) if (id >= symbols.length) fail(path, `special symbol id ${id} out of range`);
+  if (new Set(symbols).size !== symbols.length) fail(path, "text.symbols has duplicates");
+
+  const dir = dirname(path);
+  const voicePrompts = new Map<string, VoicePrompt>();
+  for (const [name, file] of Object.entries(m.voices)) {
+    const vpath = join(dir, file);
+    let v: unknown;
+    try { v = JSON.parse(readFileSync(vpath, "utf8")); } catch (e) { fail(path, `voice ${name}: ${(e as Error).message}`); }
+    if (!checkVoice.Check(v)) fail(path, `voice ${name}: ${checkVoice.Errors(v).First()?.message}`);
+    const vd = v as Static<typeof VoiceSchema>;
+    const frames = vd.acoustic.length;
+    if (vd.acoustic.some((row) => row.length !== q || row.some((c) => c >= m.codec.codebook_size))) fail(path, `voice ${name}: acoustic rows must have ${q} codes < ${m.codec.codebook_size}`);
+    if (vd.semantic.some((s) => s >= m.semantic.vocab_size)) fail(path, `voice ${name}: semantic token out of range`);
+    if (vd.semantic.length * m.semantic.repeat !== frames) fail(path, `voice ${name}: ${vd.semantic.length} semantic tokens do not cover ${frames} frames`);
+    voicePrompts.set(name, {
+      name, description: vd.description, phonemes: vd.phonemes, frames,
+      semantic: Int32Array.from(vd.semantic),
+      acoustic: Int32Array.from(vd.acoustic.flat()),
+    });
+  }
+  if (voicePrompts.size === 0) fail(path, "no voices");
+  return Object.freeze({ ...m, dir, voicePrompts });
+}

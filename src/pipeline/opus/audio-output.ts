@@ -1,0 +1,148 @@
+/**
+ * The last stage: cuts PCM into 20 ms frames and turns each into one payload of
+ * the context's output format (raw Opus packet, Ogg page, or s16le PCM).
+ */
+import type { OutputFormat } from "../../protocol/messages.js";
+import { OggOpusWriter, concat } from "./ogg.js";
+import { OpusFrameEncoder, floatToS16 } from "./opus-encoder.js";
+
+export interface AudioPayload {
+  readonly bytes: Uint8Array;
+  /** Real (unpadded) samples at the model rate this payload carries. */
+  readonly samples: number;
+}
+
+export interface AudioStreamInfo {
+  readonly codec: "opus" | "pcm_s16le";
+  /** Rate of the decoded audio. */
+  readonly sampleRate: number;
+  readonly inputSampleRate: number;
+  readonly preSkip: number;
+  /** Duration of one payload in 48 kHz samples. */
+  readonly frameDuration48k: number;
+}
+
+export interface AudioOutput {
+  readonly info: AudioStreamInfo;
+  /** Add PCM; returns the payloads of every complete 20 ms frame. */
+  push(pcm: Float32Array): AudioPayload[];
+  /** Pad and emit what is left; the returned list is never empty and its last payload ends the stream. */
+  finish(): AudioPayload[];
+  dispose(): void;
+}
+
+/** Collects float PCM and hands out whole frames. */
+class Framer {
+  private buf: Float32Array;
+  private fill = 0;
+
+  constructor(readonly frameSamples: number) {
+    this.buf = new Float32Array(frameSamples);
+  }
+
+  push(pcm: Float32Array, each: (frame: Float32Array, real: number) => void): void {
+    let off = 0;
+    while (off < pcm.length) {
+      const n = Math.min(this.frameSamples - this.fill, pcm.length - off);
+      this.buf.set(pcm.subarray(off, off + n), this.fill);
+      this.fill += n;
+      off += n;
+      if (this.fill === this.frameSamples) {
+        each(this.buf, this.frameSamples);
+        this.fill = 0;
+      }
+    }
+  }
+
+  /** Emit the partial frame zero-padded (always one frame, possibly all padding). */
+  finish(each: (frame: Float32Array, real: number) => void): void {
+    const real = this.fill;
+    this.buf.fill(0, this.fill);
+    this.fill = 0;
+    each(this.buf, real);
+  }
+}
+
+class OpusOutput implements AudioOutput {
+  readonly info: AudioStreamInfo;
+  private readonly enc: OpusFrameEncoder;
+  private readonly framer: Framer;
+  private readonly ogg: OggOpusWriter | null;
+  private granule: number;
+  private headersSent = false;
+  private readonly ratio: number;
+
+  constructor(sampleRate: number, bitrate: number, ogg: boolean, serial: number) {
+    this.enc = new OpusFrameEncoder(sampleRate, bitrate);
+    this.framer = new Framer(this.enc.frameSamples);
+    this.ratio = 48000 / sampleRate;
+    this.info = { codec: "opus", sampleRate: 48000, inputSampleRate: sampleRate, preSkip: this.enc.preSkip48k, frameDuration48k: 960 };
+    this.ogg = ogg ? new OggOpusWriter(serial, this.enc.preSkip48k, sampleRate) : null;
+    this.granule = this.enc.preSkip48k;
+  }
+
+  private wrap(packet: Uint8Array, real: number, last: boolean): AudioPayload {
+    if (!this.ogg) return { bytes: packet, samples: real };
+    this.granule += Math.round(real * this.ratio);
+    // a page's granule is the end of its last complete sample; intermediate pages carry full frames
+    let page = this.ogg.audioPage([packet], this.granule, last);
+    if (!this.headersSent) {
+      page = concat([this.ogg.headers(), page]);
+      this.headersSent = true;
+    }
+    return { bytes: page, samples: real };
+  }
+
+  push(pcm: Float32Array): AudioPayload[] {
+    const out: AudioPayload[] = [];
+    this.framer.push(pcm, (f, real) => out.push(this.wrap(this.enc.encode(f), real, false)));
+    return out;
+  }
+
+  finish(): AudioPayload[] {
+    const out: AudioPayload[] = [];
+    this.framer.finish((f, real) => out.push(this.wrap(this.enc.encode(f), real, true)));
+    return out;
+  }
+
+  dispose(): void {
+    this.enc.dispose();
+  }
+}
+
+class PcmOutput implements AudioOutput {
+  readonly info: AudioStreamInfo;
+  private readonly framer: Framer;
+
+  constructor(sampleRate: number) {
+    this.framer = new Framer(sampleRate / 50);
+    this.info = { codec: "pcm_s16le", sampleRate, inputSampleRate: sampleRate, preSkip: 0, frameDuration48k: 960 };
+  }
+
+  private static bytes(f: Float32Array, real: number): AudioPayload {
+    const s = floatToS16(f.subarray(0, real), new Int16Array(real));
+    return { bytes: new Uint8Array(s.buffer), samples: real };
+  }
+
+  push(pcm: Float32Array): AudioPayload[] {
+    const out: AudioPayload[] = [];
+    this.framer.push(pcm, (f, real) => out.push(PcmOutput.bytes(f, real)));
+    return out;
+  }
+
+  finish(): AudioPayload[] {
+    const out: AudioPayload[] = [];
+    this.framer.finish((f, real) => out.push(PcmOutput.bytes(f, real)));
+    return out;
+  }
+
+  dispose(): void {}
+}
+
+export function createAudioOutput(format: OutputFormat, sampleRate: number, opts: { bitrate: number; serial: number }): AudioOutput {
+  switch (format) {
+    case "opus": return new OpusOutput(sampleRate, opts.bitrate, false, opts.serial);
+    case "ogg_opus": return new OpusOutput(sampleRate, opts.bitrate, true, opts.serial);
+    case "pcm_s16le": return new PcmOutput(sampleRate);
+  }
+}

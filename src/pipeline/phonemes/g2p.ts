@@ -1,0 +1,56 @@
+/**
+ * Grapheme-to-phoneme with espeak-ng (the `phonemizer` package: espeak-ng
+ * compiled to WASM, in process), then IPA -> symbol ids with the manifest's
+ * symbol table (greedy longest match). Clause punctuation is kept as symbols,
+ * because pauses and intonation hang on it.
+ */
+import { phonemize } from "phonemizer";
+import type { Manifest } from "../../models/manifest.js";
+
+export interface PhonemeSequence {
+  readonly ipa: string;
+  readonly ids: Int32Array;
+}
+
+const CLAUSE_PUNCT = /[.,!?;:]+(?=\s|$)/g;
+
+export class Phonemizer {
+  private readonly table: Map<string, number>;
+  private readonly maxLen: number;
+  private readonly unk: number;
+  private readonly lang: string;
+
+  constructor(manifest: Manifest) {
+    this.table = new Map(manifest.text.symbols.map((s, i) => [s, i]));
+    this.maxLen = Math.max(...manifest.text.symbols.map((s) => s.length));
+    this.unk = manifest.text.unk_id;
+    this.lang = manifest.text.phonemizer_language;
+  }
+
+  async phonemize(text: string): Promise<PhonemeSequence> {
+    const clauses = await phonemize(text, this.lang);
+    const puncts = [...text.matchAll(CLAUSE_PUNCT)].map((m) => m[0][m[0].length - 1]);
+    const parts: string[] = [];
+    clauses.forEach((c, i) => {
+      const p = puncts[i] ?? (i < clauses.length - 1 ? "," : "");
+      parts.push(c.trim() + p);
+    });
+    const ipa = parts.join(" ").trim();
+    return { ipa, ids: this.encode(ipa) };
+  }
+
+  /** IPA string -> symbol ids (longest match first; unknown characters map to unk). */
+  encode(ipa: string): Int32Array {
+    const ids: number[] = [];
+    let i = 0;
+    while (i < ipa.length) {
+      let matched = false;
+      for (let n = Math.min(this.maxLen, ipa.length - i); n > 0; n--) {
+        const id = this.table.get(ipa.slice(i, i + n));
+        if (id !== undefined) { ids.push(id); i += n; matched = true; break; }
+      }
+      if (!matched) { ids.push(this.unk); i++; }
+    }
+    return Int32Array.from(ids);
+  }
+}

@@ -1,0 +1,93 @@
+/**
+ * Text-to-semantic stage (non-autoregressive, duration based): a duration graph
+ * predicts how many semantic frames each phoneme lasts, the phonemes are
+ * expanded to frames, and a token graph predicts the semantic unit of each
+ * frame. Both are conditioned on a prompt (voice prompt and/or the previous
+ * chunk of the same stream: phonemes and semantic tokens).
+ */
+import type { Manifest } from "../../models/manifest.js";
+import type { Graph } from "../../models/ort.js";
+import { Rng } from "../../util/rng.js";
+
+export interface SemanticPrompt {
+  readonly phonemes: Int32Array;
+  /** At the semantic rate. */
+  readonly semantic: Int32Array;
+}
+
+export interface SemanticResult {
+  /** Semantic tokens at the semantic rate. */
+  readonly tokens: Int32Array;
+  /** Frames (semantic rate) given to each input phoneme. */
+  readonly durations: Int32Array;
+}
+
+export class TextToSemantic {
+  private readonly minDur: number;
+  private readonly maxDur: number;
+  private readonly vocab: number;
+  private readonly temperature: number;
+
+  constructor(private readonly durationGraph: Graph, private readonly tokensGraph: Graph, manifest: Manifest) {
+    this.minDur = manifest.text_to_semantic.min_frames_per_phoneme;
+    this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
+    this.vocab = manifest.semantic.vocab_size;
+    this.temperature = manifest.decoding.semantic_temperature;
+  }
+
+  async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1): Promise<SemanticResult> {
+    if (phonemes.length === 0) throw new Error("no phonemes");
+    const pp = { data: prompt.phonemes, dims: [1, prompt.phonemes.length] };
+    const ps = { data: prompt.semantic, dims: [1, prompt.semantic.length] };
+    const d = await this.durationGraph.run({
+      phonemes: { data: phonemes, dims: [1, phonemes.length] },
+      prompt_phonemes: pp,
+      prompt_semantic: ps,
+    });
+    const logd = d.log_durations.data as Float32Array;
+    const durations = new Int32Array(phonemes.length);
+    let total = 0;
+    for (let i = 0; i < phonemes.length; i++) {
+      const frames = Math.round(Math.exp(logd[i]) / speed);
+      durations[i] = Math.min(this.maxDur, Math.max(this.minDur, frames));
+      total += durations[i];
+    }
+    if (total === 0) { durations[durations.length - 1] = 1; total = 1; }
+    const framePh = new Int32Array(total);
+    const framePos = new Float32Array(total);
+    for (let i = 0, t = 0; i < phonemes.length; i++) {
+      for (let j = 0; j < durations[i]; j++, t++) {
+        framePh[t] = phonemes[i];
+        framePos[t] = (j + 0.5) / durations[i];
+      }
+    }
+    const r = await this.tokensGraph.run({
+      frame_phonemes: { data: framePh, dims: [1, total] },
+      frame_position: { data: framePos, dims: [1, total] },
+      prompt_phonemes: pp,
+      prompt_semantic: ps,
+    });
+    const logits = r.logits.data as Float32Array;
+    const V = this.vocab;
+    if (logits.length !== total * V) throw new Error(`t2s_tokens returned ${logits.length} logits, expected ${total}x${V}`);
+    const rng = new Rng(seed);
+    const tokens = new Int32Array(total);
+    for (let t = 0; t < total; t++) tokens[t] = pick(logits, t * V, V, this.temperature, rng);
+    return { tokens, durations };
+  }
+}
+
+function pick(logits: Float32Array, base: number, V: number, temp: number, rng: Rng): number {
+  let best = 0;
+  let max = -Infinity;
+  for (let k = 0; k < V; k++) if (logits[base + k] > max) { max = logits[base + k]; best = k; }
+  if (temp <= 0) return best;
+  let sum = 0;
+  for (let k = 0; k < V; k++) sum += Math.exp((logits[base + k] - max) / temp);
+  let u = rng.next() * sum;
+  for (let k = 0; k < V; k++) {
+    u -= Math.exp((logits[base + k] - max) / temp);
+    if (u <= 0) return k;
+  }
+  return V - 1;
+}

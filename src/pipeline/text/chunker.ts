@@ -1,0 +1,91 @@
+/**
+ * Cuts incrementally arriving text into phrase-sized chunks following a
+ * latency schedule: a small first chunk (speak early), larger later ones
+ * (better prosody, fewer passes). Words are never split.
+ */
+import type { ChunkPolicy } from "../../config.js";
+
+const SENTENCE_END = /[.!?…]+["')\]]*(?=\s)/g;
+const PHRASE_END = /[,;:—–]+["')\]]*(?=\s)|[.!?…]+["')\]]*(?=\s)/g;
+
+export class TextChunker {
+  private buf = "";
+  private emitted = 0;
+  /** Absolute character offset of buf[0] in everything pushed so far. */
+  private offset = 0;
+
+  constructor(private readonly policy: ChunkPolicy) {}
+
+  /** Characters buffered, not yet in a chunk. */
+  get pending(): number {
+    return this.buf.length;
+  }
+
+  /** Add text; returns the chunks that are now complete. */
+  push(text: string): TextChunk[] {
+    this.buf += text;
+    const out: TextChunk[] = [];
+    for (;;) {
+      const cut = this.findCut();
+      if (cut <= 0) break;
+      out.push(this.take(cut));
+    }
+    return out;
+  }
+
+  /** Everything buffered as one chunk (explicit flush or end), or none if only whitespace. */
+  flush(): TextChunk[] {
+    const chunk = this.take(this.buf.length);
+    return chunk.text ? [chunk] : [];
+  }
+
+  /** Complete words only (the buffering deadline passed): keeps a trailing partial word. */
+  flushWords(): TextChunk[] {
+    const m = /\s(?=\S*$)/.exec(this.buf);
+    if (!m) return [];
+    const chunk = this.take(m.index + 1);
+    return chunk.text ? [chunk] : [];
+  }
+
+  private take(n: number): TextChunk {
+    const raw = this.buf.slice(0, n);
+    const lead = raw.length - raw.trimStart().length;
+    const chunk = { text: raw.trim(), charOffset: this.offset + lead, index: this.emitted };
+    this.buf = this.buf.slice(n);
+    this.offset += n;
+    if (chunk.text) this.emitted++;
+    return chunk;
+  }
+
+  /** Index just past the cut, or 0 when no chunk is ready yet. */
+  private findCut(): number {
+    const p = this.policy;
+    const first = this.emitted === 0;
+    const min = first ? p.firstMinChars : p.minChars;
+    const phraseAt = first ? p.firstMinChars : p.phraseChars;
+    let sentence = 0;
+    let phrase = 0;
+    for (const m of this.buf.matchAll(SENTENCE_END)) {
+      const end = m.index + m[0].length;
+      if (end >= min) { sentence = end; break; }
+    }
+    if (sentence) return sentence;
+    for (const m of this.buf.matchAll(PHRASE_END)) {
+      const end = m.index + m[0].length;
+      if (end >= phraseAt) { phrase = end; break; }
+    }
+    if (phrase) return phrase;
+    if (this.buf.length >= p.maxChars) {
+      const lastSpace = this.buf.lastIndexOf(" ", p.maxChars);
+      return lastSpace > 0 ? lastSpace + 1 : p.maxChars;
+    }
+    return 0;
+  }
+}
+
+export interface TextChunk {
+  readonly text: string;
+  /** Offset of text[0] in the whole text of the context. */
+  readonly charOffset: number;
+  readonly index: number;
+}

@@ -1,0 +1,188 @@
+/**
+ * Wire protocol v1: the single source of truth for every JSON message in both
+ * directions. The JSON Schemas in protocol/schemas/ are emitted from these
+ * definitions (npm run schemas) and the TypeScript types are derived from them.
+ */
+import { Type, type Static, type TSchema } from "@sinclair/typebox";
+
+export const PROTOCOL_VERSION = 1;
+
+/** Client-chosen context id: short, printable, safe to log. */
+const ContextId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$",
+  description: "Client-chosen id of the context, unique within the socket while the context is open" });
+
+export const OutputFormat = Type.Union([
+  Type.Literal("opus"), Type.Literal("ogg_opus"), Type.Literal("pcm_s16le"),
+], { description: "opus: one raw 20 ms Opus packet per binary message; ogg_opus: Ogg pages (RFC 7845); pcm_s16le: 20 ms of mono little-endian 16-bit PCM at the model sample rate" });
+
+export const LatencyProfile = Type.Union([
+  Type.Literal("low"), Type.Literal("balanced"), Type.Literal("quality"),
+], { description: "Text chunking schedule: low starts speaking at the first phrase, quality waits for whole sentences" });
+
+// ---- client -> server ----------------------------------------------------
+
+export const CreateContext = Type.Object({
+  type: Type.Literal("create_context"),
+  context_id: ContextId,
+  voice: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "Voice name from the model's voices; server default when omitted" })),
+  format: Type.Optional(OutputFormat),
+  latency: Type.Optional(LatencyProfile),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: "Sampling seed; the same seed and text give the same audio" })),
+}, { additionalProperties: false });
+
+export const AppendText = Type.Object({
+  type: Type.Literal("append_text"),
+  context_id: ContextId,
+  text: Type.String({ description: "The next piece of text; may split words anywhere. Length limits are in the hello message." }),
+}, { additionalProperties: false });
+
+export const Flush = Type.Object({
+  type: Type.Literal("flush"),
+  context_id: ContextId,
+}, { additionalProperties: false, description: "Synthesize all buffered text now, even mid-sentence" });
+
+export const EndContext = Type.Object({
+  type: Type.Literal("end"),
+  context_id: ContextId,
+}, { additionalProperties: false, description: "No more text: flush, finish the audio and send context_done" });
+
+export const Cancel = Type.Object({
+  type: Type.Literal("cancel"),
+  context_id: ContextId,
+}, { additionalProperties: false, description: "Stop at once: drop buffered text and pending audio, then send context_done with cancelled=true" });
+
+export const Ping = Type.Object({
+  type: Type.Literal("ping"),
+  id: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()])),
+}, { additionalProperties: false });
+
+export const CLIENT_MESSAGES = {
+  create_context: CreateContext,
+  append_text: AppendText,
+  flush: Flush,
+  end: EndContext,
+  cancel: Cancel,
+  ping: Ping,
+} as const;
+
+export const ClientMessage = Type.Union(Object.values(CLIENT_MESSAGES));
+export type ClientMessage = Static<typeof ClientMessage>;
+export type ClientMessageType = keyof typeof CLIENT_MESSAGES;
+export type CreateContext = Static<typeof CreateContext>;
+
+// ---- server -> client ----------------------------------------------------
+
+const StageTimings = Type.Object({
+  g2p_ms: Type.Number(), t2s_ms: Type.Number(), soundstorm_ms: Type.Number(),
+  codec_ms: Type.Number(), encode_ms: Type.Number(),
+}, { additionalProperties: false, description: "Wall time spent in each stage for this chunk, milliseconds" });
+
+export const Hello = Type.Object({
+  type: Type.Literal("hello"),
+  protocol_version: Type.Literal(PROTOCOL_VERSION),
+  model: Type.String(),
+  model_kind: Type.Union([Type.Literal("trained"), Type.Literal("fixture")]),
+  voices: Type.Array(Type.String()),
+  default_voice: Type.String(),
+  formats: Type.Array(OutputFormat),
+  limits: Type.Object({
+    max_message_bytes: Type.Integer(),
+    max_text_chars_per_message: Type.Integer(),
+    max_text_chars_per_context: Type.Integer(),
+    max_contexts_per_socket: Type.Integer(),
+    idle_timeout_s: Type.Integer(),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false });
+
+export const ContextCreated = Type.Object({
+  type: Type.Literal("context_created"),
+  context_id: ContextId,
+  context_index: Type.Integer({ minimum: 0, maximum: 65535, description: "Index carried in the header of this context's binary audio messages" }),
+  voice: Type.String(),
+  format: OutputFormat,
+  latency: LatencyProfile,
+}, { additionalProperties: false });
+
+export const AudioStart = Type.Object({
+  type: Type.Literal("audio_start"),
+  context_id: ContextId,
+  context_index: Type.Integer({ minimum: 0, maximum: 65535 }),
+  format: OutputFormat,
+  codec: Type.Union([Type.Literal("opus"), Type.Literal("pcm_s16le")]),
+  sample_rate: Type.Integer({ description: "Rate of the decoded audio: 48000 for Opus formats, the model rate for PCM" }),
+  input_sample_rate: Type.Integer({ description: "Rate the audio was generated at (model rate)" }),
+  channels: Type.Literal(1),
+  frame_ms: Type.Literal(20),
+  pre_skip: Type.Integer({ description: "Samples at 48 kHz to drop from the start of the decoded Opus stream (0 for PCM)" }),
+}, { additionalProperties: false });
+
+export const ChunkMetrics = Type.Object({
+  type: Type.Literal("chunk_metrics"),
+  context_id: ContextId,
+  chunk_index: Type.Integer({ minimum: 0 }),
+  text: Type.String(),
+  phonemes: Type.Integer(),
+  codec_frames: Type.Integer({ description: "Codec frames generated for this chunk" }),
+  audio_ms: Type.Number(),
+  queue_ms: Type.Number({ description: "Time from the chunk being cut to its synthesis starting" }),
+  stages: StageTimings,
+  soundstorm_passes: Type.Integer(),
+}, { additionalProperties: false });
+
+export const ContextDone = Type.Object({
+  type: Type.Literal("context_done"),
+  context_id: ContextId,
+  cancelled: Type.Boolean(),
+  summary: Type.Object({
+    ttfa_ms: Type.Union([Type.Number(), Type.Null()], { description: "From the first chunk being cut (phrase complete, flush or end) to the first audio message sent; null if no audio" }),
+    audio_seconds: Type.Number(),
+    audio_samples: Type.Integer({ description: "Exact number of audio samples at the model rate (before Opus padding)" }),
+    codec_frames: Type.Integer(),
+    generation_seconds: Type.Number({ description: "Wall time spent synthesizing (sum over chunks)" }),
+    rtf: Type.Number({ description: "generation_seconds / audio_seconds" }),
+    chunks: Type.Integer(),
+    frames_sent: Type.Integer({ description: "Binary audio messages sent" }),
+  }, { additionalProperties: false }),
+}, { additionalProperties: false });
+
+export const ErrorEvent = Type.Object({
+  type: Type.Literal("error"),
+  code: Type.String({ pattern: "^[a-z][a-z0-9_]*$" }),
+  message: Type.String(),
+  context_id: Type.Optional(Type.String()),
+}, { additionalProperties: false });
+
+export const Pong = Type.Object({
+  type: Type.Literal("pong"),
+  id: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+  server_time_ms: Type.Number(),
+}, { additionalProperties: false });
+
+export const SERVER_EVENTS = {
+  hello: Hello,
+  context_created: ContextCreated,
+  audio_start: AudioStart,
+  chunk_metrics: ChunkMetrics,
+  context_done: ContextDone,
+  error: ErrorEvent,
+  pong: Pong,
+} as const;
+
+export type Hello = Static<typeof Hello>;
+export type ContextCreated = Static<typeof ContextCreated>;
+export type AudioStart = Static<typeof AudioStart>;
+export type ChunkMetrics = Static<typeof ChunkMetrics>;
+export type ContextDone = Static<typeof ContextDone>;
+export type ErrorEvent = Static<typeof ErrorEvent>;
+export type Pong = Static<typeof Pong>;
+export type ServerEvent = Hello | ContextCreated | AudioStart | ChunkMetrics | ContextDone | ErrorEvent | Pong;
+export type OutputFormat = Static<typeof OutputFormat>;
+export type LatencyProfile = Static<typeof LatencyProfile>;
+
+/** Every schema by file name, for emitting protocol/schemas/. */
+export function allSchemas(): Record<string, TSchema> {
+  const out: Record<string, TSchema> = {};
+  for (const [k, v] of Object.entries(CLIENT_MESSAGES)) out[`client.${k}`] = v;
+  for (const [k, v] of Object.entries(SERVER_EVENTS)) out[`server.${k}`] = v;
+  return out;
+}

@@ -1,0 +1,266 @@
+/**
+ * One synthesis context: text in (append/flush/end/cancel), audio out. Chunks
+ * are synthesized strictly in order on a per-context work chain; audio is sent
+ * as soon as each chunk's PCM exists.
+ */
+import type { ServerConfig } from "../config.js";
+import { ServiceError } from "../errors.js";
+import type { Metrics } from "../metrics.js";
+import { createAudioOutput, type AudioOutput, type AudioPayload } from "../pipeline/opus/audio-output.js";
+import { TextChunker, type TextChunk } from "../pipeline/text/chunker.js";
+import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
+import { encodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST } from "../protocol/audio-header.js";
+import type { LatencyProfile, OutputFormat, ServerEvent } from "../protocol/messages.js";
+import type { SpeechStream, Synthesizer } from "../synth/synthesizer.js";
+
+/** Where a context's events go (the socket adapter implements it). */
+export interface EventSink {
+  sendJson(ev: ServerEvent): void;
+  sendBinary(bytes: Uint8Array): void;
+}
+
+export interface ContextDeps {
+  readonly synth: Synthesizer;
+  readonly config: ServerConfig;
+  readonly metrics: Metrics;
+  readonly sink: EventSink;
+  /** Called once when the context is over (done, cancelled or failed). */
+  readonly onClosed: (ctx: SynthesisContext) => void;
+}
+
+export interface ContextOptions {
+  readonly id: string;
+  readonly index: number;
+  readonly voice: string;
+  readonly format: OutputFormat;
+  readonly latency: LatencyProfile;
+  readonly seed: number;
+}
+
+type State = "open" | "ending" | "closed";
+
+export class SynthesisContext {
+  readonly id: string;
+  readonly index: number;
+  private state: State = "open";
+  private readonly chunker: TextChunker;
+  private readonly stream: SpeechStream;
+  private readonly output: AudioOutput;
+  private readonly abort = new AbortController();
+  private work: Promise<void> = Promise.resolve();
+  private delayTimer: NodeJS.Timeout | null = null;
+  private textChars = 0;
+  private seq = 0;
+  private chunkStarted = false;
+  private firstChunkReadyAt: number | null = null;
+  private ttfaMs: number | null = null;
+  private audioSamples = 0;
+  private codecFrames = 0;
+  private generationMs = 0;
+  private chunks = 0;
+
+  constructor(private readonly opts: ContextOptions, private readonly deps: ContextDeps) {
+    this.id = opts.id;
+    this.index = opts.index;
+    this.chunker = new TextChunker(deps.config.chunking[opts.latency]);
+    this.stream = deps.synth.openStream(opts.voice, opts.seed);
+    this.output = createAudioOutput(opts.format, deps.synth.manifest.audio.sample_rate,
+      { bitrate: deps.config.opusBitrate, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
+    deps.metrics.activeContexts.inc();
+  }
+
+  get closed(): boolean {
+    return this.state === "closed";
+  }
+
+  append(text: string): void {
+    this.requireOpen();
+    const limit = this.deps.config.limits.maxTextCharsPerContext;
+    if (this.textChars + text.length > limit) {
+      throw new ServiceError("text_too_long", `context would hold ${this.textChars + text.length} characters, limit ${limit}`, this.id);
+    }
+    this.textChars += text.length;
+    const hadPending = this.chunker.pending > 0;
+    this.enqueue(this.chunker.push(text));
+    if (this.chunker.pending > 0 && (!hadPending || !this.delayTimer)) this.armDelayTimer();
+    if (this.chunker.pending === 0) this.clearDelayTimer();
+  }
+
+  flush(): void {
+    this.requireOpen();
+    this.clearDelayTimer();
+    this.enqueue(this.chunker.flush());
+  }
+
+  end(): void {
+    this.requireOpen();
+    this.clearDelayTimer();
+    this.enqueue(this.chunker.flush());
+    this.state = "ending";
+    this.work = this.work.then(() => this.finish());
+  }
+
+  /** Stop all work; pending chunks are dropped and the current model pass is the last. */
+  cancel(reason: "client" | "disconnect" = "client"): void {
+    if (this.closed) return;
+    this.abort.abort();
+    this.clearDelayTimer();
+    const notify = reason === "client";
+    this.close("cancelled");
+    if (notify) this.deps.sink.sendJson(this.doneEvent(true));
+  }
+
+  private requireOpen(): void {
+    if (this.state !== "open") throw new ServiceError("context_ended", undefined, this.id);
+  }
+
+  private armDelayTimer(): void {
+    this.clearDelayTimer();
+    const ms = this.deps.config.chunking[this.opts.latency].maxDelayMs;
+    this.delayTimer = setTimeout(() => {
+      this.delayTimer = null;
+      if (this.state === "open") this.enqueue(this.chunker.flushWords());
+    }, ms);
+    this.delayTimer.unref();
+  }
+
+  private clearDelayTimer(): void {
+    if (this.delayTimer) clearTimeout(this.delayTimer);
+    this.delayTimer = null;
+  }
+
+  private enqueue(chunks: TextChunk[]): void {
+    for (const chunk of chunks) {
+      const readyAt = performance.now();
+      if (this.firstChunkReadyAt === null) this.firstChunkReadyAt = readyAt;
+      this.work = this.work.then(() => this.process(chunk, readyAt));
+    }
+  }
+
+  private async process(chunk: TextChunk, readyAt: number): Promise<void> {
+    if (this.closed) return;
+    const started = performance.now();
+    let result;
+    try {
+      result = await this.stream.synthesize(chunk.text, this.abort.signal);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    if (this.closed) return;
+    if (!result) {
+      this.sendError(new ServiceError("no_speakable_text", JSON.stringify(chunk.text.slice(0, 40)), this.id));
+      return;
+    }
+    const t0 = performance.now();
+    this.chunkStarted = true;
+    this.sendPayloads(this.output.push(result.pcm), false);
+    const encodeMs = performance.now() - t0;
+    const elapsed = performance.now() - started;
+    this.generationMs += elapsed;
+    this.codecFrames += result.frames;
+    this.chunks++;
+    const { metrics, synth } = this.deps;
+    const stages = { ...result.stages, encode_ms: encodeMs };
+    for (const [k, v] of Object.entries(stages)) metrics.stage.observe({ stage: k.replace(/_ms$/, "") }, v / 1000);
+    metrics.chunks.inc();
+    const sr = synth.manifest.audio.sample_rate;
+    this.deps.sink.sendJson({
+      type: "chunk_metrics", context_id: this.id, chunk_index: chunk.index, text: chunk.text,
+      phonemes: result.phonemes, codec_frames: result.frames,
+      audio_ms: (result.frames * synth.manifest.audio.hop_length * 1000) / sr,
+      queue_ms: round(started - readyAt), stages: roundAll(stages), soundstorm_passes: result.passes,
+    });
+  }
+
+  private async finish(): Promise<void> {
+    if (this.closed) return;
+    try {
+      const tail = await this.stream.finish();
+      if (this.closed) return;
+      this.sendPayloads(this.output.push(tail), false);
+      this.sendPayloads(this.output.finish(), true);
+    } catch (e) {
+      this.fail(e);
+      return;
+    }
+    const { metrics } = this.deps;
+    const done = this.doneEvent(false);
+    metrics.rtf.observe(done.summary.rtf);
+    this.close("completed");
+    this.deps.sink.sendJson(done);
+  }
+
+  private sendPayloads(payloads: AudioPayload[], endOfStream: boolean): void {
+    const info = this.output.info;
+    payloads.forEach((p, i) => {
+      if (this.seq === 0) {
+        this.deps.sink.sendJson({
+          type: "audio_start", context_id: this.id, context_index: this.index, format: this.opts.format,
+          codec: info.codec, sample_rate: info.sampleRate, input_sample_rate: info.inputSampleRate,
+          channels: 1, frame_ms: 20, pre_skip: info.preSkip,
+        });
+      }
+      let flags = 0;
+      if (this.seq === 0) flags |= FLAG_FIRST;
+      if (this.chunkStarted) { flags |= FLAG_CHUNK_START; this.chunkStarted = false; }
+      if (endOfStream && i === payloads.length - 1) flags |= FLAG_LAST;
+      this.deps.sink.sendBinary(encodeAudioMessage({
+        contextIndex: this.index, seq: this.seq, timestamp48k: this.seq * info.frameDuration48k, flags,
+      }, p.bytes));
+      if (this.seq === 0 && this.firstChunkReadyAt !== null) {
+        this.ttfaMs = performance.now() - this.firstChunkReadyAt;
+        this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);
+      }
+      this.seq++;
+      this.audioSamples += p.samples;
+    });
+    if (payloads.length) this.deps.metrics.audioSeconds.inc(payloads.reduce((a, p) => a + p.samples, 0) / this.deps.synth.manifest.audio.sample_rate);
+  }
+
+  private doneEvent(cancelled: boolean): Extract<ServerEvent, { type: "context_done" }> {
+    const sr = this.deps.synth.manifest.audio.sample_rate;
+    const audioSeconds = this.audioSamples / sr;
+    const genS = this.generationMs / 1000;
+    return {
+      type: "context_done", context_id: this.id, cancelled,
+      summary: {
+        ttfa_ms: this.ttfaMs === null ? null : round(this.ttfaMs),
+        audio_seconds: round(audioSeconds, 4), audio_samples: this.audioSamples, codec_frames: this.codecFrames,
+        generation_seconds: round(genS, 4), rtf: audioSeconds > 0 ? round(genS / audioSeconds, 4) : 0,
+        chunks: this.chunks, frames_sent: this.seq,
+      },
+    };
+  }
+
+  private fail(e: unknown): void {
+    if (e instanceof DecodeAborted || this.closed) return;
+    const detail = e instanceof Error ? e.message : String(e);
+    this.close("failed");
+    this.sendError(new ServiceError("inference_failed", detail, this.id));
+  }
+
+  private sendError(err: ServiceError): void {
+    this.deps.metrics.errors.inc({ code: err.code });
+    this.deps.sink.sendJson(err.toEvent());
+  }
+
+  private close(outcome: "completed" | "cancelled" | "failed"): void {
+    if (this.closed) return;
+    this.state = "closed";
+    this.clearDelayTimer();
+    this.output.dispose();
+    this.deps.metrics.activeContexts.dec();
+    this.deps.metrics.contexts.inc({ outcome });
+    this.deps.onClosed(this);
+  }
+}
+
+function round(v: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+function roundAll<T extends Record<string, number>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, round(v)])) as T;
+}

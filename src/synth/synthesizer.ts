@@ -1,0 +1,173 @@
+/**
+ * Composes the stages for one stream of speech:
+ *   text -> phonemes -> semantic tokens -> RVQ acoustic tokens -> PCM
+ * A Synthesizer owns the shared stage objects (one per process); each context
+ * opens a SpeechStream holding only its own state (previous chunk, acoustic
+ * tail, codec decoder position).
+ */
+import type { Manifest, VoicePrompt } from "../models/manifest.js";
+import type { ModelSet } from "../models/model-set.js";
+import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
+import { Phonemizer } from "../pipeline/phonemes/g2p.js";
+import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
+import { normalizeText } from "../pipeline/text/normalize.js";
+
+export interface StageTimes {
+  g2p_ms: number;
+  t2s_ms: number;
+  soundstorm_ms: number;
+  codec_ms: number;
+}
+
+export interface ChunkAudio {
+  /** PCM that is final now (the codec may hold back a few frames until the next chunk or finish()). */
+  readonly pcm: Float32Array;
+  /** Codec frames generated for this chunk. */
+  readonly frames: number;
+  readonly phonemes: number;
+  readonly passes: number;
+  readonly stages: StageTimes;
+}
+
+export class Synthesizer {
+  readonly manifest: Manifest;
+  readonly phonemizer: Phonemizer;
+  private readonly t2s: TextToSemantic;
+  private readonly acoustic: AcousticGenerator;
+  private readonly voicePhonemes = new Map<string, Int32Array>();
+
+  constructor(private readonly models: ModelSet) {
+    const m = (this.manifest = models.manifest);
+    this.phonemizer = new Phonemizer(m);
+    this.t2s = new TextToSemantic(models.graphs.t2s_duration, models.graphs.t2s_tokens, m);
+    this.acoustic = new AcousticGenerator(models.graphs.soundstorm, m);
+    for (const [name, v] of m.voicePrompts) this.voicePhonemes.set(name, this.phonemizer.encode(v.phonemes));
+  }
+
+  get voices(): string[] {
+    return [...this.manifest.voicePrompts.keys()];
+  }
+
+  hasVoice(name: string): boolean {
+    return this.manifest.voicePrompts.has(name);
+  }
+
+  openStream(voice: string, seed: number): SpeechStream {
+    const prompt = this.manifest.voicePrompts.get(voice);
+    if (!prompt) throw new Error(`unknown voice ${voice}`);
+    return new SpeechStream(this, prompt, this.voicePhonemes.get(voice)!, seed,
+      new CodecStreamDecoder(this.models.graphs.codec_decoder, this.manifest));
+  }
+
+  /** @internal used by SpeechStream */
+  stages(): { t2s: TextToSemantic; acoustic: AcousticGenerator } {
+    return { t2s: this.t2s, acoustic: this.acoustic };
+  }
+}
+
+function repeatTokens(tokens: Int32Array, r: number): Int32Array {
+  const out = new Int32Array(tokens.length * r);
+  for (let i = 0; i < tokens.length; i++) out.fill(tokens[i], i * r, i * r + r);
+  return out;
+}
+
+function concatI32(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+export class SpeechStream {
+  private readonly levels: number;
+  private readonly repeat: number;
+  private readonly promptSemanticFrames: Int32Array;
+  /** Previous chunk of this stream, for text-to-semantic conditioning. */
+  private prevPhonemes = new Int32Array(0);
+  private prevSemantic = new Int32Array(0);
+  /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
+  private tailSemantic = new Int32Array(0);
+  private tailAcoustic = new Int32Array(0);
+  private chunkSeed: number;
+
+  constructor(
+    private readonly synth: Synthesizer,
+    private readonly voice: VoicePrompt,
+    private readonly voicePhonemes: Int32Array,
+    seed: number,
+    private readonly codec: CodecStreamDecoder,
+  ) {
+    this.levels = synth.manifest.codec.levels;
+    this.repeat = synth.manifest.semantic.repeat;
+    this.promptSemanticFrames = repeatTokens(voice.semantic, this.repeat);
+    this.chunkSeed = seed >>> 0;
+  }
+
+  /** Synthesize one chunk of text; null when it has nothing speakable. */
+  async synthesize(text: string, signal?: AbortSignal): Promise<ChunkAudio | null> {
+    const m = this.synth.manifest;
+    const { t2s, acoustic } = this.synth.stages();
+    const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
+    let t0 = performance.now();
+    const clean = normalizeText(text);
+    if (!/[\p{L}\p{N}]/u.test(clean)) return null;
+    const ph = await this.synth.phonemizer.phonemize(clean);
+    stages.g2p_ms = performance.now() - t0;
+    if (ph.ids.length === 0) return null;
+    const seed = (this.chunkSeed = (Math.imul(this.chunkSeed ^ 0x9e3779b9, 0x85ebca6b) + 1) >>> 0);
+
+    t0 = performance.now();
+    const ctxN = m.text_to_semantic.context_phonemes;
+    const sem = await t2s.generate(ph.ids, {
+      phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
+      semantic: concatI32(this.voice.semantic, this.prevSemantic),
+    }, seed);
+    stages.t2s_ms = performance.now() - t0;
+    // keep the last ctxN phonemes of this chunk and exactly the semantic frames they were given
+    const keep = Math.min(ctxN, ph.ids.length);
+    let keepFrames = 0;
+    for (let i = ph.ids.length - keep; i < ph.ids.length; i++) keepFrames += sem.durations[i];
+    this.prevPhonemes = ph.ids.slice(ph.ids.length - keep);
+    this.prevSemantic = sem.tokens.slice(sem.tokens.length - keepFrames);
+    if (signal?.aborted) return null;
+
+    t0 = performance.now();
+    const newSem = repeatTokens(sem.tokens, this.repeat);
+    const Q = this.levels;
+    const codes = new Int32Array(newSem.length * Q);
+    let passes = 0;
+    const maxTail = m.soundstorm.tail_frames;
+    for (let done = 0; done < newSem.length;) {
+      const tailS = this.tailSemantic;
+      const promptFrames = this.voice.frames + tailS.length;
+      const room = m.soundstorm.max_window_frames - promptFrames;
+      if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
+      const n = Math.min(room, newSem.length - done);
+      const part = newSem.subarray(done, done + n);
+      const res = await acoustic.generate({
+        promptSemantic: concatI32(this.promptSemanticFrames, tailS),
+        promptAcoustic: concatI32(this.voice.acoustic, this.tailAcoustic),
+        semantic: part,
+        seed: (seed + done) >>> 0,
+        signal,
+      });
+      passes += res.passes;
+      codes.set(res.acoustic, done * Q);
+      this.tailSemantic = concatI32(tailS, part).slice(-maxTail);
+      this.tailAcoustic = concatI32(this.tailAcoustic, res.acoustic).slice(-maxTail * Q);
+      done += n;
+    }
+    stages.soundstorm_ms = performance.now() - t0;
+
+    t0 = performance.now();
+    const pcm = await this.codec.push(codes);
+    stages.codec_ms = performance.now() - t0;
+    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages };
+  }
+
+  /** The audio the codec held back for right context; call once at the end of the stream. */
+  async finish(): Promise<Float32Array> {
+    return this.codec.flush();
+  }
+}
