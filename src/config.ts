@@ -30,8 +30,11 @@ export interface ServerConfig {
   readonly defaultFormat: OutputFormat;
   readonly defaultLatency: LatencyProfile;
   readonly limits: {
-    /** Largest WebSocket message accepted; larger ones close the socket with 1009. */
+    /** Largest WebSocket message accepted; larger ones get message_too_large and close code 1009. */
     readonly maxMessageBytes: number;
+    /** Hard cap enforced by uWS from the frame header: a frame above it is never buffered and the
+     * connection is dropped at once (the client sees 1006). Must be >= maxMessageBytes. */
+    readonly maxFrameBytes: number;
     readonly maxTextCharsPerMessage: number;
     readonly maxTextCharsPerContext: number;
     readonly maxContextsPerSocket: number;
@@ -62,6 +65,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   defaultLatency: "balanced",
   limits: {
     maxMessageBytes: 64 * 1024,
+    maxFrameBytes: 1024 * 1024,
     maxTextCharsPerMessage: 10_000,
     maxTextCharsPerContext: 100_000,
     maxContextsPerSocket: 8,
@@ -129,6 +133,7 @@ function validate(c: ServerConfig): void {
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) bad(`port ${c.port}`);
   const l = c.limits;
   for (const [k, v] of Object.entries(l)) if (!Number.isInteger(v) || v <= 0) bad(`limits.${k} must be a positive integer`);
+  if (l.maxFrameBytes < l.maxMessageBytes) bad("maxFrameBytes below maxMessageBytes");
   if (l.maxTextCharsPerMessage > l.maxTextCharsPerContext) bad("maxTextCharsPerMessage exceeds maxTextCharsPerContext");
   if (l.maxContextsPerSocket > 65536) bad("maxContextsPerSocket above 65536 (context index is 16-bit)");
   for (const [name, p] of Object.entries(c.chunking)) {

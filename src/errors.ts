@@ -34,12 +34,8 @@ export type ErrorCode = keyof typeof ERRORS;
 export const CLOSE_CODES = Object.freeze({
   normal: 1000,
   going_away: 1001,
-  policy_violation: 1008,
   message_too_big: 1009,
   internal_error: 1011,
-  try_again_later: 1013,
-  idle_timeout: 4000,
-  slow_consumer: 4001,
 });
 
 /** A typed error that maps to one row of the table. */

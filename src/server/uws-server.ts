@@ -57,7 +57,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
 
   app.ws<SocketData>("/v1/stream", {
     compression: uWS.DISABLED,
-    maxPayloadLength: config.limits.maxMessageBytes,
+    maxPayloadLength: config.limits.maxFrameBytes,
     maxBackpressure: config.limits.maxBackpressureBytes,
     closeOnBackpressureLimit: 0,
     idleTimeout: config.limits.idleTimeoutS,
@@ -98,6 +98,12 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       const conn = ws.getUserData().conn;
       if (!conn) return;
       try {
+        if (message.byteLength > config.limits.maxMessageBytes) {
+          const err = new ServiceError("message_too_large", `${message.byteLength} bytes, limit ${config.limits.maxMessageBytes}`);
+          conn.reportError(err);
+          ws.end(CLOSE_CODES.message_too_big, "message too large");
+          return;
+        }
         if (isBinary) {
           conn.onBinary();
           return;

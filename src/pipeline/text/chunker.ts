@@ -57,24 +57,27 @@ export class TextChunker {
     return chunk;
   }
 
-  /** Index just past the cut, or 0 when no chunk is ready yet. */
+  /**
+   * Index just past the cut, or 0 when no chunk is ready yet. The earliest
+   * qualifying boundary wins: a sentence end past minChars or a phrase end past
+   * phraseChars (for the first chunk, either past firstMinChars), never beyond
+   * maxChars; at maxChars, the last word boundary.
+   */
   private findCut(): number {
     const p = this.policy;
     const first = this.emitted === 0;
-    const min = first ? p.firstMinChars : p.minChars;
-    const phraseAt = first ? p.firstMinChars : p.phraseChars;
-    let sentence = 0;
-    let phrase = 0;
-    for (const m of this.buf.matchAll(SENTENCE_END)) {
-      const end = m.index + m[0].length;
-      if (end >= min) { sentence = end; break; }
-    }
-    if (sentence) return sentence;
-    for (const m of this.buf.matchAll(PHRASE_END)) {
-      const end = m.index + m[0].length;
-      if (end >= phraseAt) { phrase = end; break; }
-    }
-    if (phrase) return phrase;
+    const sentenceMin = first ? p.firstMinChars : p.minChars;
+    const phraseMin = first ? p.firstMinChars : p.phraseChars;
+    const earliest = (re: RegExp, min: number) => {
+      for (const m of this.buf.matchAll(re)) {
+        const end = m.index + m[0].length;
+        if (end > p.maxChars) return 0;
+        if (end >= min) return end;
+      }
+      return 0;
+    };
+    const cuts = [earliest(SENTENCE_END, sentenceMin), earliest(PHRASE_END, phraseMin)].filter((c) => c > 0);
+    if (cuts.length) return Math.min(...cuts);
     if (this.buf.length >= p.maxChars) {
       const lastSpace = this.buf.lastIndexOf(" ", p.maxChars);
       return lastSpace > 0 ? lastSpace + 1 : p.maxChars;

@@ -1,0 +1,42 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { TextChunker } from "../src/pipeline/text/chunker.js";
+import { DEFAULT_CONFIG } from "../src/config.js";
+
+const P = { firstMinChars: 10, minChars: 30, phraseChars: 50, maxChars: 80, maxDelayMs: 100 };
+
+test("first chunk is cut at the first phrase boundary, later ones at sentence ends", () => {
+  const c = new TextChunker(P);
+  assert.deepEqual(c.push("Well, hello"), []);
+  const out = c.push(" there, my friend. How are you today? I am fine, thanks. ");
+  assert.equal(out[0].text, "Well, hello there,");
+  assert.equal(out[1].text, "my friend. How are you today?");
+  assert.deepEqual(c.flush().map((x) => x.text), ["I am fine, thanks."]);
+});
+
+test("text fed one character at a time gives the same chunks and offsets as text fed at once", () => {
+  const text = "One two three, four five six seven. Eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty. End";
+  const whole = new TextChunker(P);
+  const a = [...whole.push(text), ...whole.flush()];
+  const byChar = new TextChunker(P);
+  const b = [...[...text].flatMap((ch) => byChar.push(ch)), ...byChar.flush()];
+  assert.deepEqual(b, a);
+  for (const ch of a) assert.equal(text.slice(ch.charOffset, ch.charOffset + ch.text.length), ch.text);
+  assert.ok(a.every((ch) => ch.text.length <= P.maxChars));
+});
+
+test("no words are split at the hard cap; flushWords keeps a trailing partial word", () => {
+  const c = new TextChunker(P);
+  const out = c.push("word ".repeat(30));
+  assert.ok(out.length >= 1);
+  for (const ch of out) assert.match(ch.text, /^(word )*word$/);
+  const d = new TextChunker(P);
+  d.push("keep these wor");
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["keep these"]);
+  assert.deepEqual(d.flush().map((x) => x.text), ["wor"]);
+});
+
+test("default policies are ordered: low starts earlier than balanced, balanced than quality", () => {
+  const { low, balanced, quality } = DEFAULT_CONFIG.chunking;
+  assert.ok(low.firstMinChars < balanced.firstMinChars && balanced.firstMinChars < quality.firstMinChars);
+});

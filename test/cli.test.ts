@@ -1,0 +1,32 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ffprobeCodec } from "./helpers.js";
+import { decodeWav } from "../src/pipeline/audio/wav.js";
+
+const dir = mkdtempSync(join(tmpdir(), "soundstorm-cli-"));
+
+test("`soundstorm say` writes an .ogg that ffprobe reports as Opus, and a .wav", () => {
+  const ogg = join(dir, "hello.ogg");
+  const r = spawnSync("node", ["bin/soundstorm.js", "say", "Hello from the command line.", "--out", ogg, "--voice", "rms"], { encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(ffprobeCodec(ogg), "opus");
+  const wav = join(dir, "hello.wav");
+  const w = spawnSync("node", ["bin/soundstorm.js", "say", "Hello again.", "--out", wav], { encoding: "utf8" });
+  assert.equal(w.status, 0, w.stderr);
+  const { pcm, sampleRate } = decodeWav(new Uint8Array(readFileSync(wav)));
+  assert.equal(sampleRate, 16000);
+  assert.equal(pcm.length % 320, 0);
+  assert.ok(pcm.length > 0);
+});
+
+test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 1", () => {
+  assert.equal(spawnSync("node", ["bin/soundstorm.js", "dance"]).status, 2);
+  assert.equal(spawnSync("node", ["bin/soundstorm.js", "say", "hi"]).status, 2);
+  const r = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "x.ogg"), "--voice", "nobody"], { encoding: "utf8" });
+  assert.equal(r.status, 1);
+  assert.match(r.stderr, /unknown voice/);
+});

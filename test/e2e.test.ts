@@ -1,0 +1,123 @@
+/** End to end over a real socket: text streamed in pieces, Opus out, decoded by ffmpeg (independent libopus). */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { App } from "../src/app.js";
+import { OggOpusWriter, concat } from "../src/pipeline/opus/ogg.js";
+import { FLAG_FIRST, FLAG_LAST } from "../src/protocol/audio-header.js";
+import { ffmpegDecodedSamples, sleep, startTestServer, TestClient } from "./helpers.js";
+
+let app: App;
+const dir = mkdtempSync(join(tmpdir(), "soundstorm-e2e-"));
+before(async () => { app = await startTestServer(); });
+after(async () => { await app.close(); });
+
+const PIECES = ["The quick brown fox ", "jumps over the la", "zy dog, and then ", "it runs far away ", "into the green forest."];
+
+test("text streamed in five pieces comes back as Opus whose decoded length equals frames x hop", async () => {
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "create_context", context_id: "raw", voice: "slt", format: "opus", latency: "low" });
+  c.send({ type: "create_context", context_id: "ogg", voice: "awb", format: "ogg_opus" });
+  const created = await c.nextEvent("context_created", "raw");
+  const createdOgg = await c.nextEvent("context_created", "ogg");
+  assert.notEqual(created.context_index, createdOgg.context_index);
+  for (const p of PIECES) {
+    c.send({ type: "append_text", context_id: "raw", text: p });
+    c.send({ type: "append_text", context_id: "ogg", text: p });
+    await sleep(60);
+  }
+  c.send({ type: "end", context_id: "raw" });
+  c.send({ type: "end", context_id: "ogg" });
+  const start = await c.nextEvent("audio_start", "raw");
+  assert.equal(start.codec, "opus");
+  assert.equal(start.sample_rate, 48000);
+  assert.equal(start.pre_skip, 312);
+  const done = await c.nextEvent("context_done", "raw", 60_000);
+  const doneOgg = await c.nextEvent("context_done", "ogg", 60_000);
+  assert.equal(done.cancelled, false);
+  assert.ok(done.summary.chunks >= 2, `expected several chunks, got ${done.summary.chunks}`);
+  assert.ok(done.summary.ttfa_ms !== null && done.summary.ttfa_ms >= 0);
+  assert.ok(done.summary.rtf > 0);
+
+  // raw packets: header sequence, timestamps and flags
+  const raw = c.frames.filter((f) => f.header.contextIndex === created.context_index);
+  assert.equal(raw.length, done.summary.frames_sent);
+  raw.forEach((f, i) => {
+    assert.equal(f.header.seq, i);
+    assert.equal(f.header.timestamp48k, i * 960);
+  });
+  assert.ok(raw[0].header.flags & FLAG_FIRST);
+  assert.ok(raw.at(-1)!.header.flags & FLAG_LAST);
+  assert.equal(raw.filter((f) => f.header.flags & FLAG_LAST).length, 1);
+
+  const hop = 320, sr = 16000;
+  const expected48k = (done.summary.codec_frames * hop * 48000) / sr;
+  assert.equal(done.summary.audio_samples, done.summary.codec_frames * hop);
+  // wrap raw packets in Ogg (plain granules, no end trimming) and decode independently
+  const w = new OggOpusWriter(7, start.pre_skip, sr);
+  const pages = [w.headers(), ...raw.map((f, i) => w.audioPage([f.payload], start.pre_skip + (i + 1) * 960, i === raw.length - 1))];
+  writeFileSync(join(dir, "raw.ogg"), concat(pages));
+  const got = ffmpegDecodedSamples(join(dir, "raw.ogg"));
+  assert.ok(Math.abs(got - expected48k) <= 960, `decoded ${got} samples, expected ${expected48k} within one codec frame (960)`);
+
+  // Ogg pages: concatenated payloads are a playable file trimmed exactly by its granule positions
+  const oggFrames = c.frames.filter((f) => f.header.contextIndex === createdOgg.context_index);
+  writeFileSync(join(dir, "stream.ogg"), concat(oggFrames.map((f) => f.payload)));
+  const gotOgg = ffmpegDecodedSamples(join(dir, "stream.ogg"));
+  const expOgg = (doneOgg.summary.codec_frames * hop * 48000) / sr;
+  assert.ok(Math.abs(gotOgg - expOgg) <= 960, `ogg decoded ${gotOgg}, expected ${expOgg}`);
+  c.close();
+});
+
+test("pcm_s16le output carries exactly the generated samples", async () => {
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "create_context", context_id: "p", format: "pcm_s16le" });
+  const created = await c.nextEvent("context_created", "p");
+  c.send({ type: "append_text", context_id: "p", text: "Short and sweet." });
+  c.send({ type: "end", context_id: "p" });
+  const start = await c.nextEvent("audio_start", "p");
+  assert.equal(start.codec, "pcm_s16le");
+  assert.equal(start.pre_skip, 0);
+  const done = await c.nextEvent("context_done", "p", 30_000);
+  const bytes = c.frames.filter((f) => f.header.contextIndex === created.context_index).reduce((a, f) => a + f.payload.length, 0);
+  assert.equal(bytes / 2, done.summary.audio_samples);
+  assert.equal(done.summary.audio_samples, done.summary.codec_frames * 320);
+  c.close();
+});
+
+test("flush synthesizes buffered text before end; cancel stops a context and reports it", async () => {
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "create_context", context_id: "f", latency: "quality" });
+  await c.nextEvent("context_created", "f");
+  c.send({ type: "append_text", context_id: "f", text: "no boundary here yet" });
+  c.send({ type: "flush", context_id: "f" });
+  const m = await c.nextEvent("chunk_metrics", "f");
+  assert.equal(m.text, "no boundary here yet");
+  assert.ok(m.codec_frames > 0 && m.soundstorm_passes > 0);
+  for (const k of ["g2p_ms", "t2s_ms", "soundstorm_ms", "codec_ms", "encode_ms"] as const) assert.ok(m.stages[k] >= 0);
+
+  c.send({ type: "create_context", context_id: "x" });
+  await c.nextEvent("context_created", "x");
+  c.send({ type: "append_text", context_id: "x", text: "This sentence will be cancelled before it is spoken in full. ".repeat(5) });
+  c.send({ type: "cancel", context_id: "x" });
+  const done = await c.nextEvent("context_done", "x");
+  assert.equal(done.cancelled, true);
+  c.send({ type: "append_text", context_id: "x", text: "more" });
+  const err = await c.nextEvent("error");
+  assert.equal(err.code, "unknown_context");
+  // the first context is still alive
+  c.send({ type: "end", context_id: "f" });
+  const fd = await c.nextEvent("context_done", "f", 30_000);
+  assert.equal(fd.cancelled, false);
+  c.close();
+});
+
+test("ping gets pong with the same id", async () => {
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "ping", id: "abc" });
+  const p = await c.nextEvent("pong");
+  assert.equal(p.id, "abc");
+  c.close();
+});

@@ -1,0 +1,107 @@
+/** Shared test helpers: a server on an ephemeral loopback port and a WebSocket client that queues events. */
+import { spawnSync } from "node:child_process";
+import WebSocket from "ws";
+import { createApp, type App } from "../src/app.js";
+import type { ConfigOverrides } from "../src/config.js";
+import { decodeAudioMessage, type AudioHeader } from "../src/protocol/audio-header.js";
+import type { ServerEvent } from "../src/protocol/messages.js";
+
+export async function startTestServer(overrides: ConfigOverrides = {}): Promise<App> {
+  return createApp({ host: "127.0.0.1", port: 0, ...overrides });
+}
+
+export interface AudioFrame {
+  header: AudioHeader;
+  payload: Uint8Array;
+}
+
+type Item = { kind: "json"; ev: ServerEvent } | { kind: "audio"; frame: AudioFrame };
+
+export class TestClient {
+  readonly events: ServerEvent[] = [];
+  readonly frames: AudioFrame[] = [];
+  closeCode: number | null = null;
+  private waiters: { pred: (i: Item) => boolean; resolve: (i: Item) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  private queue: Item[] = [];
+  private closeWaiters: ((code: number) => void)[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on("message", (data, isBinary) => {
+      const buf = data as Buffer;
+      const item: Item = isBinary
+        ? { kind: "audio", frame: decodeAudioMessage(new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)) }
+        : { kind: "json", ev: JSON.parse(buf.toString("utf8")) as ServerEvent };
+      if (item.kind === "json") this.events.push(item.ev); else this.frames.push(item.frame);
+      const w = this.waiters.findIndex((x) => x.pred(item));
+      if (w >= 0) {
+        const [x] = this.waiters.splice(w, 1);
+        clearTimeout(x.timer);
+        x.resolve(item);
+      } else {
+        this.queue.push(item);
+      }
+    });
+    ws.on("close", (code) => {
+      this.closeCode = code;
+      for (const w of this.closeWaiters) w(code);
+    });
+  }
+
+  static async connect(port: number, path = "/v1/stream"): Promise<TestClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`);
+    const c = new TestClient(ws);
+    await new Promise<void>((res, rej) => { ws.once("open", () => res()); ws.once("error", rej); });
+    await c.nextEvent("hello");
+    return c;
+  }
+
+  send(msg: unknown): void {
+    this.ws.send(typeof msg === "string" ? msg : JSON.stringify(msg));
+  }
+
+  sendRaw(data: string | Buffer, binary = false): void {
+    this.ws.send(data, { binary });
+  }
+
+  private take(pred: (i: Item) => boolean, timeoutMs: number): Promise<Item> {
+    const idx = this.queue.findIndex(pred);
+    if (idx >= 0) return Promise.resolve(this.queue.splice(idx, 1)[0]);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w.timer !== timer);
+        reject(new Error(`timed out waiting; events so far: ${JSON.stringify(this.events.map((e) => e.type === "error" ? e : e.type))}`));
+      }, timeoutMs);
+      this.waiters.push({ pred, resolve, reject, timer });
+    });
+  }
+
+  async nextEvent<T extends ServerEvent["type"]>(type: T, contextId?: string, timeoutMs = 20_000): Promise<Extract<ServerEvent, { type: T }>> {
+    const item = await this.take((i) => i.kind === "json" && i.ev.type === type &&
+      (contextId === undefined || (i.ev as { context_id?: string }).context_id === contextId), timeoutMs);
+    return (item as unknown as { ev: Extract<ServerEvent, { type: T }> }).ev;
+  }
+
+  closed(): Promise<number> {
+    if (this.closeCode !== null) return Promise.resolve(this.closeCode);
+    return new Promise((res) => this.closeWaiters.push(res));
+  }
+
+  close(): void {
+    this.ws.close();
+  }
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Decode an Ogg Opus file with ffmpeg (an independent libopus decoder); returns the 48 kHz sample count. */
+export function ffmpegDecodedSamples(oggPath: string): number {
+  const r = spawnSync("ffmpeg", ["-v", "error", "-i", oggPath, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"], { maxBuffer: 1 << 28 });
+  if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr.toString()}`);
+  return r.stdout.length / 2;
+}
+
+export function ffprobeCodec(path: string): string {
+  const r = spawnSync("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0", path]);
+  if (r.status !== 0) throw new Error(`ffprobe failed: ${r.stderr.toString()}`);
+  return r.stdout.toString().trim();
+}
