@@ -1,5 +1,7 @@
 /** The `soundstorm` command: serve, say. */
 import { parseArgs } from "node:util";
+import { readFileSync, writeFileSync } from "node:fs";
+import { evalCodec } from "../eval/codec-eval.js";
 import { createApp, loadSynthesizer } from "../app.js";
 import { buildConfig, fromEnv } from "../config.js";
 import { resolve } from "node:path";
@@ -7,7 +9,8 @@ import { synthesizeToFile } from "./say.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
-  soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]`;
+  soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
+  soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]`;
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
@@ -48,6 +51,26 @@ async function say(argv: string[]): Promise<void> {
   }
 }
 
+async function evaluate(argv: string[]): Promise<void> {
+  const [stage, ...rest] = argv;
+  const { values } = parseArgs({ args: rest, options: {
+    sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
+    corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
+  } });
+  if (stage !== "codec") throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: codec)`);
+  if (!values.sentences || !values.json) throw new UsageError("eval needs --sentences FILE and --json OUT");
+  const sentences = readFileSync(values.sentences, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
+  const log = (m: string) => console.error(m);
+  const report = await evalCodec({
+    modelDir: resolve(values.model ?? "models/default"), sentences, log,
+    ...(values.voices ? { voices: values.voices.split(",") } : {}),
+    ...(values.corpus ? { corpusDir: resolve(values.corpus) } : {}),
+    ...(values["corpus-limit"] ? { corpusLimit: Number(values["corpus-limit"]) } : {}),
+  });
+  writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
+  console.log(JSON.stringify(report));
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
@@ -55,6 +78,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     if (cmd === "serve") await serve(rest);
     else if (cmd === "say") await say(rest);
+    else if (cmd === "eval") await evaluate(rest);
     else if (cmd === "--help" || cmd === "-h" || cmd === "help") console.log(USAGE);
     else throw new UsageError(cmd ? `unknown command '${cmd}'` : "missing command");
   } catch (e) {

@@ -22,38 +22,53 @@ const GraphSpec = Type.Object({
 });
 
 const Pos = Type.Integer({ minimum: 1 });
+const Audio = Type.Object({ sample_rate: Pos, hop_length: Pos, frame_rate: Pos });
+const Codec = Type.Object({
+  levels: Pos, codebook_size: Pos,
+  decoder_left_context_frames: Type.Integer({ minimum: 0 }),
+  decoder_right_context_frames: Type.Integer({ minimum: 0 }),
+});
+const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
+const SoundStorm = Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) });
+const TextToSemanticSpec = Type.Object({ min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }) });
+const Text = Type.Object({
+  phonemizer_language: Type.String(),
+  symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 5 }),
+  pad_id: Type.Integer({ minimum: 0 }), bos_id: Type.Integer({ minimum: 0 }), eos_id: Type.Integer({ minimum: 0 }),
+  unk_id: Type.Integer({ minimum: 0 }), word_separator: Type.String(),
+});
+const Decoding = Type.Object({
+  schedule: Type.Array(Pos, { minItems: 1 }),
+  temperature_start: Type.Number({ minimum: 0 }),
+  temperature_end: Type.Number({ minimum: 0 }),
+  noise_scale: Type.Number({ minimum: 0 }),
+  semantic_temperature: Type.Number({ minimum: 0 }),
+});
+const Graphs = Type.Object({
+  soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
+  codec_decoder: GraphSpec, codec_encoder: GraphSpec, semantic_tokenizer: GraphSpec,
+});
+
+/** Any model set: a codec at least. A set that serves needs every section (ServingSchema). */
 const ManifestSchema = Type.Object({
   format_version: Type.Literal(1),
   name: Type.String(),
   kind: Type.Union([Type.Literal("trained"), Type.Literal("fixture")]),
   description: Type.String(),
-  audio: Type.Object({ sample_rate: Pos, hop_length: Pos, frame_rate: Pos }),
-  codec: Type.Object({
-    levels: Pos, codebook_size: Pos,
-    decoder_left_context_frames: Type.Integer({ minimum: 0 }),
-    decoder_right_context_frames: Type.Integer({ minimum: 0 }),
-  }),
-  semantic: Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos }),
-  soundstorm: Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) }),
-  text_to_semantic: Type.Object({ min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }) }),
-  text: Type.Object({
-    phonemizer_language: Type.String(),
-    symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 5 }),
-    pad_id: Type.Integer({ minimum: 0 }), bos_id: Type.Integer({ minimum: 0 }), eos_id: Type.Integer({ minimum: 0 }),
-    unk_id: Type.Integer({ minimum: 0 }), word_separator: Type.String(),
-  }),
-  decoding: Type.Object({
-    schedule: Type.Array(Pos, { minItems: 1 }),
-    temperature_start: Type.Number({ minimum: 0 }),
-    temperature_end: Type.Number({ minimum: 0 }),
-    noise_scale: Type.Number({ minimum: 0 }),
-    semantic_temperature: Type.Number({ minimum: 0 }),
-  }),
-  graphs: Type.Object({
-    soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
-    codec_decoder: GraphSpec, codec_encoder: GraphSpec, semantic_tokenizer: GraphSpec,
-  }),
+  audio: Audio,
+  codec: Codec,
+  semantic: Type.Optional(Semantic),
+  soundstorm: Type.Optional(SoundStorm),
+  text_to_semantic: Type.Optional(TextToSemanticSpec),
+  text: Type.Optional(Text),
+  decoding: Type.Optional(Decoding),
+  graphs: Type.Partial(Graphs),
   voices: Type.Record(Type.String(), Type.String()),
+});
+
+const ServingSchema = Type.Object({
+  semantic: Semantic, soundstorm: SoundStorm, text_to_semantic: TextToSemanticSpec, text: Text, decoding: Decoding,
+  graphs: Type.Pick(Graphs, ["soundstorm", "t2s_duration", "t2s_tokens", "codec_decoder"]),
 });
 
 const VoiceSchema = Type.Object({
@@ -67,7 +82,7 @@ const VoiceSchema = Type.Object({
 export type TensorSpec = Static<typeof TensorSpec>;
 export type GraphSpec = Static<typeof GraphSpec>;
 export type ManifestData = Static<typeof ManifestSchema>;
-export type GraphName = keyof ManifestData["graphs"];
+export type GraphName = keyof Static<typeof Graphs>;
 
 /** A voice prompt, ready for the stages: semantic at the semantic rate, acoustic frames x levels. */
 export interface VoicePrompt {
@@ -84,6 +99,21 @@ export interface Manifest extends ManifestData {
   /** Absolute directory of model.json; graph files are relative to it. */
   readonly dir: string;
   readonly voicePrompts: ReadonlyMap<string, VoicePrompt>;
+}
+
+/** A manifest with everything the speech pipeline needs. */
+export type ServingManifest = Manifest & Static<typeof ServingSchema>;
+
+const checkServing = TypeCompiler.Compile(ServingSchema);
+
+/** Narrow a manifest to one that can serve speech, or say what it lacks. */
+export function servingManifest(m: Manifest): ServingManifest {
+  if (!checkServing.Check(m)) {
+    const e = checkServing.Errors(m).First();
+    throw new Error(`model '${m.name}' in ${m.dir} cannot serve speech: ${e?.path} ${e?.message}`);
+  }
+  if (m.voicePrompts.size === 0) throw new Error(`model '${m.name}' in ${m.dir} has no voices`);
+  return m as ServingManifest;
 }
 
 const checkManifest = TypeCompiler.Compile(ManifestSchema);
@@ -107,13 +137,15 @@ export function loadManifest(modelDir: string): Manifest {
   }
   const m = raw as ManifestData;
   const q = m.codec.levels;
-  if (m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
-  if (m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
   if (m.audio.sample_rate !== m.audio.hop_length * m.audio.frame_rate) fail(path, "sample_rate != hop_length * frame_rate");
-  if (m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
-  const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;
-  for (const id of [pad_id, bos_id, eos_id, unk_id]) if (id >= symbols.length) fail(path, `special symbol id ${id} out of range`);
-  if (new Set(symbols).size !== symbols.length) fail(path, "text.symbols has duplicates");
+  if (m.soundstorm && m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
+  if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
+  if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
+  if (m.text) {
+    const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;
+    for (const id of [pad_id, bos_id, eos_id, unk_id]) if (id >= symbols.length) fail(path, `special symbol id ${id} out of range`);
+    if (new Set(symbols).size !== symbols.length) fail(path, "text.symbols has duplicates");
+  }
 
   const dir = dirname(path);
   const voicePrompts = new Map<string, VoicePrompt>();
@@ -125,7 +157,8 @@ export function loadManifest(modelDir: string): Manifest {
     const vd = v as Static<typeof VoiceSchema>;
     const frames = vd.acoustic.length;
     if (vd.acoustic.some((row) => row.length !== q || row.some((c) => c >= m.codec.codebook_size))) fail(path, `voice ${name}: acoustic rows must have ${q} codes < ${m.codec.codebook_size}`);
-    if (vd.semantic.some((s) => s >= m.semantic.vocab_size)) fail(path, `voice ${name}: semantic token out of range`);
+    if (!m.semantic) fail(path, `voice ${name} needs a semantic section`);
+    if (vd.semantic.some((s) => s >= m.semantic!.vocab_size)) fail(path, `voice ${name}: semantic token out of range`);
     if (vd.semantic.length * m.semantic.repeat !== frames) fail(path, `voice ${name}: ${vd.semantic.length} semantic tokens do not cover ${frames} frames`);
     voicePrompts.set(name, {
       name, description: vd.description, phonemes: vd.phonemes, frames,
@@ -133,6 +166,5 @@ export function loadManifest(modelDir: string): Manifest {
       acoustic: Int32Array.from(vd.acoustic.flat()),
     });
   }
-  if (voicePrompts.size === 0) fail(path, "no voices");
   return Object.freeze({ ...m, dir, voicePrompts });
 }

@@ -15,7 +15,11 @@ export async function loadModelSet(modelDir: string, opts: SessionOptions, which
   const manifest = loadManifest(modelDir);
   const loaded: Partial<Record<GraphName, Graph>> = {};
   try {
-    for (const name of which) loaded[name] = await Graph.load(name, manifest.dir, manifest.graphs[name], opts);
+    for (const name of which) {
+      const spec = manifest.graphs[name];
+      if (!spec) throw new Error(`model '${manifest.name}' in ${manifest.dir} has no '${name}' graph`);
+      loaded[name] = await Graph.load(name, manifest.dir, spec, opts);
+    }
   } catch (e) {
     await Promise.all(Object.values(loaded).map((g) => g?.dispose()));
     throw e;

@@ -5,7 +5,7 @@
  * opens a SpeechStream holding only its own state (previous chunk, acoustic
  * tail, codec decoder position).
  */
-import type { Manifest, VoicePrompt } from "../models/manifest.js";
+import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import type { ModelSet } from "../models/model-set.js";
 import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
 import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
@@ -31,14 +31,14 @@ export interface ChunkAudio {
 }
 
 export class Synthesizer {
-  readonly manifest: Manifest;
+  readonly manifest: ServingManifest;
   readonly phonemizer: Phonemizer;
   private readonly t2s: TextToSemantic;
   private readonly acoustic: AcousticGenerator;
   private readonly voicePhonemes = new Map<string, Int32Array>();
 
   constructor(private readonly models: ModelSet) {
-    const m = (this.manifest = models.manifest);
+    const m = (this.manifest = servingManifest(models.manifest));
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(models.graphs.t2s_duration, models.graphs.t2s_tokens, m);
     this.acoustic = new AcousticGenerator(models.graphs.soundstorm, m);

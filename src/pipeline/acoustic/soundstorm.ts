@@ -3,7 +3,7 @@
  * frames and a prompt (voice prompt + tail of what this stream already said),
  * fills the new frames' RVQ tokens with MaskGIT decoding on the ONNX model.
  */
-import type { Manifest } from "../../models/manifest.js";
+import type { ServingManifest } from "../../models/manifest.js";
 import type { Graph } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js";
@@ -32,7 +32,7 @@ export class AcousticGenerator {
   readonly maxWindowFrames: number;
   private readonly defaults: MaskGitOptions;
 
-  constructor(private readonly graph: Graph, manifest: Manifest) {
+  constructor(private readonly graph: Graph, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     const d = manifest.decoding;

@@ -21,7 +21,7 @@ export class CodecStreamDecoder {
   private known = 0;
   private emitted = 0;
 
-  constructor(private readonly graph: Graph, manifest: Manifest) {
+  constructor(private readonly graph: Graph, manifest: Pick<Manifest, "codec" | "audio">) {
     this.levels = manifest.codec.levels;
     this.hop = manifest.audio.hop_length;
     this.left = manifest.codec.decoder_left_context_frames;

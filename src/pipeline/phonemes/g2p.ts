@@ -5,7 +5,7 @@
  * because pauses and intonation hang on it.
  */
 import { phonemize } from "phonemizer";
-import type { Manifest } from "../../models/manifest.js";
+import type { ServingManifest } from "../../models/manifest.js";
 
 export interface PhonemeSequence {
   readonly ipa: string;
@@ -20,7 +20,7 @@ export class Phonemizer {
   private readonly unk: number;
   private readonly lang: string;
 
-  constructor(manifest: Manifest) {
+  constructor(manifest: ServingManifest) {
     this.table = new Map(manifest.text.symbols.map((s, i) => [s, i]));
     this.maxLen = Math.max(...manifest.text.symbols.map((s) => s.length));
     this.unk = manifest.text.unk_id;

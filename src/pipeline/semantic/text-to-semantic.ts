@@ -5,7 +5,7 @@
  * frame. Both are conditioned on a prompt (voice prompt and/or the previous
  * chunk of the same stream: phonemes and semantic tokens).
  */
-import type { Manifest } from "../../models/manifest.js";
+import type { ServingManifest } from "../../models/manifest.js";
 import type { Graph } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 
@@ -28,7 +28,7 @@ export class TextToSemantic {
   private readonly vocab: number;
   private readonly temperature: number;
 
-  constructor(private readonly durationGraph: Graph, private readonly tokensGraph: Graph, manifest: Manifest) {
+  constructor(private readonly durationGraph: Graph, private readonly tokensGraph: Graph, manifest: ServingManifest) {
     this.minDur = manifest.text_to_semantic.min_frames_per_phoneme;
     this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
     this.vocab = manifest.semantic.vocab_size;

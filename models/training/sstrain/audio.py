@@ -1,0 +1,108 @@
+"""Audio front ends shared by training and export: STFT as a fixed convolution (ONNX-exportable),
+mel filterbank, and random-crop access to the packed corpus."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+def hann(n: int) -> torch.Tensor:
+    return 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n) / n)  # periodic
+
+
+class ConvSTFT(nn.Module):
+    """|STFT| (or real/imag) via a fixed Conv1d: identical in training and in ONNX."""
+
+    def __init__(self, n_fft: int, hop: int, center_pad: bool = True):
+        super().__init__()
+        self.n_fft, self.hop, self.center_pad = n_fft, hop, center_pad
+        bins = n_fft // 2 + 1
+        n = torch.arange(n_fft).float()
+        k = torch.arange(bins).float()[:, None]
+        w = hann(n_fft)
+        real = torch.cos(2 * math.pi * k * n / n_fft) * w
+        imag = -torch.sin(2 * math.pi * k * n / n_fft) * w
+        self.register_buffer("basis", torch.cat([real, imag], 0)[:, None, :], persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """audio [B, S] -> (real, imag) each [B, bins, frames]; frames = S // hop when S is a multiple of hop."""
+        x = audio[:, None, :]
+        if self.center_pad:
+            p = (self.n_fft - self.hop) // 2
+            x = F.pad(x, (p, p + (self.n_fft - self.hop) % 2))
+        y = F.conv1d(x, self.basis, stride=self.hop)
+        bins = self.n_fft // 2 + 1
+        return y[:, :bins], y[:, bins:]
+
+
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmin: float = 0.0, fmax: float | None = None) -> torch.Tensor:
+    """Slaney-style triangular filters on the HTK mel scale, [n_mels, bins]."""
+    fmax = fmax or sr / 2
+    to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)
+    to_hz = lambda m: 700.0 * (10 ** (m / 2595.0) - 1.0)
+    mels = np.linspace(to_mel(fmin), to_mel(fmax), n_mels + 2)
+    hz = to_hz(mels)
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    fb = np.zeros((n_mels, len(freqs)), dtype=np.float32)
+    for i in range(n_mels):
+        lo, c, hi = hz[i], hz[i + 1], hz[i + 2]
+        up = (freqs - lo) / max(c - lo, 1e-6)
+        down = (hi - freqs) / max(hi - c, 1e-6)
+        fb[i] = np.maximum(0, np.minimum(up, down)) * (2.0 / (hi - lo))
+    return torch.from_numpy(fb)
+
+
+class LogMel(nn.Module):
+    def __init__(self, sr: int, n_fft: int, hop: int, n_mels: int):
+        super().__init__()
+        self.stft = ConvSTFT(n_fft, hop)
+        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels), persistent=False)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        re, im = self.stft(audio)
+        mag = torch.sqrt(re * re + im * im + 1e-9)
+        return torch.log(torch.clamp(torch.matmul(self.fb, mag), min=1e-5))
+
+
+@dataclass
+class Utt:
+    id: str
+    speaker_id: int
+    base_voice: str
+    text: str
+    offset: int
+    length: int
+    phones: list
+
+
+class PackedCorpus:
+    """One split of the packed corpus: int16 samples in one file + JSONL index."""
+
+    def __init__(self, root: str | Path, split: str):
+        root = Path(root)
+        self.pcm = np.memmap(root / f"{split}.pcm", dtype=np.int16, mode="r")
+        self.utts = [Utt(**{k: d[k] for k in ("id", "speaker_id", "base_voice", "text", "offset", "length", "phones")})
+                     for d in map(json.loads, open(root / f"{split}.jsonl"))]
+        if not self.utts:
+            raise ValueError(f"empty split {split} in {root}")
+
+    def audio(self, u: Utt) -> np.ndarray:
+        return np.asarray(self.pcm[u.offset:u.offset + u.length], dtype=np.float32) / 32768.0
+
+    def random_crops(self, rng: np.random.Generator, batch: int, samples: int) -> torch.Tensor:
+        out = np.zeros((batch, samples), dtype=np.float32)
+        for b in range(batch):
+            u = self.utts[rng.integers(len(self.utts))]
+            if u.length <= samples:
+                out[b, :u.length] = self.audio(u)
+            else:
+                s = int(rng.integers(u.length - samples))
+                out[b] = np.asarray(self.pcm[u.offset + s:u.offset + s + samples], dtype=np.float32) / 32768.0
+        return torch.from_numpy(out)

@@ -1,0 +1,132 @@
+"""Export a trained codec checkpoint to ONNX (encoder and decoder per the model contract) and write
+the codec section of a model manifest.
+
+    cd models/training && /usr/bin/python3 -m sstrain.codec.export --ckpt ../../runs/codec/last.ckpt --out ../../models/default
+
+Weights are stored as float16 with a Cast to float32 in the graph (onnxruntime folds the casts at load),
+halving the files without changing the arithmetic at run time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import numpy_helper, helper, TensorProto
+import torch
+from torch import nn
+
+from .model import Codec, CodecConfig
+
+OPSET = 17
+
+
+class _Dec(nn.Module):
+    def __init__(self, m: Codec):
+        super().__init__()
+        self.m = m
+
+    def forward(self, codes):
+        return self.m.decode(codes)
+
+
+class _Enc(nn.Module):
+    def __init__(self, m: Codec):
+        super().__init__()
+        self.m = m
+
+    def forward(self, audio):
+        return self.m.encode(audio)
+
+
+def fp16_weights(path: Path, min_elems: int = 1024) -> None:
+    """Store large float32 initializers as float16 followed by a Cast back to float32."""
+    model = onnx.load(str(path))
+    g = model.graph
+    new_inits, casts = [], []
+    for init in g.initializer:
+        if init.data_type == TensorProto.FLOAT and np.prod(init.dims) >= min_elems:
+            arr = numpy_helper.to_array(init).astype(np.float16)
+            h = numpy_helper.from_array(arr, init.name + "_fp16")
+            new_inits.append(h)
+            casts.append(helper.make_node("Cast", [h.name], [init.name], to=TensorProto.FLOAT, name=init.name + "_cast"))
+        else:
+            new_inits.append(init)
+    kept = []
+    for n in g.node:  # large Constant nodes (non-persistent buffers such as the STFT basis) too
+        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            t = n.attribute[0].t
+            if t.data_type == TensorProto.FLOAT and np.prod(t.dims) >= min_elems:
+                h = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), n.output[0] + "_fp16")
+                new_inits.append(h)
+                casts.append(helper.make_node("Cast", [h.name], [n.output[0]], to=TensorProto.FLOAT, name=n.output[0] + "_cast"))
+                continue
+        kept.append(n)
+    del g.initializer[:]
+    g.initializer.extend(new_inits)
+    nodes = kept
+    del g.node[:]
+    g.node.extend(casts + nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def io(name, dtype, shape):
+    return {"name": name, "dtype": dtype, "shape": shape}
+
+
+def export(ckpt: Path, out: Path, fp16: bool = True) -> dict:
+    ck = torch.load(ckpt, map_location="cpu")
+    cfg = CodecConfig(**ck["config"])
+    m = Codec(cfg)
+    m.load_state_dict(ck["model"])
+    m.eval()
+    out.mkdir(parents=True, exist_ok=True)
+    T = 50
+    with torch.no_grad():
+        torch.onnx.export(_Dec(m), (torch.zeros(1, cfg.levels, T, dtype=torch.long),), str(out / "codec_decoder.onnx"),
+                          opset_version=OPSET, input_names=["codes"], output_names=["audio"],
+                          dynamic_axes={"codes": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}})
+        torch.onnx.export(_Enc(m), (torch.zeros(1, T * cfg.hop),), str(out / "codec_encoder.onnx"),
+                          opset_version=OPSET, input_names=["audio"], output_names=["codes"],
+                          dynamic_axes={"audio": {0: "batch", 1: "samples"}, "codes": {0: "batch", 2: "frames"}})
+    if fp16:
+        fp16_weights(out / "codec_decoder.onnx")
+        fp16_weights(out / "codec_encoder.onnx")
+    graphs = {
+        "codec_decoder": {"file": "codec_decoder.onnx", "inputs": {"codes": io("codes", "int64", ["batch", cfg.levels, "frames"])},
+                          "outputs": {"audio": io("audio", "float32", ["batch", "samples"])}},
+        "codec_encoder": {"file": "codec_encoder.onnx", "inputs": {"audio": io("audio", "float32", ["batch", "samples"])},
+                          "outputs": {"codes": io("codes", "int64", ["batch", cfg.levels, "frames"])}},
+    }
+    codec = {"levels": cfg.levels, "codebook_size": cfg.codebook_size,
+             "decoder_left_context_frames": m.decoder.left_context, "decoder_right_context_frames": m.decoder.right_context}
+    audio = {"sample_rate": cfg.sample_rate, "hop_length": cfg.hop, "frame_rate": cfg.sample_rate // cfg.hop}
+    return {"graphs": graphs, "codec": codec, "audio": audio, "step": ck["step"], "config": cfg.to_dict()}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--out", required=True, help="model directory; its model.json gets the codec entries merged in")
+    ap.add_argument("--fp32", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    info = export(Path(a.ckpt), out, fp16=not a.fp32)
+    mpath = out / "model.json"
+    manifest = json.loads(mpath.read_text()) if mpath.exists() else {
+        "format_version": 1, "name": out.name, "kind": "trained",
+        "description": "Trained here from flite voices; see MODEL_CARD.md", "graphs": {}, "voices": {}}
+    manifest["audio"] = info["audio"]
+    manifest["codec"] = info["codec"]
+    manifest.setdefault("graphs", {}).update(info["graphs"])
+    mpath.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
+    (out / "codec_training.json").write_text(json.dumps({"step": info["step"], "config": info["config"]}, indent=1) + "\n")
+    sizes = {f: round((out / f).stat().st_size / 1e6, 2) for f in ("codec_encoder.onnx", "codec_decoder.onnx")}
+    print(json.dumps({"exported_step": info["step"], "sizes_mb": sizes, "codec": info["codec"]}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,45 @@
+"""Reconstruction losses: multi-resolution STFT (spectral convergence + log magnitude) and log-mel L1.
+They use torch.stft (FFT): much cheaper to train with than the conv STFT the exported encoder uses."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..audio import mel_filterbank
+
+
+def _mag(y: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    s = torch.stft(y, n_fft, hop, window=window, center=True, return_complex=True)
+    return torch.sqrt(s.real ** 2 + s.imag ** 2 + 1e-7)
+
+
+class MultiResolutionSTFTLoss(nn.Module):
+    def __init__(self, resolutions=((512, 128), (1024, 256), (256, 64))):
+        super().__init__()
+        self.res = list(resolutions)
+        for n, _ in self.res:
+            self.register_buffer(f"w{n}", torch.hann_window(n), persistent=False)
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        loss = y.new_zeros(())
+        for n, h in self.res:
+            w = getattr(self, f"w{n}")
+            m1, m2 = _mag(y_hat, n, h, w), _mag(y, n, h, w)
+            sc = torch.norm(m2 - m1) / torch.norm(m2).clamp(min=1e-5)
+            lm = (torch.log(m1) - torch.log(m2)).abs().mean()
+            loss = loss + sc + lm
+        return loss / len(self.res)
+
+
+class MelLoss(nn.Module):
+    def __init__(self, sr: int, n_fft: int = 1024, hop: int = 160, n_mels: int = 80):
+        super().__init__()
+        self.n_fft, self.hop = n_fft, hop
+        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels), persistent=False)
+
+    def logmel(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.log(torch.clamp(torch.matmul(self.fb, _mag(y, self.n_fft, self.hop, self.window)), min=1e-5))
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return (self.logmel(y_hat) - self.logmel(y)).abs().mean()

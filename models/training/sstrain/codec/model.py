@@ -1,0 +1,72 @@
+"""Codec configuration and the builder that turns it into an encoder, quantizer and decoder."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from .modules import Decoder, Encoder
+from .quantizer import QuantizerResult, ResidualVQ
+
+
+@dataclass
+class CodecConfig:
+    sample_rate: int = 16000
+    hop: int = 320                 # 50 frames/s
+    levels: int = 8
+    codebook_size: int = 1024
+    latent: int = 128
+    enc_n_fft: int = 1024
+    enc_mels: int = 80
+    enc_dim: int = 192
+    enc_hidden: int = 576
+    enc_layers: int = 4
+    enc_kernel: int = 5
+    dec_dim: int = 256
+    dec_hidden: int = 768
+    dec_layers: int = 8
+    dec_kernel: int = 5
+    dec_right: int = 1
+    dec_lookahead_layers: int = 2
+    dec_n_fft: int = 640
+    # training
+    batch: int = 12
+    crop_frames: int = 48
+    lr: float = 1e-3
+    warmup: int = 500
+    steps: int = 60000
+    mel_weight: float = 15.0
+    stft_weight: float = 1.0
+    commit_weight: float = 1.0
+    ema_decay: float = 0.99
+    dead_threshold: float = 0.5
+    init_batches: int = 16
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Codec(nn.Module):
+    def __init__(self, c: CodecConfig):
+        super().__init__()
+        self.cfg = c
+        self.encoder = Encoder(c.sample_rate, c.hop, c.enc_n_fft, c.enc_mels, c.enc_dim, c.enc_hidden, c.enc_layers,
+                               c.enc_kernel, c.latent)
+        self.quantizer = ResidualVQ(c.levels, c.codebook_size, c.latent, c.ema_decay, c.dead_threshold)
+        self.decoder = Decoder(c.latent, c.dec_dim, c.dec_hidden, c.dec_layers, c.dec_kernel, c.dec_right,
+                               c.dec_lookahead_layers, c.dec_n_fft, c.hop)
+
+    def forward(self, audio: torch.Tensor, n_levels: int | None = None) -> tuple[torch.Tensor, QuantizerResult]:
+        z = self.encoder(audio)
+        q = self.quantizer(z, n_levels)
+        return self.decoder(q.quantized), q
+
+    @torch.no_grad()
+    def encode(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.quantizer(self.encoder(audio), self.cfg.levels).codes
+
+    @torch.no_grad()
+    def decode(self, codes: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.quantizer.decode_codes(codes))

@@ -1,0 +1,149 @@
+"""Train the codec. Resumable (checkpoint every --ckpt-every steps, atomically), logs progress as
+JSON lines, runs on CPU (2 threads) or CUDA when available.
+
+    cd models/training && /usr/bin/python3 -m sstrain.codec.train --corpus ../../data/corpus --run ../../runs/codec
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..audio import PackedCorpus
+from .losses import MelLoss, MultiResolutionSTFTLoss
+from .model import Codec, CodecConfig
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def lr_at(step: int, c: CodecConfig) -> float:
+    if step < c.warmup:
+        return c.lr * (step + 1) / c.warmup
+    p = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    return c.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
+
+
+@torch.no_grad()
+def init_codebooks(model: Codec, data: PackedCorpus, rng: np.random.Generator, c: CodecConfig, dev: torch.device) -> None:
+    """k-means on many latents (not just one batch) so every code starts in use."""
+    zs = [model.encoder(data.random_crops(rng, c.batch, c.crop_frames * c.hop).to(dev)) for _ in range(c.init_batches)]
+    z = torch.cat(zs).reshape(-1, c.latent)
+    model.quantizer.train()
+    for book in model.quantizer.books:
+        book.update(z, torch.zeros(z.shape[0], dtype=torch.long, device=dev))  # first call = k-means
+        z = z - book.embed[book.nearest(z)]
+
+
+@torch.no_grad()
+def validate(model: Codec, data: PackedCorpus, mel: MelLoss, dev: torch.device, n: int = 48) -> dict:
+    model.eval()
+    losses, perps = [], None
+    for u in data.utts[:n]:
+        a = torch.from_numpy(data.audio(u))[None]
+        a = a[:, : (a.shape[1] // model.cfg.hop) * model.cfg.hop].to(dev)
+        y, q = model(a, model.cfg.levels)
+        losses.append(float(mel(y, a)))
+    model.train()
+    return {"valid_mel": float(np.mean(losses))}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--run", required=True, help="directory for checkpoints and logs")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ckpt-every", type=int, default=250)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--valid-every", type=int, default=1000)
+    ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) when this much wall time passed")
+    for f in fields(CodecConfig):
+        if f.type in ("int", "float"):
+            ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    dev = pick_device(a.device)
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    ckpt_path = run / "last.ckpt"
+
+    cfg = CodecConfig()
+    if ckpt_path.exists():
+        ck = torch.load(ckpt_path, map_location="cpu")
+        cfg = CodecConfig(**ck["config"])
+    for f in fields(CodecConfig):
+        v = getattr(a, f.name, None)
+        if v is not None:
+            setattr(cfg, f.name, v)
+    model = Codec(cfg).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
+    step = 0
+    rng = np.random.default_rng(0)
+    if ckpt_path.exists():
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        rng = np.random.default_rng(step + 1)
+        print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    train = PackedCorpus(a.corpus, "train")
+    valid = PackedCorpus(a.corpus, "valid")
+    mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
+    if step == 0:
+        init_codebooks(model, train, rng, cfg, dev)
+        print("codebooks initialised by k-means", flush=True)
+    (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+    log = open(run / "log.jsonl", "a")
+    t_start = time.time()
+    t_last = time.time()
+    agg: dict[str, float] = {}
+    model.train()
+    while step < cfg.steps:
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, cfg)
+        x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop).to(dev)
+        x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
+        y, q = model(x)
+        l_mel = mel(y, x)
+        l_stft = mrstft(y, x)
+        loss = cfg.mel_weight * l_mel + cfg.stft_weight * l_stft + cfg.commit_weight * q.commit_loss
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        step += 1
+        for k, v in (("loss", float(loss)), ("mel", float(l_mel)), ("stft", float(l_stft)), ("commit", float(q.commit_loss)), ("gnorm", float(gn))):
+            agg[k] = agg.get(k, 0.0) + v
+        agg["n"] = agg.get("n", 0) + 1
+        if step % a.log_every == 0:
+            rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
+            rec.update(step=step, lr=round(lr_at(step, cfg), 6), levels_used=q.codes.shape[1],
+                       perplexity=[round(p) for p in q.perplexity], s_per_step=round((time.time() - t_last) / agg["n"], 3))
+            if step % a.valid_every == 0:
+                rec.update(validate(model, valid, mel, dev))
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            agg, t_last = {}, time.time()
+        done_time = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
+        if step % a.ckpt_every == 0 or step == cfg.steps or done_time:
+            tmp = run / "last.ckpt.tmp"
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict()}, tmp)
+            os.replace(tmp, ckpt_path)
+        if done_time:
+            print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
+            break
+
+
+if __name__ == "__main__":
+    main()
