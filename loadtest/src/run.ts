@@ -1,0 +1,318 @@
+/**
+ * The load test itself: sockets carrying up to K contexts each; every turn streams one paragraph at
+ * LLM pace, then `end`, and measures what a listener would feel. Fixed concurrency (--streams) or
+ * an open model (--rate: arrivals at a constant rate whatever the responses do).
+ * Returns a plain result object; rendering (progress, JSON, HTML) is done elsewhere.
+ */
+import OpusScript from "opusscript";
+import WebSocket from "ws";
+import { decodeAudioMessage } from "../../src/protocol/audio-header.js";
+import type { ServerEvent } from "../../src/protocol/messages.js";
+import { newHist, record, summarize, type Hist, type Summary } from "./histogram.js";
+import { Playout } from "./playout.js";
+import { firstPhraseEnd, tokenize } from "./text.js";
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly streams: number;
+  readonly durationS: number;
+  /** Turns started per second (open model); 0 = fixed concurrency of `streams`. */
+  readonly rate: number;
+  readonly rampS: number;
+  readonly contextsPerSocket: number;
+  readonly paragraphs: readonly string[];
+  readonly tokensPerS: number;
+  /** Relative jitter of the inter-token time (0.3 = +-30%). */
+  readonly jitter: number;
+  readonly jitterBufferMs: number;
+  readonly voice?: string;
+  readonly latency?: "low" | "balanced" | "quality";
+  /** Fraction of turns cancelled mid-way (barge-in). */
+  readonly cancelFraction: number;
+  /** Per-turn limit; a turn that has not finished by then is counted as timed out. */
+  readonly turnTimeoutS: number;
+}
+
+export interface TurnRecord {
+  startedMs: number;
+  concurrency: number;
+  ttfaMs: number | null;
+  ttfaServerMs: number | null;
+  audioS: number;
+  underruns: number;
+  cancelled: boolean;
+  error: string | null;
+}
+
+export interface LoadResult {
+  streams: number;
+  duration_s: number;
+  turns: number;
+  completed: number;
+  cancelled: number;
+  timed_out: number;
+  ttfa_ms: Summary;
+  ttfa_server_ms: Summary;
+  gap_ms: Summary;
+  underruns: number;
+  underrun_ms: number;
+  rtf: number;
+  audio_seconds: number;
+  /** Error events the server sent. */
+  errors: number;
+  errors_by_code: Record<string, number>;
+  /** Failures seen only by the client (connect failures, dropped sockets, timeouts). */
+  client_errors: Record<string, number>;
+  decode_errors: number;
+  max_concurrency: number;
+  records: TurnRecord[];
+  /** Raw inter-frame gaps (ms), for plots; capped at 200k samples. */
+  gap_samples: number[];
+}
+
+export interface Progress {
+  elapsedS: number;
+  active: number;
+  turns: number;
+  ttfaP50: number;
+  ttfaP95: number;
+  underruns: number;
+  errors: number;
+}
+
+interface Handler {
+  onEvent(ev: ServerEvent): void;
+  onAudio(flags: number, payload: Uint8Array, at: number): void;
+}
+
+/** A socket shared by up to K contexts; dispatches events and audio by context. */
+class SharedSocket {
+  readonly ws: WebSocket;
+  readonly ready: Promise<void>;
+  private readonly byId = new Map<string, Handler>();
+  private readonly byIndex = new Map<number, Handler>();
+  used = 0;
+  closed = false;
+
+  constructor(url: string, private readonly onOrphanError: (code: string) => void) {
+    this.ws = new WebSocket(url);
+    this.ready = new Promise((res, rej) => {
+      this.ws.once("error", rej);
+      this.ws.on("message", (data, isBinary) => {
+        const now = performance.now();
+        if (isBinary) {
+          const b = data as Buffer;
+          const { header, payload } = decodeAudioMessage(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
+          this.byIndex.get(header.contextIndex)?.onAudio(header.flags, payload, now);
+          return;
+        }
+        const ev = JSON.parse(String(data)) as ServerEvent;
+        if (ev.type === "hello") { res(); return; }
+        const id = (ev as { context_id?: string }).context_id;
+        const h = id !== undefined ? this.byId.get(id) : undefined;
+        if (ev.type === "context_created" && h) this.byIndex.set(ev.context_index, h);
+        if (h) h.onEvent(ev);
+        else if (ev.type === "error") this.onOrphanError(ev.code);
+      });
+      this.ws.on("close", () => {
+        this.closed = true;
+        for (const h of this.byId.values()) h.onEvent({ type: "error", code: "socket_closed", message: "socket closed" });
+      });
+    });
+  }
+
+  attach(id: string, h: Handler): void { this.byId.set(id, h); }
+
+  detach(id: string, index: number | null): void {
+    this.byId.delete(id);
+    if (index !== null) this.byIndex.delete(index);
+  }
+
+  send(msg: unknown): void {
+    if (!this.closed) this.ws.send(JSON.stringify(msg));
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void): Promise<LoadResult> {
+  const ttfa = newHist(), ttfaServer = newHist(), gaps = newHist();
+  const errorsByCode: Record<string, number> = {};
+  const clientErrors: Record<string, number> = {};
+  const countClient = (code: string) => { clientErrors[code] = (clientErrors[code] ?? 0) + 1; };
+  const records: TurnRecord[] = [];
+  const gapSamples: number[] = [];
+  let underruns = 0, underrunMs = 0, genS = 0, audioS = 0, decodeErrors = 0, timedOut = 0;
+  let active = 0, maxActive = 0, turnSeq = 0;
+  const t0 = performance.now();
+  const deadline = t0 + o.durationS * 1000;
+  const countError = (code: string) => { errorsByCode[code] = (errorsByCode[code] ?? 0) + 1; };
+
+  const sockets: SharedSocket[] = [];
+  const socketFor = async (): Promise<SharedSocket> => {
+    let s = sockets.find((x) => !x.closed && x.used < o.contextsPerSocket);
+    if (!s) {
+      s = new SharedSocket(o.url, countError);
+      sockets.push(s);
+    }
+    s.used++;
+    try {
+      await s.ready;
+    } catch (e) {
+      s.used--;
+      s.closed = true;
+      throw e;
+    }
+    return s;
+  };
+
+  const turn = async (): Promise<void> => {
+    const seq = turnSeq++;
+    const id = `lt${seq}`;
+    const text = o.paragraphs[seq % o.paragraphs.length];
+    const tokens = tokenize(text);
+    const phraseEnd = firstPhraseEnd(tokens);
+    const cancelAt = Math.random() < o.cancelFraction ? Math.floor(tokens.length * (0.3 + 0.5 * Math.random())) : -1;
+    const rec: TurnRecord = { startedMs: performance.now() - t0, concurrency: ++active, ttfaMs: null, ttfaServerMs: null, audioS: 0, underruns: 0, cancelled: false, error: null };
+    maxActive = Math.max(maxActive, active);
+    let sock: SharedSocket;
+    try {
+      sock = await socketFor();
+    } catch {
+      countClient("connect_failed");
+      rec.error = "connect_failed";
+      active--;
+      records.push(rec);
+      await sleep(100);
+      return;
+    }
+    const playout = new Playout(o.jitterBufferMs);
+    const decoder = new OpusScript(48000, 1);
+    let index: number | null = null;
+    let phraseSentAt: number | null = null;
+    let firstAudioAt: number | null = null;
+    let ogg = false;
+    let resolveDone!: () => void;
+    const done = new Promise<void>((r) => { resolveDone = r; });
+    sock.attach(id, {
+      onEvent: (ev) => {
+        if (ev.type === "context_created") index = ev.context_index;
+        else if (ev.type === "audio_start") ogg = ev.format === "ogg_opus";
+        else if (ev.type === "error") {
+          if (ev.code === "socket_closed") countClient(ev.code); else countError(ev.code);
+          rec.error = ev.code;
+          if (ev.code === "inference_failed" || ev.code === "socket_closed" || ev.code === "too_many_contexts" || ev.code === "unknown_voice") resolveDone();
+        } else if (ev.type === "context_done") {
+          rec.cancelled = ev.cancelled;
+          if (ev.summary.ttfa_ms !== null) { rec.ttfaServerMs = ev.summary.ttfa_ms; record(ttfaServer, ev.summary.ttfa_ms); }
+          rec.audioS = ev.summary.audio_seconds;
+          audioS += ev.summary.audio_seconds;
+          genS += ev.summary.generation_seconds;
+          resolveDone();
+        }
+      },
+      onAudio: (_flags, payload, at) => {
+        if (firstAudioAt === null) {
+          firstAudioAt = at;
+          if (phraseSentAt !== null) { rec.ttfaMs = at - phraseSentAt; record(ttfa, rec.ttfaMs); }
+        }
+        playout.arrive(at);
+        if (!ogg) {
+          try { decoder.decode(Buffer.from(payload)); } catch { decodeErrors++; }
+        }
+      },
+    });
+    try {
+      sock.send({ type: "create_context", context_id: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}) });
+      const interval = 1000 / o.tokensPerS;
+      for (let i = 0; i < tokens.length; i++) {
+        if (i === cancelAt) { sock.send({ type: "cancel", context_id: id }); break; }
+        sock.send({ type: "append_text", context_id: id, text: tokens[i] });
+        if (i === phraseEnd) phraseSentAt = performance.now();
+        if (i < tokens.length - 1) await sleep(interval * (1 + o.jitter * (2 * Math.random() - 1)));
+      }
+      if (cancelAt < 0) {
+        sock.send({ type: "end", context_id: id });
+        if (phraseSentAt === null) phraseSentAt = performance.now();
+      }
+      const timeout = sleep(o.turnTimeoutS * 1000).then(() => "timeout" as const);
+      if ((await Promise.race([done.then(() => "done" as const), timeout])) === "timeout") {
+        timedOut++;
+        countClient("timeout");
+        rec.error = rec.error ?? "timeout";
+        sock.send({ type: "cancel", context_id: id });
+      }
+    } finally {
+      for (const g of playout.gaps) {
+        record(gaps, g);
+        if (gapSamples.length < 200_000) gapSamples.push(Math.round(g * 10) / 10);
+      }
+      rec.underruns = playout.underruns;
+      underruns += playout.underruns;
+      underrunMs += playout.underrunMs;
+      decoder.delete();
+      sock.detach(id, index);
+      sock.used--;
+      active--;
+      records.push(rec);
+    }
+  };
+
+  const timer = setInterval(() => {
+    const s = summarize(ttfa);
+    onProgress?.({ elapsedS: (performance.now() - t0) / 1000, active, turns: records.length, ttfaP50: s.p50, ttfaP95: s.p95, underruns, errors: Object.values(errorsByCode).reduce((a, b) => a + b, 0) });
+  }, 1000);
+
+  const running = new Set<Promise<void>>();
+  const launch = () => {
+    const p = turn().catch(() => { countClient("client_exception"); });
+    running.add(p);
+    void p.finally(() => running.delete(p));
+  };
+  try {
+    if (o.rate > 0) {
+      // open model: arrivals on a fixed clock, ramping linearly to `rate` over rampS
+      let next = t0;
+      while (next < deadline) {
+        await sleep(next - performance.now());
+        launch();
+        const el = (performance.now() - t0) / 1000;
+        const r = o.rampS > 0 && el < o.rampS ? Math.max(o.rate * (el / o.rampS), o.rate / 20) : o.rate;
+        next += 1000 / r;
+      }
+    } else {
+      // fixed concurrency: each of `streams` workers runs turns back to back; the ramp staggers their starts
+      const workers = Array.from({ length: o.streams }, async (_, w) => {
+        await sleep(o.rampS > 0 ? (o.rampS * 1000 * w) / o.streams : 0);
+        while (performance.now() < deadline) {
+          // a failing turn backs off briefly so a dead server is not hammered in a tight loop
+          await turn().catch(async () => { countClient("client_exception"); await sleep(100); });
+        }
+      });
+      await Promise.all(workers);
+    }
+    await Promise.all(running);
+  } finally {
+    clearInterval(timer);
+    for (const s of sockets) s.ws.close();
+  }
+  const errors = Object.values(errorsByCode).reduce((a, b) => a + b, 0);
+  return {
+    streams: o.rate > 0 ? maxActive : o.streams,
+    duration_s: Math.round((performance.now() - t0) / 100) / 10,
+    turns: records.length,
+    completed: records.filter((r) => !r.cancelled && r.error === null).length,
+    cancelled: records.filter((r) => r.cancelled).length,
+    timed_out: timedOut,
+    ttfa_ms: summarize(ttfa),
+    ttfa_server_ms: summarize(ttfaServer),
+    gap_ms: summarize(gaps),
+    underruns, underrun_ms: Math.round(underrunMs),
+    rtf: audioS > 0 ? Math.round((genS / audioS) * 1000) / 1000 : 0,
+    audio_seconds: Math.round(audioS * 1000) / 1000,
+    errors, errors_by_code: errorsByCode, client_errors: clientErrors, decode_errors: decodeErrors, max_concurrency: maxActive,
+    records, gap_samples: gapSamples,
+  };
+}
+
+export type { Hist };
