@@ -12,8 +12,14 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function loadSynthesizer(config: ServerConfig): Promise<{ synth: Synthesizer; models: ModelSet }> {
-  const models = await loadModelSet(config.modelDir, { intraOpThreads: config.inference.intraOpThreads }, SERVING_GRAPHS);
+export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): Promise<{ synth: Synthesizer; models: ModelSet }> {
+  const onRun = metrics
+    ? (graph: string, seconds: number, batch: number) => {
+      metrics.modelPass.observe({ graph }, seconds);
+      metrics.batchSize.observe({ graph }, batch);
+    }
+    : undefined;
+  const models = await loadModelSet(config.modelDir, { intraOpThreads: config.inference.intraOpThreads, ...(onRun ? { onRun } : {}) }, SERVING_GRAPHS);
   const synth = new Synthesizer(models);
   // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
   const stream = synth.openStream(synth.voices[0], 0);
@@ -29,7 +35,7 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
   const server: RunningServer = await startServer({ config, metrics, synth: () => synth, log });
   let models: ModelSet;
   try {
-    const loaded = await loadSynthesizer(config);
+    const loaded = await loadSynthesizer(config, metrics);
     synth = loaded.synth;
     models = loaded.models;
   } catch (e) {

@@ -40,8 +40,10 @@ export interface ServerConfig {
     readonly maxContextsPerSocket: number;
     /** Seconds without any client message before the socket is closed (pings count). */
     readonly idleTimeoutS: number;
-    /** Bytes buffered towards one socket before uWS drops sends. */
+    /** Bytes buffered towards one socket before uWS drops sends; a drop closes the socket with 4001. */
     readonly maxBackpressureBytes: number;
+    /** Unsent bytes at which a socket is reported as a slow consumer (one slow_consumer warning). */
+    readonly slowConsumerBytes: number;
   };
   readonly chunking: Readonly<Record<LatencyProfile, ChunkPolicy>>;
   readonly inference: {
@@ -71,6 +73,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxContextsPerSocket: 8,
     idleTimeoutS: 60,
     maxBackpressureBytes: 4 * 1024 * 1024,
+    slowConsumerBytes: 1024 * 1024,
   },
   chunking: {
     low: { firstMinChars: 12, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150 },

@@ -24,6 +24,7 @@ export const ERRORS = Object.freeze({
   no_speakable_text: { message: "A chunk of text had nothing speakable in it and was skipped" },
   inference_failed: { message: "Synthesis failed for this context" },
   internal_error: { message: "Internal server error" },
+  slow_consumer: { message: "The client is not reading audio fast enough; the socket is closed with 4001 if it falls further behind" },
   message_too_large: { message: "Message exceeds the maximum size", close: 1009 },
   server_shutting_down: { message: "The server is shutting down", close: 1001 },
 } satisfies Record<string, ErrorSpec>);
@@ -36,6 +37,7 @@ export const CLOSE_CODES = Object.freeze({
   going_away: 1001,
   message_too_big: 1009,
   internal_error: 1011,
+  slow_consumer: 4001,
 });
 
 /** A typed error that maps to one row of the table. */

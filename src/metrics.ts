@@ -36,6 +36,30 @@ export function createMetrics() {
       name: "soundstorm_errors_total", help: "Errors reported to clients, by code",
       labelNames: ["code"] as const, registers: [registry],
     }),
+    modelPass: new Histogram({
+      name: "soundstorm_model_pass_seconds", help: "Wall time of one inference call, by graph",
+      labelNames: ["graph"] as const, buckets: STAGE_BUCKETS, registers: [registry],
+    }),
+    batchSize: new Histogram({
+      name: "soundstorm_batch_size", help: "Sequences per inference call, by graph",
+      labelNames: ["graph"] as const, buckets: [1, 2, 4, 8, 16, 32], registers: [registry],
+    }),
+    queueWait: new Histogram({
+      name: "soundstorm_queue_wait_seconds", help: "From a text chunk being cut to its synthesis starting",
+      buckets: STAGE_BUCKETS, registers: [registry],
+    }),
+    clientUnderruns: new Counter({
+      name: "soundstorm_client_underruns_total", help: "Playback underruns reported by clients (playback_report)",
+      registers: [registry],
+    }),
+    clientUnderrunSeconds: new Counter({
+      name: "soundstorm_client_underrun_seconds_total", help: "Playback stall time reported by clients (playback_report)",
+      registers: [registry],
+    }),
+    slowConsumers: new Counter({
+      name: "soundstorm_slow_consumers_total", help: "Sockets whose unsent audio passed the slow-consumer threshold",
+      registers: [registry],
+    }),
     rtf: new Histogram({
       name: "soundstorm_real_time_factor", help: "Generation time / audio time per finished context",
       buckets: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5], registers: [registry],

@@ -243,6 +243,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         sock.send({ type: "cancel", context_id: id });
       }
     } finally {
+      if (playout.underruns > 0) sock.send({ type: "playback_report", context_id: id, underruns: playout.underruns, underrun_ms: Math.round(playout.underrunMs) });
       for (const g of playout.gaps) {
         record(gaps, g);
         if (gapSamples.length < 200_000) gapSamples.push(Math.round(g * 10) / 10);

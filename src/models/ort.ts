@@ -16,6 +16,8 @@ export interface TensorValue {
 
 export interface SessionOptions {
   readonly intraOpThreads: number;
+  /** Called after every run with the graph name, wall seconds and batch size (for metrics). */
+  readonly onRun?: (graph: string, seconds: number, batch: number) => void;
 }
 
 function toTensor(spec: TensorSpec, v: TensorValue): ort.Tensor {
@@ -49,6 +51,7 @@ export class Graph<In extends string = string, Out extends string = string> {
     readonly name: string,
     readonly spec: GraphSpec,
     private readonly session: ort.InferenceSession,
+    private readonly onRun?: SessionOptions["onRun"],
   ) {}
 
   static async load(name: string, dir: string, spec: GraphSpec, opts: SessionOptions): Promise<Graph> {
@@ -65,7 +68,7 @@ export class Graph<In extends string = string, Out extends string = string> {
       await session.release();
       throw new Error(`graph '${name}' (${spec.file}) has inputs [${gotIn}] outputs [${gotOut}]; manifest says inputs [${want(spec.inputs)}] outputs [${want(spec.outputs)}]`);
     }
-    return new Graph(name, spec, session);
+    return new Graph(name, spec, session, opts.onRun);
   }
 
   /** Run with feeds keyed by contract role; returns outputs keyed by role. */
@@ -76,7 +79,12 @@ export class Graph<In extends string = string, Out extends string = string> {
       if (!v) throw new Error(`graph '${this.name}': missing input '${role}'`);
       ortFeeds[spec.name] = toTensor(spec, v);
     }
+    const t0 = performance.now();
     const res = await this.session.run(ortFeeds);
+    if (this.onRun) {
+      const first = Object.values(ortFeeds)[0];
+      this.onRun(this.name, (performance.now() - t0) / 1000, first && first.dims.length > 1 ? first.dims[0] : 1);
+    }
     const out: Record<string, TensorValue> = {};
     for (const [role, spec] of Object.entries(this.spec.outputs)) {
       const t = res[spec.name];

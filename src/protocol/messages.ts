@@ -56,6 +56,13 @@ export const Ping = Type.Object({
   id: Type.Optional(Type.Union([Type.String({ maxLength: 64 }), Type.Number()])),
 }, { additionalProperties: false });
 
+export const PlaybackReport = Type.Object({
+  type: Type.Literal("playback_report"),
+  context_id: Type.Optional(ContextId),
+  underruns: Type.Integer({ minimum: 0, maximum: 1000000, description: "Playback underruns since the last report" }),
+  underrun_ms: Type.Number({ minimum: 0, maximum: 86400000, description: "Stall time since the last report" }),
+}, { additionalProperties: false, description: "Optional: the client tells the server how playback went (counted in metrics; no reply)" });
+
 export const CLIENT_MESSAGES = {
   create_context: CreateContext,
   append_text: AppendText,
@@ -63,6 +70,7 @@ export const CLIENT_MESSAGES = {
   end: EndContext,
   cancel: Cancel,
   ping: Ping,
+  playback_report: PlaybackReport,
 } as const;
 
 export const ClientMessage = Type.Union(Object.values(CLIENT_MESSAGES));

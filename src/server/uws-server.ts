@@ -14,6 +14,7 @@ import type { Synthesizer } from "../synth/synthesizer.js";
 interface SocketData {
   conn: Connection | null;
   open: boolean;
+  warnedSlow: boolean;
 }
 
 export interface RunningServer {
@@ -70,7 +71,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         return;
       }
       res.upgrade<SocketData>(
-        { conn: null, open: true },
+        { conn: null, open: true, warnedSlow: false },
         req.getHeader("sec-websocket-key"),
         req.getHeader("sec-websocket-protocol"),
         req.getHeader("sec-websocket-extensions"),
@@ -83,13 +84,25 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       const data = ws.getUserData();
       sockets.add(ws);
       metrics.activeSockets.inc();
+      // uWS send(): 1 sent, 0 buffered (backpressure), 2 dropped (over maxBackpressure)
+      const send = (payload: string | Uint8Array, binary: boolean) => {
+        if (!data.open) return;
+        let status = 1;
+        ws.cork(() => { status = ws.send(payload, binary); });
+        if (status === 2) {
+          data.open = false;
+          ws.end(CLOSE_CODES.slow_consumer, "slow consumer");
+          return;
+        }
+        if (!data.warnedSlow && ws.getBufferedAmount() > config.limits.slowConsumerBytes) {
+          data.warnedSlow = true;
+          metrics.slowConsumers.inc();
+          data.conn?.reportError(new ServiceError("slow_consumer", `${ws.getBufferedAmount()} bytes unsent`));
+        }
+      };
       data.conn = new Connection({ synth, config, metrics }, {
-        sendJson: (ev) => {
-          if (data.open) ws.cork(() => ws.send(JSON.stringify(ev), false));
-        },
-        sendBinary: (bytes) => {
-          if (data.open) ws.cork(() => ws.send(bytes, true));
-        },
+        sendJson: (ev) => send(JSON.stringify(ev), false),
+        sendBinary: (bytes) => send(bytes, true),
       });
       ws.cork(() => ws.send(JSON.stringify(data.conn!.hello()), false));
     },

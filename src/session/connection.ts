@@ -79,6 +79,10 @@ export class Connection {
       case "ping":
         this.sink.sendJson({ type: "pong", ...(msg.id !== undefined ? { id: msg.id } : {}), server_time_ms: Date.now() });
         return;
+      case "playback_report":
+        this.deps.metrics.clientUnderruns.inc(msg.underruns);
+        this.deps.metrics.clientUnderrunSeconds.inc(msg.underrun_ms / 1000);
+        return;
       case "create_context":
         this.create(msg);
         return;

@@ -140,6 +140,7 @@ export class SynthesisContext {
   private async process(chunk: TextChunk, readyAt: number): Promise<void> {
     if (this.closed) return;
     const started = performance.now();
+    this.deps.metrics.queueWait.observe((started - readyAt) / 1000);
     let result;
     try {
       result = await this.stream.synthesize(chunk.text, this.abort.signal);

@@ -1,0 +1,58 @@
+/** The load tester against a real server: JSON fields, HTML plots, and counts that match the server's metrics. */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { App } from "../src/app.js";
+import { main } from "../loadtest/src/cli.js";
+import { Playout } from "../loadtest/src/playout.js";
+import { firstPhraseEnd, tokenize } from "../loadtest/src/text.js";
+import { startTestServer } from "./helpers.js";
+
+let app: App;
+before(async () => { app = await startTestServer(); });
+after(async () => { await app.close(); });
+
+test("tokenizer keeps the text and finds the end of the first phrase", () => {
+  const text = "Sure, I can help with that. Extraordinarily simple.";
+  const toks = tokenize(text);
+  assert.equal(toks.join(""), text);
+  assert.equal(toks[firstPhraseEnd(toks)], "Sure, ");
+});
+
+test("playout counts an underrun when a frame arrives after its play time", () => {
+  const p = new Playout(100);
+  p.arrive(0);      // plays 100..120
+  p.arrive(10);     // due at 120
+  p.arrive(150);    // due at 140: 10 ms late
+  p.arrive(160);    // due 150 + 10 stall = 170: on time
+  assert.equal(p.underruns, 1);
+  assert.equal(p.underrunMs, 10);
+  assert.deepEqual(p.gaps, [10, 140, 10]);
+});
+
+test("a short run writes JSON and an HTML report whose counts match the server's /metrics", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-lt-"));
+  const json = join(dir, "out.json"), html = join(dir, "report.html");
+  const log = console.log;
+  console.log = () => {};
+  try {
+    const rc = await main(["--url", `ws://127.0.0.1:${app.port}/v1/stream`, "--streams", "3", "--duration", "3",
+      "--contexts-per-socket", "2", "--tokens-per-s", "80", "--json", json, "--report", html, "--quiet"]);
+    assert.equal(rc, 0);
+  } finally {
+    console.log = log;
+  }
+  const r = JSON.parse(readFileSync(json, "utf8"));
+  for (const k of ["streams", "duration_s", "turns", "ttfa_ms", "ttfa_server_ms", "gap_ms", "underruns", "underrun_ms", "rtf", "errors"]) assert.ok(k in r, k);
+  for (const k of ["p50", "p95", "p99"]) assert.equal(typeof r.ttfa_ms[k], "number");
+  assert.ok(r.turns >= 3);
+  assert.equal(r.errors, 0);
+  assert.equal(r.decode_errors, 0);
+  assert.deepEqual(r.server_matches, { turns: true, audio_seconds: true, errors: true });
+  const page = readFileSync(html, "utf8");
+  assert.equal((page.match(/<svg /g) ?? []).length, 3);
+  assert.match(page, /Latency CDFs/);
+  assert.match(page, /<polyline/);
+});
