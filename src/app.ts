@@ -9,6 +9,8 @@ export interface App {
   readonly config: ServerConfig;
   readonly metrics: Metrics;
   readonly port: number;
+  /** Graceful stop: readiness false, no new sockets or contexts, running contexts finish (up to the deadline), then close. */
+  drain(deadlineMs?: number): Promise<{ unfinished: number }>;
   close(): Promise<void>;
 }
 
@@ -45,11 +47,22 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
   if (models.manifest.kind === "fixture") {
     log(`WARNING: serving the RANDOM-WEIGHT fixture model '${models.manifest.name}' from ${models.manifest.dir}: it produces noise, not speech`);
   }
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await server.close();
+    await models.dispose();
+  };
   return {
-    config, metrics, port: server.port,
-    async close() {
-      await server.close();
-      await models.dispose();
+    config, metrics, port: server.port, close,
+    async drain(deadlineMs = config.shutdown.drainTimeoutS * 1000) {
+      server.startDrain();
+      const until = Date.now() + deadlineMs;
+      while (server.admission.activeContexts > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      const unfinished = server.admission.activeContexts;
+      await close();
+      return { unfinished };
     },
   };
 }

@@ -5,7 +5,9 @@
  */
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
 import type { LatencyProfile, OutputFormat } from "./protocol/messages.js";
+import type { ApiKeyConfig } from "./server/auth.js";
 
 /** Chunking schedule for one latency profile (characters of text). */
 export interface ChunkPolicy {
@@ -44,6 +46,8 @@ export interface ServerConfig {
     readonly maxBackpressureBytes: number;
     /** Unsent bytes at which a socket is reported as a slow consumer (one slow_consumer warning). */
     readonly slowConsumerBytes: number;
+    /** Open sockets from one remote address. */
+    readonly maxSocketsPerAddress: number;
   };
   readonly chunking: Readonly<Record<LatencyProfile, ChunkPolicy>>;
   readonly inference: {
@@ -54,6 +58,26 @@ export interface ServerConfig {
   };
   /** Opus encoder bitrate, bits per second. */
   readonly opusBitrate: number;
+  readonly auth: {
+    /** API keys (hashed). Empty: only loopback peers may connect. */
+    readonly keys: readonly ApiKeyConfig[];
+    /** Lifetime of browser tokens minted by POST /v1/tokens. */
+    readonly tokenTtlS: number;
+    /** HMAC secret for tokens; random per process when null (tokens then die with the process). */
+    readonly tokenSecret: string | null;
+    /** Limits given to keys that do not set their own. */
+    readonly defaultKeyLimits: { readonly maxContexts: number; readonly charsPerMinute: number; readonly maxSockets: number };
+  };
+  /** wss:// with this certificate and key (PEM files); null for plain ws://. */
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+  readonly capacity: {
+    /** Contexts synthesizing at once on this process; more get at_capacity with a retry hint. */
+    readonly maxActiveContexts: number;
+  };
+  readonly shutdown: {
+    /** On SIGTERM: how long running contexts may finish before their sockets are closed (1001). */
+    readonly drainTimeoutS: number;
+  };
 }
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -74,6 +98,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     idleTimeoutS: 60,
     maxBackpressureBytes: 4 * 1024 * 1024,
     slowConsumerBytes: 1024 * 1024,
+    maxSocketsPerAddress: 64,
   },
   chunking: {
     low: { firstMinChars: 12, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150 },
@@ -82,6 +107,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   inference: { intraOpThreads: 1, defaultSeed: 0 },
   opusBitrate: 32_000,
+  auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
+  tls: null,
+  capacity: { maxActiveContexts: 24 },
+  shutdown: { drainTimeoutS: 30 },
 };
 
 export type ConfigOverrides = {
@@ -113,7 +142,49 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (env.SOUNDSTORM_MODEL) o.modelDir = resolve(env.SOUNDSTORM_MODEL);
   const threads = intEnv(env, "SOUNDSTORM_THREADS");
   if (threads !== undefined) o.inference = { intraOpThreads: threads };
+  const maxContexts = intEnv(env, "SOUNDSTORM_MAX_CONTEXTS");
+  if (maxContexts !== undefined) o.capacity = { maxActiveContexts: maxContexts };
+  const keys = [...keysFromFile(env.SOUNDSTORM_KEYS_FILE), ...keysFromList(env.SOUNDSTORM_API_KEYS)];
+  if (keys.length) o.auth = { keys };
+  if (env.SOUNDSTORM_TOKEN_SECRET) o.auth = { ...(o.auth as object), tokenSecret: env.SOUNDSTORM_TOKEN_SECRET };
+  if (env.SOUNDSTORM_TLS_CERT || env.SOUNDSTORM_TLS_KEY) {
+    if (!env.SOUNDSTORM_TLS_CERT || !env.SOUNDSTORM_TLS_KEY) throw new Error("set both SOUNDSTORM_TLS_CERT and SOUNDSTORM_TLS_KEY");
+    o.tls = { certFile: resolve(env.SOUNDSTORM_TLS_CERT), keyFile: resolve(env.SOUNDSTORM_TLS_KEY) };
+  }
   return o as ConfigOverrides;
+}
+
+type KeyEntry = { id?: unknown; sha256?: unknown; max_contexts?: unknown; chars_per_minute?: unknown; max_sockets?: unknown };
+
+function keyFrom(e: KeyEntry, where: string): ApiKeyConfig {
+  const d = DEFAULT_CONFIG.auth.defaultKeyLimits;
+  if (typeof e.id !== "string" || !e.id) throw new Error(`${where}: key needs an 'id'`);
+  if (typeof e.sha256 !== "string" || !/^[0-9a-fA-F]{64}$/.test(e.sha256)) throw new Error(`${where}: key '${e.id}' needs 'sha256' (64 hex digits; soundstorm hash-key KEY prints it)`);
+  const n = (v: unknown, def: number, name: string) => {
+    if (v === undefined) return def;
+    if (!Number.isInteger(v) || (v as number) <= 0) throw new Error(`${where}: key '${e.id}' ${name} must be a positive integer`);
+    return v as number;
+  };
+  return { id: e.id, sha256: e.sha256.toLowerCase(), maxContexts: n(e.max_contexts, d.maxContexts, "max_contexts"),
+    charsPerMinute: n(e.chars_per_minute, d.charsPerMinute, "chars_per_minute"), maxSockets: n(e.max_sockets, d.maxSockets, "max_sockets") };
+}
+
+/** JSON file: [{"id","sha256","max_contexts"?,"chars_per_minute"?,"max_sockets"?}, ...] */
+function keysFromFile(path: string | undefined): ApiKeyConfig[] {
+  if (!path) return [];
+  const data = JSON.parse(readFileSync(path, "utf8")) as unknown;
+  if (!Array.isArray(data)) throw new Error(`${path}: expected a JSON array of keys`);
+  return data.map((e) => keyFrom(e as KeyEntry, path));
+}
+
+/** SOUNDSTORM_API_KEYS="id:sha256[:max_contexts:chars_per_minute:max_sockets],..." */
+function keysFromList(list: string | undefined): ApiKeyConfig[] {
+  if (!list) return [];
+  return list.split(",").filter(Boolean).map((item) => {
+    const [id, sha256, mc, cpm, ms] = item.split(":");
+    const num = (v: string | undefined) => (v ? Number(v) : undefined);
+    return keyFrom({ id, sha256, max_contexts: num(mc), chars_per_minute: num(cpm), max_sockets: num(ms) }, "SOUNDSTORM_API_KEYS");
+  });
 }
 
 export function buildConfig(...layers: ConfigOverrides[]): ServerConfig {
@@ -145,4 +216,11 @@ function validate(c: ServerConfig): void {
     }
   }
   if (c.inference.intraOpThreads < 1) bad("inference.intraOpThreads must be >= 1");
+  if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
+  if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
+  const ids = new Set<string>();
+  for (const k of c.auth.keys) {
+    if (ids.has(k.id)) bad(`duplicate API key id '${k.id}'`);
+    ids.add(k.id);
+  }
 }

@@ -20,6 +20,9 @@ export const ERRORS = Object.freeze({
   context_exists: { message: "A context with this id is already open on this socket" },
   context_ended: { message: "The context has already ended; no more text is accepted" },
   too_many_contexts: { message: "Too many open contexts on this socket" },
+  at_capacity: { message: "The server is at capacity; retry after retry_after_ms" },
+  key_context_limit: { message: "This API key already has its maximum number of open contexts" },
+  rate_limited: { message: "This API key's characters-per-minute budget is spent; the text was not added; retry after retry_after_ms" },
   unknown_voice: { message: "Unknown voice" },
   no_speakable_text: { message: "A chunk of text had nothing speakable in it and was skipped" },
   inference_failed: { message: "Synthesis failed for this context" },
@@ -44,18 +47,21 @@ export const CLOSE_CODES = Object.freeze({
 export class ServiceError extends Error {
   readonly code: ErrorCode;
   readonly contextId?: string;
+  readonly retryAfterMs?: number;
 
-  constructor(code: ErrorCode, detail?: string, contextId?: string) {
+  constructor(code: ErrorCode, detail?: string, contextId?: string, retryAfterMs?: number) {
     super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message);
     this.name = "ServiceError";
     this.code = code;
     this.contextId = contextId;
+    this.retryAfterMs = retryAfterMs;
   }
 
-  toEvent(): { type: "error"; code: ErrorCode; message: string; context_id?: string } {
-    const ev: { type: "error"; code: ErrorCode; message: string; context_id?: string } =
+  toEvent(): { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number } {
+    const ev: { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number } =
       { type: "error", code: this.code, message: this.message };
     if (this.contextId !== undefined) ev.context_id = this.contextId;
+    if (this.retryAfterMs !== undefined) ev.retry_after_ms = this.retryAfterMs;
     return ev;
   }
 }

@@ -35,9 +35,14 @@ ${body}${legend}<text x="${(L + W - R) / 2}" y="${H - 8}" font-size="12" text-an
 <text x="14" y="${(T + H - B) / 2}" font-size="12" text-anchor="middle" transform="rotate(-90 14 ${(T + H - B) / 2})">${esc(yLabel)}</text></svg></figure>`;
 }
 
-function cdf(values: number[]): [number, number][] {
+/** Empirical CDF, thinned to at most `maxPoints` points so the page stays small. */
+function cdf(values: number[], maxPoints = 400): [number, number][] {
   const v = [...values].sort((a, b) => a - b);
-  return v.map((x, i) => [x, (i + 1) / v.length]);
+  const step = Math.max(1, Math.floor(v.length / maxPoints));
+  const out: [number, number][] = [];
+  for (let i = 0; i < v.length; i += step) out.push([v[i], (i + 1) / v.length]);
+  if (v.length && out[out.length - 1][1] !== 1) out.push([v[v.length - 1], 1]);
+  return out;
 }
 
 function p95(v: number[]): number {

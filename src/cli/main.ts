@@ -2,6 +2,7 @@
 import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
+import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
 import { buildConfig, fromEnv } from "../config.js";
 import { resolve } from "node:path";
@@ -10,7 +11,8 @@ import { synthesizeToFile } from "./say.js";
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
-  soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]`;
+  soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
+  soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: {
@@ -24,13 +26,14 @@ async function serve(argv: string[]): Promise<void> {
     ...(values.threads !== undefined ? { inference: { intraOpThreads: Number(values.threads) } } : {}),
   }, log);
   log(`listening on ${app.config.host}:${app.port} (WebSocket /v1/stream, /healthz, /readyz, /metrics)`);
-  const stop = async () => {
-    log("shutting down");
-    await app.close();
+  const stop = async (signal: string) => {
+    log(`${signal}: draining (up to ${app.config.shutdown.drainTimeoutS} s)`);
+    const { unfinished } = await app.drain();
+    log(unfinished ? `stopped with ${unfinished} contexts unfinished (told: server_shutting_down, close 1001)` : "drained; all contexts finished");
     process.exit(0);
   };
-  process.once("SIGINT", stop);
-  process.once("SIGTERM", stop);
+  process.once("SIGINT", () => void stop("SIGINT"));
+  process.once("SIGTERM", () => void stop("SIGTERM"));
 }
 
 async function say(argv: string[]): Promise<void> {
@@ -79,6 +82,10 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd === "serve") await serve(rest);
     else if (cmd === "say") await say(rest);
     else if (cmd === "eval") await evaluate(rest);
+    else if (cmd === "hash-key") {
+      if (!rest[0]) throw new UsageError("hash-key needs the key");
+      console.log(sha256Hex(rest[0]));
+    }
     else if (cmd === "--help" || cmd === "-h" || cmd === "help") console.log(USAGE);
     else throw new UsageError(cmd ? `unknown command '${cmd}'` : "missing command");
   } catch (e) {

@@ -158,6 +158,7 @@ export const ErrorEvent = Type.Object({
   code: Type.String({ pattern: "^[a-z][a-z0-9_]*$" }),
   message: Type.String(),
   context_id: Type.Optional(Type.String()),
+  retry_after_ms: Type.Optional(Type.Integer({ minimum: 0, description: "With at_capacity and rate_limited: when a retry may succeed" })),
 }, { additionalProperties: false });
 
 export const Pong = Type.Object({

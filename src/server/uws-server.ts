@@ -1,8 +1,9 @@
 /**
- * The only module that touches uWebSockets.js. It absorbs uWS's rules: message
- * buffers are copied before use, HTTP responses register onAborted, writes are
- * corked, every callback catches its exceptions, and payload, backpressure and
- * idle limits are set explicitly. Everything else sees a Connection and a sink.
+ * The only module that touches uWebSockets.js. It absorbs uWS's rules: request
+ * data and message buffers are copied before use, HTTP responses register
+ * onAborted, writes are corked, every callback catches its exceptions, and
+ * payload, backpressure and idle limits are set explicitly. Everything else
+ * sees a Connection and a sink.
  */
 import uWS from "uWebSockets.js";
 import type { ServerConfig } from "../config.js";
@@ -10,16 +11,25 @@ import { CLOSE_CODES, ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { Connection } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
+import { Admission } from "./admission.js";
+import { Authenticator, type Principal } from "./auth.js";
 
 interface SocketData {
   conn: Connection | null;
   open: boolean;
   warnedSlow: boolean;
+  principal: Principal;
+  address: string;
 }
 
 export interface RunningServer {
   readonly port: number;
-  /** Stop listening and close every socket. */
+  readonly admission: Admission;
+  /** Stop accepting sockets and contexts (readiness goes false); running contexts go on. */
+  startDrain(): void;
+  /** Open sockets right now. */
+  readonly socketCount: number;
+  /** Stop listening and close every socket (1001 with server_shutting_down). */
   close(): Promise<void>;
 }
 
@@ -32,28 +42,43 @@ export interface ServerDeps {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const ab2s = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
 export function startServer(deps: ServerDeps): Promise<RunningServer> {
   const { config, metrics } = deps;
   const sockets = new Set<uWS.WebSocket<SocketData>>();
-  const app = uWS.App();
+  const auth = new Authenticator(config.auth.keys, config.auth.tokenTtlS, config.auth.tokenSecret ?? undefined);
+  const admission = new Admission(config.capacity.maxActiveContexts, config.limits.maxSocketsPerAddress);
+  let draining = false;
+  const app = config.tls ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uWS.App();
 
-  const text = (res: uWS.HttpResponse, status: string, body: string, type = "text/plain; charset=utf-8") => {
+  const reply = (res: uWS.HttpResponse, status: string, body: string, type = "text/plain; charset=utf-8") => {
     res.cork(() => res.writeStatus(status).writeHeader("content-type", type).end(body));
   };
 
-  app.get("/healthz", (res) => text(res, "200 OK", "ok\n"));
+  app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
   app.get("/readyz", (res) => {
-    const ready = deps.synth() !== null;
-    text(res, ready ? "200 OK" : "503 Service Unavailable", ready ? "ready\n" : "loading\n");
+    const state = draining ? "draining" : deps.synth() ? "ready" : "loading";
+    reply(res, state === "ready" ? "200 OK" : "503 Service Unavailable", `${state}\n`);
   });
   app.get("/metrics", (res) => {
     let aborted = false;
     res.onAborted(() => { aborted = true; });
     metrics.registry.metrics().then(
-      (body) => { if (!aborted) text(res, "200 OK", body, metrics.registry.contentType); },
-      (e) => { if (!aborted) text(res, "500 Internal Server Error", String(e)); },
+      (body) => { if (!aborted) reply(res, "200 OK", body, metrics.registry.contentType); },
+      (e) => { if (!aborted) reply(res, "500 Internal Server Error", String(e)); },
     );
+  });
+  // browsers cannot set headers on a WebSocket: they trade a key for a short-lived ?token=
+  app.post("/v1/tokens", (res, req) => {
+    const r = auth.authenticate({
+      authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "",
+      remoteAddress: ab2s(res.getRemoteAddressAsText()),
+    });
+    res.onAborted(() => {});
+    if (!r.ok) { reply(res, r.status, JSON.stringify({ error: r.reason }) + "\n", "application/json"); return; }
+    if (!auth.keysConfigured) { reply(res, "404 Not Found", JSON.stringify({ error: "no API keys are configured" }) + "\n", "application/json"); return; }
+    reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
   });
 
   app.ws<SocketData>("/v1/stream", {
@@ -65,17 +90,32 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     sendPingsAutomatically: true,
 
     upgrade: (res, req, context) => {
-      const synth = deps.synth();
-      if (!synth) {
-        res.cork(() => res.writeStatus("503 Service Unavailable").end("models loading\n"));
-        return;
+      // everything from req must be read now: uWS reuses it after this callback returns
+      const key = req.getHeader("sec-websocket-key");
+      const protocols = req.getHeader("sec-websocket-protocol");
+      const extensions = req.getHeader("sec-websocket-extensions");
+      const address = ab2s(res.getRemoteAddressAsText());
+      const refuse = (status: string, why: string): void => {
+        res.cork(() => res.writeStatus(status).writeHeader("content-type", "text/plain").end(`${why}\n`));
+      };
+      if (draining) return refuse("503 Service Unavailable", "server shutting down");
+      if (!deps.synth()) return refuse("503 Service Unavailable", "models loading");
+      const r = auth.authenticate({
+        authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols,
+        query: req.getQuery() ?? "", remoteAddress: address,
+      });
+      if (!r.ok) {
+        metrics.errors.inc({ code: r.status.startsWith("401") ? "unauthorized" : "forbidden" });
+        return refuse(r.status, r.reason);
+      }
+      const limited = admission.openSocket(r.principal, address);
+      if (limited) {
+        metrics.errors.inc({ code: "too_many_sockets" });
+        return refuse("429 Too Many Requests", limited);
       }
       res.upgrade<SocketData>(
-        { conn: null, open: true, warnedSlow: false },
-        req.getHeader("sec-websocket-key"),
-        req.getHeader("sec-websocket-protocol"),
-        req.getHeader("sec-websocket-extensions"),
-        context,
+        { conn: null, open: true, warnedSlow: false, principal: r.principal, address },
+        key, r.protocol, extensions, context,
       );
     },
 
@@ -100,7 +140,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
           data.conn?.reportError(new ServiceError("slow_consumer", `${ws.getBufferedAmount()} bytes unsent`));
         }
       };
-      data.conn = new Connection({ synth, config, metrics }, {
+      data.conn = new Connection({ synth, config, metrics, admission, principal: data.principal, draining: () => draining }, {
         sendJson: (ev) => send(JSON.stringify(ev), false),
         sendBinary: (bytes) => send(bytes, true),
       });
@@ -112,8 +152,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       if (!conn) return;
       try {
         if (message.byteLength > config.limits.maxMessageBytes) {
-          const err = new ServiceError("message_too_large", `${message.byteLength} bytes, limit ${config.limits.maxMessageBytes}`);
-          conn.reportError(err);
+          conn.reportError(new ServiceError("message_too_large", `${message.byteLength} bytes, limit ${config.limits.maxMessageBytes}`));
           ws.end(CLOSE_CODES.message_too_big, "message too large");
           return;
         }
@@ -140,6 +179,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       data.open = false;
       sockets.delete(ws);
       metrics.activeSockets.dec();
+      admission.closeSocket(data.principal, data.address);
       try {
         data.conn?.onClose();
       } catch (e) {
@@ -148,7 +188,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     },
   });
 
-  app.any("/*", (res) => text(res, "404 Not Found", "not found\n"));
+  app.any("/*", (res) => reply(res, "404 Not Found", "not found\n"));
 
   return new Promise((resolve, reject) => {
     app.listen(config.host, config.port, (listenSocket) => {
@@ -157,11 +197,21 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         return;
       }
       const port = uWS.us_socket_local_port(listenSocket);
+      let listening = true;
       resolve({
         port,
+        admission,
+        get socketCount() { return sockets.size; },
+        startDrain() { draining = true; },
         close: async () => {
-          uWS.us_listen_socket_close(listenSocket);
-          for (const ws of [...sockets]) ws.end(CLOSE_CODES.going_away, "server shutting down");
+          draining = true;
+          if (listening) uWS.us_listen_socket_close(listenSocket);
+          listening = false;
+          for (const ws of [...sockets]) {
+            const data = ws.getUserData();
+            data.conn?.reportError(new ServiceError("server_shutting_down"));
+            ws.end(CLOSE_CODES.going_away, "server shutting down");
+          }
           (app as unknown as { close(): void }).close();
         },
       });

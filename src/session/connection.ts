@@ -7,6 +7,8 @@ import { ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { PROTOCOL_VERSION, type ClientMessage, type CreateContext, type Hello } from "../protocol/messages.js";
 import { parseClientMessage } from "../protocol/parse.js";
+import type { Admission } from "../server/admission.js";
+import type { Principal } from "../server/auth.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { SynthesisContext, type EventSink } from "./context.js";
 
@@ -14,6 +16,10 @@ export interface ConnectionDeps {
   readonly synth: Synthesizer;
   readonly config: ServerConfig;
   readonly metrics: Metrics;
+  readonly admission: Admission;
+  readonly principal: Principal;
+  /** True once the server is draining: no new contexts. */
+  readonly draining: () => boolean;
 }
 
 export class Connection {
@@ -86,9 +92,13 @@ export class Connection {
       case "create_context":
         this.create(msg);
         return;
-      case "append_text":
-        this.get(msg.context_id).append(msg.text);
+      case "append_text": {
+        const ctx = this.get(msg.context_id);
+        const wait = this.deps.admission.spendChars(this.deps.principal, msg.text.length);
+        if (wait > 0) throw new ServiceError("rate_limited", `key '${this.deps.principal.id}'`, msg.context_id, wait);
+        ctx.append(msg.text);
         return;
+      }
       case "flush":
         this.get(msg.context_id).flush();
         return;
@@ -123,18 +133,30 @@ export class Connection {
     }
     const voice = msg.voice ?? this.defaultVoice();
     if (!synth.hasVoice(voice)) throw new ServiceError("unknown_voice", `${voice}; available: ${synth.voices.join(", ")}`, msg.context_id);
+    if (this.deps.draining()) throw new ServiceError("server_shutting_down", "no new contexts", msg.context_id);
+    const { admission, principal } = this.deps;
+    const admitted = admission.openContext(principal);
+    if (admitted === "at_capacity") throw new ServiceError("at_capacity", `${admission.activeContexts} contexts active`, msg.context_id, admission.retryAfterMs());
+    if (admitted === "key_context_limit") throw new ServiceError("key_context_limit", `limit ${principal.maxContexts}`, msg.context_id);
     const index = this.allocateIndex();
     const format = msg.format ?? config.defaultFormat;
     const latency = msg.latency ?? config.defaultLatency;
-    const ctx = new SynthesisContext(
-      { id: msg.context_id, index, voice, format, latency, seed: msg.seed ?? config.inference.defaultSeed },
-      {
-        ...this.deps, sink: this.sink,
-        onClosed: (c) => {
-          if (this.contexts.get(c.id) === c) this.contexts.delete(c.id);
+    let ctx: SynthesisContext;
+    try {
+      ctx = new SynthesisContext(
+        { id: msg.context_id, index, voice, format, latency, seed: msg.seed ?? config.inference.defaultSeed },
+        {
+          ...this.deps, sink: this.sink,
+          onClosed: (c) => {
+            if (this.contexts.get(c.id) === c) this.contexts.delete(c.id);
+            admission.closeContext(principal);
+          },
         },
-      },
-    );
+      );
+    } catch (e) {
+      admission.closeContext(principal);
+      throw e;
+    }
     this.contexts.set(msg.context_id, ctx);
     this.sink.sendJson({ type: "context_created", context_id: msg.context_id, context_index: index, voice, format, latency });
   }
