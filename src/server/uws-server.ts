@@ -42,6 +42,7 @@ export interface ServerDeps {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const CLOSE_HEADROOM_BYTES = 256 * 1024;
 const ab2s = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
 export function startServer(deps: ServerDeps): Promise<RunningServer> {
@@ -84,7 +85,8 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   app.ws<SocketData>("/v1/stream", {
     compression: uWS.DISABLED,
     maxPayloadLength: config.limits.maxFrameBytes,
-    maxBackpressure: config.limits.maxBackpressureBytes,
+    // headroom above our own limit, so the close frame (4001) still fits when we hit it
+    maxBackpressure: config.limits.maxBackpressureBytes + CLOSE_HEADROOM_BYTES,
     closeOnBackpressureLimit: 0,
     idleTimeout: config.limits.idleTimeoutS,
     sendPingsAutomatically: true,
@@ -129,12 +131,13 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         if (!data.open) return;
         let status = 1;
         ws.cork(() => { status = ws.send(payload, binary); });
-        if (status === 2) {
+        const backlog = ws.getBufferedAmount();
+        if (status === 2 || backlog > config.limits.maxBackpressureBytes) {
           data.open = false;
           ws.end(CLOSE_CODES.slow_consumer, "slow consumer");
           return;
         }
-        if (!data.warnedSlow && ws.getBufferedAmount() > config.limits.slowConsumerBytes) {
+        if (!data.warnedSlow && backlog > config.limits.slowConsumerBytes) {
           data.warnedSlow = true;
           metrics.slowConsumers.inc();
           data.conn?.reportError(new ServiceError("slow_consumer", `${ws.getBufferedAmount()} bytes unsent`));

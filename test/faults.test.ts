@@ -1,0 +1,201 @@
+/** Faults: a failing context fails alone; vanished clients leave nothing behind; slow consumers are bounded; SIGTERM drains. */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { resolve } from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
+import WebSocket from "ws";
+import { buildConfig } from "../src/config.js";
+import { createMetrics } from "../src/metrics.js";
+import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
+import type { ServerEvent } from "../src/protocol/messages.js";
+import { Admission } from "../src/server/admission.js";
+import { Connection } from "../src/session/connection.js";
+import { Synthesizer } from "../src/synth/synthesizer.js";
+import { sleep, startTestServer, TestClient } from "./helpers.js";
+
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
+
+let models: ModelSet;
+let synth: Synthesizer;
+before(async () => {
+  models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
+  synth = new Synthesizer(models);
+});
+after(async () => { await models.dispose(); });
+
+/** A synthesizer whose streams fail on text containing FAIL (fault injection for one context). */
+function faultySynth(inner: Synthesizer): Synthesizer {
+  return new Proxy(inner, {
+    get(target, prop, recv) {
+      if (prop === "openStream") {
+        return (voice: string, seed: number) => {
+          const s = target.openStream(voice, seed);
+          return new Proxy(s, {
+            get(st, p, r) {
+              if (p === "synthesize") {
+                return async (text: string, signal?: AbortSignal) => {
+                  if (text.includes("FAIL")) throw new Error("injected inference fault");
+                  return st.synthesize(text, signal);
+                };
+              }
+              const v = Reflect.get(st, p, r);
+              return typeof v === "function" ? v.bind(st) : v;
+            },
+          });
+        };
+      }
+      const v = Reflect.get(target, prop, recv);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
+  });
+}
+
+function connection(s: Synthesizer) {
+  const events: ServerEvent[] = [];
+  const config = buildConfig({});
+  const metrics = createMetrics();
+  const admission = new Admission(100, 100);
+  const conn = new Connection({ synth: s, config, metrics, admission, draining: () => false,
+    principal: { id: "t", maxContexts: 100, charsPerMinute: Number.MAX_SAFE_INTEGER, maxSockets: 100 } },
+  { sendJson: (e) => events.push(e), sendBinary: () => {} });
+  const waitFor = async (pred: (e: ServerEvent) => boolean, ms = 20_000) => {
+    const t0 = Date.now();
+    for (;;) {
+      const e = events.find(pred);
+      if (e) return e;
+      if (Date.now() - t0 > ms) throw new Error(`timeout; events: ${JSON.stringify(events.map((x) => x.type))}`);
+      await sleep(10);
+    }
+  };
+  return { conn, events, waitFor, admission };
+}
+
+test("an inference failure fails that context with a typed error and nothing else", async () => {
+  const { conn, events, waitFor, admission } = connection(faultySynth(synth));
+  const send = (m: unknown) => conn.onText(JSON.stringify(m));
+  send({ type: "create_context", context_id: "bad" });
+  send({ type: "create_context", context_id: "good" });
+  send({ type: "append_text", context_id: "good", text: "This context keeps talking. " });
+  send({ type: "append_text", context_id: "bad", text: "Please FAIL now." });
+  send({ type: "end", context_id: "bad" });
+  send({ type: "end", context_id: "good" });
+  const err = await waitFor((e) => e.type === "error" && e.context_id === "bad");
+  assert.equal((err as { code: string }).code, "inference_failed");
+  const done = await waitFor((e) => e.type === "context_done" && e.context_id === "good");
+  assert.equal((done as { cancelled: boolean }).cancelled, false);
+  assert.equal(events.filter((e) => e.type === "context_done" && e.context_id === "bad").length, 0);
+  // the failed context's id is free again and admission released it
+  send({ type: "create_context", context_id: "bad" });
+  await waitFor((e) => e.type === "context_created" && e.context_id === "bad" && events.filter((x) => x.type === "context_created" && x.context_id === "bad").length === 2);
+  conn.onClose();
+  assert.equal(admission.activeContexts, 0);
+});
+
+test("1,000 clients vanishing mid-generation leave no contexts, sockets, handles or memory behind", async () => {
+  const app = await startTestServer();
+  try {
+    const url = `ws://127.0.0.1:${app.port}/v1/stream`;
+    const cycle = async (i: number) => {
+      const ws = new WebSocket(url);
+      await new Promise<void>((res, rej) => { ws.once("message", () => res()); ws.once("error", rej); });
+      ws.send(JSON.stringify({ type: "create_context", context_id: `v${i}`, latency: "low", format: i % 2 ? "opus" : "ogg_opus" }));
+      ws.send(JSON.stringify({ type: "append_text", context_id: `v${i}`, text: "Hello there, this sentence will never be heard in full. And neither will this one." }));
+      await new Promise<void>((res) => ws.once("message", () => res())); // context_created: work is under way
+      if (i % 3 === 0) await sleep(5);
+      ws.terminate();
+    };
+    const gauge = async (name: string) => {
+      const body = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+      return Number(new RegExp(`^${name} (\\S+)$`, "m").exec(body)?.[1]);
+    };
+    const settle = async () => {
+      for (let i = 0; i < 400 && ((await gauge("soundstorm_active_contexts")) > 0 || (await gauge("soundstorm_active_sockets")) > 0); i++) await sleep(25);
+      await sleep(200);
+      gc();
+      gc();
+    };
+    for (let i = 0; i < 200; i++) await cycle(i);
+    await settle();
+    const heap0 = process.memoryUsage().heapUsed;
+    const handles0 = process.getActiveResourcesInfo().length;
+    for (let i = 200; i < 1000; i++) await cycle(i);
+    await settle();
+    const heap1 = process.memoryUsage().heapUsed;
+    const handles1 = process.getActiveResourcesInfo().length;
+    assert.equal(await gauge("soundstorm_active_contexts"), 0);
+    assert.equal(await gauge("soundstorm_active_sockets"), 0);
+    assert.ok(handles1 <= handles0 + 2, `handles ${handles0} -> ${handles1}`);
+    assert.ok(heap1 - heap0 < 8 * 1024 * 1024, `heap grew by ${((heap1 - heap0) / 1e6).toFixed(1)} MB over 800 cycles`);
+  } finally {
+    await app.close();
+  }
+});
+
+test("a client that stops reading is warned (slow_consumer), then closed with 4001", async () => {
+  const app = await startTestServer({ limits: { slowConsumerBytes: 64 * 1024, maxBackpressureBytes: 256 * 1024 } });
+  try {
+    const c = await TestClient.connect(app.port);
+    // stop reading from the TCP socket: the server's unsent backlog grows
+    (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    c.send({ type: "create_context", context_id: "s", format: "pcm_s16le", latency: "low" });
+    c.send({ type: "append_text", context_id: "s", text: "A long text that the client will not read in time. ".repeat(190) });
+    c.send({ type: "end", context_id: "s" });
+    // the kernel's socket buffers fill first; then the server's backlog passes the warning and the limit
+    let slow = 0, sockets = 1;
+    for (let i = 0; i < 1800 && sockets > 0; i++) {
+      await sleep(100);
+      const body = await (await fetch(`http://127.0.0.1:${app.port}/metrics`)).text();
+      slow = Number(/^soundstorm_slow_consumers_total (\S+)$/m.exec(body)?.[1] ?? 0);
+      sockets = Number(/^soundstorm_active_sockets (\S+)$/m.exec(body)?.[1] ?? 1);
+    }
+    assert.equal(slow, 1);
+    assert.equal(sockets, 0, "the server closed the slow socket");
+    (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    const code = await Promise.race([c.closed(), sleep(60_000).then(() => -1)]);
+    assert.equal(code, 4001);
+    assert.ok(c.events.some((e) => e.type === "error" && e.code === "slow_consumer"));
+  } finally {
+    await app.close();
+  }
+});
+
+test("SIGTERM drains: readiness false, new sockets refused, running context finishes, exit 0", async () => {
+  const child = spawn(process.execPath, ["bin/soundstorm.js", "serve", "--port", "0", "--host", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  let stderr = "";
+  child.stderr.on("data", (d) => { stderr += d; });
+  const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+  try {
+    let port = 0;
+    for (let i = 0; i < 300 && !port; i++) {
+      await sleep(50);
+      port = Number(/listening on [^:]+:(\d+)/.exec(stderr)?.[1] ?? 0);
+    }
+    assert.ok(port > 0, stderr);
+    const c = await TestClient.connect(port);
+    c.send({ type: "create_context", context_id: "d", latency: "low" });
+    c.send({ type: "append_text", context_id: "d", text: "We are still talking while the server drains. It should let us finish this sentence, and this one too." });
+    c.send({ type: "end", context_id: "d" });
+    await c.nextEvent("audio_start", "d");
+    child.kill("SIGTERM");
+    await sleep(100);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    assert.equal(ready.status, 503);
+    assert.match(await ready.text(), /draining/);
+    const refused = await new Promise<number>((res) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/v1/stream`);
+      ws.on("unexpected-response", (_q, r) => res(r.statusCode ?? 0));
+      ws.on("open", () => res(101));
+      ws.on("error", () => res(-1));
+    });
+    assert.equal(refused, 503);
+    const done = await c.nextEvent("context_done", "d", 30_000);
+    assert.equal(done.cancelled, false);
+    assert.equal(await exited, 0);
+    assert.match(stderr, /drained; all contexts finished/);
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
