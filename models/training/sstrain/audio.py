@@ -17,19 +17,23 @@ def hann(n: int) -> torch.Tensor:
     return 0.5 - 0.5 * torch.cos(2 * math.pi * torch.arange(n) / n)  # periodic
 
 
+def dft_basis(n_fft: int) -> torch.Tensor:
+    """Windowed forward DFT rows [2*bins, 1, n_fft] (real then imaginary)."""
+    bins = n_fft // 2 + 1
+    n = torch.arange(n_fft).float()
+    k = torch.arange(bins).float()[:, None]
+    w = hann(n_fft)
+    return torch.cat([torch.cos(2 * math.pi * k * n / n_fft) * w, -torch.sin(2 * math.pi * k * n / n_fft) * w], 0)[:, None, :]
+
+
 class ConvSTFT(nn.Module):
-    """|STFT| (or real/imag) via a fixed Conv1d: identical in training and in ONNX."""
+    """|STFT| (or real/imag) via a fixed Conv1d: identical in training and in ONNX. In an ONNX export the
+    basis is computed by graph ops (onnxruntime folds them at load) so the file does not carry it."""
 
     def __init__(self, n_fft: int, hop: int, center_pad: bool = True):
         super().__init__()
         self.n_fft, self.hop, self.center_pad = n_fft, hop, center_pad
-        bins = n_fft // 2 + 1
-        n = torch.arange(n_fft).float()
-        k = torch.arange(bins).float()[:, None]
-        w = hann(n_fft)
-        real = torch.cos(2 * math.pi * k * n / n_fft) * w
-        imag = -torch.sin(2 * math.pi * k * n / n_fft) * w
-        self.register_buffer("basis", torch.cat([real, imag], 0)[:, None, :], persistent=False)
+        self.register_buffer("basis", dft_basis(n_fft), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio [B, S] -> (real, imag) each [B, bins, frames]; frames = S // hop when S is a multiple of hop."""
@@ -37,7 +41,8 @@ class ConvSTFT(nn.Module):
         if self.center_pad:
             p = (self.n_fft - self.hop) // 2
             x = F.pad(x, (p, p + (self.n_fft - self.hop) % 2))
-        y = F.conv1d(x, self.basis, stride=self.hop)
+        basis = dft_basis(self.n_fft) if torch.onnx.is_in_onnx_export() else self.basis
+        y = F.conv1d(x, basis, stride=self.hop)
         bins = self.n_fft // 2 + 1
         return y[:, :bins], y[:, bins:]
 

@@ -87,10 +87,10 @@ def export(ckpt: Path, out: Path, fp16: bool = True) -> dict:
     T = 50
     with torch.no_grad():
         torch.onnx.export(_Dec(m), (torch.zeros(1, cfg.levels, T, dtype=torch.long),), str(out / "codec_decoder.onnx"),
-                          opset_version=OPSET, input_names=["codes"], output_names=["audio"],
+                          opset_version=OPSET, input_names=["codes"], output_names=["audio"], do_constant_folding=False,
                           dynamic_axes={"codes": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}})
         torch.onnx.export(_Enc(m), (torch.zeros(1, T * cfg.hop),), str(out / "codec_encoder.onnx"),
-                          opset_version=OPSET, input_names=["audio"], output_names=["codes"],
+                          opset_version=OPSET, input_names=["audio"], output_names=["codes"], do_constant_folding=False,
                           dynamic_axes={"audio": {0: "batch", 1: "samples"}, "codes": {0: "batch", 2: "frames"}})
     if fp16:
         fp16_weights(out / "codec_decoder.onnx")

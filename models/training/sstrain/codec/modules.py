@@ -80,14 +80,19 @@ class ISTFTHead(nn.Module):
         self.n_fft, self.hop = n_fft, hop
         bins = n_fft // 2 + 1
         self.out = nn.Linear(dim, 2 * bins)
+        self.register_buffer("basis", self.inverse_basis(n_fft), persistent=False)
+
+    @staticmethod
+    def inverse_basis(n_fft: int) -> torch.Tensor:
+        """Windowed inverse real DFT [2*bins, 1, n_fft]: conv_transpose1d with it is iSTFT + overlap-add."""
+        bins = n_fft // 2 + 1
         n = torch.arange(n_fft).float()
         k = torch.arange(bins).float()[:, None]
-        scale = torch.full((bins, 1), 2.0 / n_fft)
-        scale[0] = scale[-1] = 1.0 / n_fft
+        scale = torch.cat([torch.full((1, 1), 1.0 / n_fft), torch.full((bins - 2, 1), 2.0 / n_fft), torch.full((1, 1), 1.0 / n_fft)], 0)
         w = hann(n_fft)
         cos_b = torch.cos(2 * math.pi * k * n / n_fft) * scale * w
         sin_b = -torch.sin(2 * math.pi * k * n / n_fft) * scale * w
-        self.register_buffer("basis", torch.cat([cos_b, sin_b], 0)[:, None, :], persistent=False)
+        return torch.cat([cos_b, sin_b], 0)[:, None, :]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, dim] -> [B, T*hop]
         bins = self.n_fft // 2 + 1
@@ -95,7 +100,9 @@ class ISTFTHead(nn.Module):
         logmag, phase = h[:, :bins], h[:, bins:]
         mag = torch.exp(torch.clamp(logmag, max=6.0))
         spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], 1)
-        y = F.conv_transpose1d(spec, self.basis, stride=self.hop)[:, 0]
+        # in an ONNX export the basis is computed by graph ops (folded at load) instead of stored
+        basis = self.inverse_basis(self.n_fft) if torch.onnx.is_in_onnx_export() else self.basis
+        y = F.conv_transpose1d(spec, basis, stride=self.hop)[:, 0]
         trim = (self.n_fft - self.hop) // 2
         T = x.shape[1]
         return y[:, trim:trim + T * self.hop]
