@@ -41,6 +41,8 @@ export interface TurnRecord {
   audioS: number;
   underruns: number;
   cancelled: boolean;
+  /** Refused with at_capacity (admission control). */
+  refused?: boolean;
   error: string | null;
 }
 
@@ -50,6 +52,8 @@ export interface LoadResult {
   turns: number;
   completed: number;
   cancelled: number;
+  /** Turns refused with at_capacity. */
+  refused: number;
   timed_out: number;
   ttfa_ms: Summary;
   ttfa_server_ms: Summary;
@@ -192,16 +196,25 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     let phraseSentAt: number | null = null;
     let firstAudioAt: number | null = null;
     let ogg = false;
+    let refused = false;
+    let retryAfter = 0;
     let resolveDone!: () => void;
     const done = new Promise<void>((r) => { resolveDone = r; });
+    let resolveCreated!: () => void;
+    const created = new Promise<void>((r) => { resolveCreated = r; });
     sock.attach(id, {
       onEvent: (ev) => {
-        if (ev.type === "context_created") index = ev.context_index;
+        if (ev.type === "context_created") { index = ev.context_index; resolveCreated(); }
         else if (ev.type === "audio_start") ogg = ev.format === "ogg_opus";
         else if (ev.type === "error") {
           if (ev.code === "socket_closed") countClient(ev.code); else countError(ev.code);
           rec.error = ev.code;
-          if (ev.code === "inference_failed" || ev.code === "socket_closed" || ev.code === "too_many_contexts" || ev.code === "unknown_voice") resolveDone();
+          if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
+          if (["inference_failed", "socket_closed", "too_many_contexts", "unknown_voice", "at_capacity", "key_context_limit", "server_shutting_down"].includes(ev.code)) {
+            refused = ev.code === "at_capacity";
+            resolveDone();
+            resolveCreated();
+          }
         } else if (ev.type === "context_done") {
           rec.cancelled = ev.cancelled;
           if (ev.summary.ttfa_ms !== null) { rec.ttfaServerMs = ev.summary.ttfa_ms; record(ttfaServer, ev.summary.ttfa_ms); }
@@ -225,13 +238,18 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     try {
       sock.send({ type: "create_context", context_id: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}) });
       const interval = 1000 / o.tokensPerS;
-      for (let i = 0; i < tokens.length; i++) {
+      let stop = false;
+      void done.then(() => { stop = true; });
+      // wait for the context (one round trip) so a refused turn sends no text
+      await created;
+      await Promise.resolve();
+      for (let i = 0; i < tokens.length && !stop; i++) {
         if (i === cancelAt) { sock.send({ type: "cancel", context_id: id }); break; }
         sock.send({ type: "append_text", context_id: id, text: tokens[i] });
         if (i === phraseEnd) phraseSentAt = performance.now();
         if (i < tokens.length - 1) await sleep(interval * (1 + o.jitter * (2 * Math.random() - 1)));
       }
-      if (cancelAt < 0) {
+      if (cancelAt < 0 && !stop) {
         sock.send({ type: "end", context_id: id });
         if (phraseSentAt === null) phraseSentAt = performance.now();
       }
@@ -255,8 +273,11 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       sock.detach(id, index);
       sock.used--;
       active--;
+      rec.refused = refused;
       records.push(rec);
     }
+    // a refused turn waits as told before its worker tries again
+    if (refused) await sleep(retryAfter || 500);
   };
 
   const timer = setInterval(() => {
@@ -304,6 +325,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     turns: records.length,
     completed: records.filter((r) => !r.cancelled && r.error === null).length,
     cancelled: records.filter((r) => r.cancelled).length,
+    refused: records.filter((r) => r.refused).length,
     timed_out: timedOut,
     ttfa_ms: summarize(ttfa),
     ttfa_server_ms: summarize(ttfaServer),
