@@ -59,8 +59,9 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
     async drain(deadlineMs = config.shutdown.drainTimeoutS * 1000) {
       server.startDrain();
       const until = Date.now() + deadlineMs;
-      while (server.admission.activeContexts > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
-      const unfinished = server.admission.activeContexts;
+      const busy = () => server.admission.activeContexts + server.liveContexts();
+      while (busy() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      const unfinished = busy();
       await close();
       return { unfinished };
     },

@@ -58,6 +58,12 @@ export interface ServerConfig {
   };
   /** Opus encoder bitrate, bits per second. */
   readonly opusBitrate: number;
+  readonly pacing: {
+    /** Default for contexts that do not choose: realtime (audio at most leadMs ahead of real time) or burst. */
+    readonly default: "realtime" | "burst";
+    /** How far ahead of real time audio may be sent in realtime mode. */
+    readonly leadMs: number;
+  };
   readonly auth: {
     /** API keys (hashed). Empty: only loopback peers may connect. */
     readonly keys: readonly ApiKeyConfig[];
@@ -107,6 +113,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   inference: { intraOpThreads: 1, defaultSeed: 0 },
   opusBitrate: 32_000,
+  pacing: { default: "realtime", leadMs: 300 },
   auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
   tls: null,
   capacity: { maxActiveContexts: 24 },

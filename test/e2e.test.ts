@@ -18,8 +18,8 @@ const PIECES = ["The quick brown fox ", "jumps over the la", "zy dog, and then "
 
 test("text streamed in five pieces comes back as Opus whose decoded length equals frames x hop", async () => {
   const c = await TestClient.connect(app.port);
-  c.send({ type: "create_context", context_id: "raw", voice: "slt", format: "opus", latency: "low" });
-  c.send({ type: "create_context", context_id: "ogg", voice: "awb", format: "ogg_opus" });
+  c.send({ type: "create_context", context_id: "raw", voice: "slt", format: "opus", latency: "low", pacing: "burst" });
+  c.send({ type: "create_context", context_id: "ogg", voice: "awb", format: "ogg_opus", pacing: "burst" });
   const created = await c.nextEvent("context_created", "raw");
   const createdOgg = await c.nextEvent("context_created", "ogg");
   assert.notEqual(created.context_index, createdOgg.context_index);
@@ -73,7 +73,7 @@ test("text streamed in five pieces comes back as Opus whose decoded length equal
 
 test("pcm_s16le output carries exactly the generated samples", async () => {
   const c = await TestClient.connect(app.port);
-  c.send({ type: "create_context", context_id: "p", format: "pcm_s16le" });
+  c.send({ type: "create_context", context_id: "p", format: "pcm_s16le", pacing: "burst" });
   const created = await c.nextEvent("context_created", "p");
   c.send({ type: "append_text", context_id: "p", text: "Short and sweet." });
   c.send({ type: "end", context_id: "p" });
@@ -89,7 +89,7 @@ test("pcm_s16le output carries exactly the generated samples", async () => {
 
 test("flush synthesizes buffered text before end; cancel stops a context and reports it", async () => {
   const c = await TestClient.connect(app.port);
-  c.send({ type: "create_context", context_id: "f", latency: "quality" });
+  c.send({ type: "create_context", context_id: "f", latency: "quality", pacing: "burst" });
   await c.nextEvent("context_created", "f");
   c.send({ type: "append_text", context_id: "f", text: "no boundary here yet" });
   c.send({ type: "flush", context_id: "f" });
@@ -119,5 +119,25 @@ test("ping gets pong with the same id", async () => {
   c.send({ type: "ping", id: "abc" });
   const p = await c.nextEvent("pong");
   assert.equal(p.id, "abc");
+  c.close();
+});
+
+test("realtime pacing: audio is never more than the lead (300 ms) ahead of real time", async () => {
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "create_context", context_id: "rt", format: "opus", latency: "low" });
+  const created = await c.nextEvent("context_created", "rt");
+  assert.equal(created.pacing, "realtime");
+  const arrivals: number[] = [];
+  c.ws.on("message", (_d, bin) => { if (bin) arrivals.push(performance.now()); });
+  c.send({ type: "append_text", context_id: "rt", text: "Pacing keeps the audio close to real time, so a listener can interrupt it." });
+  c.send({ type: "end", context_id: "rt" });
+  const done = await c.nextEvent("context_done", "rt", 60_000);
+  assert.equal(arrivals.length, done.summary.frames_sent);
+  assert.ok(arrivals.length > 30);
+  // frame i plays at t0 + 20 i (or later); it may arrive at most 300 ms before that (60 ms slack for timers on a busy machine)
+  const t0 = arrivals[0];
+  for (let i = 0; i < arrivals.length; i++) assert.ok(arrivals[i] >= t0 + 20 * i - 300 - 60, `frame ${i} arrived ${(t0 + 20 * i - arrivals[i]).toFixed(0)} ms early`);
+  // and the whole context took at least its audio duration minus the lead
+  assert.ok(arrivals.at(-1)! - t0 >= done.summary.audio_seconds * 1000 - 300 - 40);
   c.close();
 });

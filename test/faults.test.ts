@@ -140,7 +140,7 @@ test("a client that stops reading is warned (slow_consumer), then closed with 40
     const c = await TestClient.connect(app.port);
     // stop reading from the TCP socket: the server's unsent backlog grows
     (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
-    c.send({ type: "create_context", context_id: "s", format: "pcm_s16le", latency: "low" });
+    c.send({ type: "create_context", context_id: "s", format: "pcm_s16le", latency: "low", pacing: "burst" });
     c.send({ type: "append_text", context_id: "s", text: "A long text that the client will not read in time. ".repeat(190) });
     c.send({ type: "end", context_id: "s" });
     // the kernel's socket buffers fill first; then the server's backlog passes the warning and the limit

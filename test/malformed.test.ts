@@ -29,7 +29,7 @@ test("each malformed message gets its typed error, and the socket and other cont
   const c = await TestClient.connect(app.port);
   c.send({ type: "create_context", context_id: "a", format: "pcm_s16le" });
   await c.nextEvent("context_created", "a");
-  c.send({ type: "create_context", context_id: "b", format: "pcm_s16le" });
+  c.send({ type: "create_context", context_id: "b", format: "pcm_s16le", pacing: "burst" });
   await c.nextEvent("context_created", "b");
   c.send({ type: "append_text", context_id: "b", text: "Context b speaks through all of this" });
 

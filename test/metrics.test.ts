@@ -31,7 +31,7 @@ function parseExposition(body: string): Map<string, { type: string; samples: { n
 
 test("/metrics is valid Prometheus text with the named metrics, counting real traffic", async () => {
   const c = await TestClient.connect(app.port);
-  c.send({ type: "create_context", context_id: "m", format: "opus" });
+  c.send({ type: "create_context", context_id: "m", format: "opus", pacing: "burst" });
   c.send({ type: "append_text", context_id: "m", text: "Counting audio seconds." });
   c.send({ type: "end", context_id: "m" });
   const done = await c.nextEvent("context_done", "m", 30_000);

@@ -28,6 +28,7 @@ export const CreateContext = Type.Object({
   format: Type.Optional(OutputFormat),
   latency: Type.Optional(LatencyProfile),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: "Sampling seed; the same seed and text give the same audio" })),
+  pacing: Type.Optional(Type.Union([Type.Literal("realtime"), Type.Literal("burst")], { description: "realtime (default): audio is sent at most the server's lead (300 ms) ahead of real time; burst: as fast as it is generated" })),
 }, { additionalProperties: false });
 
 export const AppendText = Type.Object({
@@ -109,6 +110,7 @@ export const ContextCreated = Type.Object({
   voice: Type.String(),
   format: OutputFormat,
   latency: LatencyProfile,
+  pacing: Type.Union([Type.Literal("realtime"), Type.Literal("burst")]),
 }, { additionalProperties: false });
 
 export const AudioStart = Type.Object({

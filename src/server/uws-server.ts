@@ -29,6 +29,8 @@ export interface RunningServer {
   startDrain(): void;
   /** Open sockets right now. */
   readonly socketCount: number;
+  /** Contexts still generating or still delivering paced audio, over all sockets. */
+  liveContexts(): number;
   /** Stop listening and close every socket (1001 with server_shutting_down). */
   close(): Promise<void>;
 }
@@ -205,6 +207,11 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         port,
         admission,
         get socketCount() { return sockets.size; },
+        liveContexts() {
+          let n = 0;
+          for (const ws of sockets) n += ws.getUserData().conn?.openContexts ?? 0;
+          return n;
+        },
         startDrain() { draining = true; },
         close: async () => {
           draining = true;

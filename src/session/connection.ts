@@ -141,15 +141,16 @@ export class Connection {
     const index = this.allocateIndex();
     const format = msg.format ?? config.defaultFormat;
     const latency = msg.latency ?? config.defaultLatency;
+    const pacing = msg.pacing ?? config.pacing.default;
     let ctx: SynthesisContext;
     try {
       ctx = new SynthesisContext(
-        { id: msg.context_id, index, voice, format, latency, seed: msg.seed ?? config.inference.defaultSeed },
+        { id: msg.context_id, index, voice, format, latency, pacing, seed: msg.seed ?? config.inference.defaultSeed },
         {
           ...this.deps, sink: this.sink,
+          onIdle: () => admission.closeContext(principal),
           onClosed: (c) => {
             if (this.contexts.get(c.id) === c) this.contexts.delete(c.id);
-            admission.closeContext(principal);
           },
         },
       );
@@ -158,6 +159,6 @@ export class Connection {
       throw e;
     }
     this.contexts.set(msg.context_id, ctx);
-    this.sink.sendJson({ type: "context_created", context_id: msg.context_id, context_index: index, voice, format, latency });
+    this.sink.sendJson({ type: "context_created", context_id: msg.context_id, context_index: index, voice, format, latency, pacing });
   }
 }

@@ -12,6 +12,7 @@ import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import { encodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST } from "../protocol/audio-header.js";
 import type { LatencyProfile, OutputFormat, ServerEvent } from "../protocol/messages.js";
 import type { SpeechStream, Synthesizer } from "../synth/synthesizer.js";
+import { Pacer } from "./pacer.js";
 
 /** Where a context's events go (the socket adapter implements it). */
 export interface EventSink {
@@ -24,7 +25,9 @@ export interface ContextDeps {
   readonly config: ServerConfig;
   readonly metrics: Metrics;
   readonly sink: EventSink;
-  /** Called once when the context is over (done, cancelled or failed). */
+  /** Called once when generation is over (done, cancelled or failed): its capacity can be reused. */
+  readonly onIdle: (ctx: SynthesisContext) => void;
+  /** Called once when everything queued for the client has been sent too: the context id is free. */
   readonly onClosed: (ctx: SynthesisContext) => void;
 }
 
@@ -35,6 +38,8 @@ export interface ContextOptions {
   readonly format: OutputFormat;
   readonly latency: LatencyProfile;
   readonly seed: number;
+  /** realtime: audio at most config.pacing.leadMs ahead of real time; burst: as fast as generated. */
+  readonly pacing: "realtime" | "burst";
 }
 
 type State = "open" | "ending" | "closed";
@@ -47,6 +52,7 @@ export class SynthesisContext {
   private readonly stream: SpeechStream;
   private readonly output: AudioOutput;
   private readonly abort = new AbortController();
+  private readonly pacer: Pacer;
   private work: Promise<void> = Promise.resolve();
   private delayTimer: NodeJS.Timeout | null = null;
   private textChars = 0;
@@ -66,6 +72,7 @@ export class SynthesisContext {
     this.stream = deps.synth.openStream(opts.voice, opts.seed);
     this.output = createAudioOutput(opts.format, deps.synth.manifest.audio.sample_rate,
       { bitrate: deps.config.opusBitrate, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
+    this.pacer = new Pacer(deps.config.pacing.leadMs, 20, opts.pacing === "burst");
     deps.metrics.activeContexts.inc();
   }
 
@@ -166,7 +173,7 @@ export class SynthesisContext {
     for (const [k, v] of Object.entries(stages)) metrics.stage.observe({ stage: k.replace(/_ms$/, "") }, v / 1000);
     metrics.chunks.inc();
     const sr = synth.manifest.audio.sample_rate;
-    this.deps.sink.sendJson({
+    this.emitJson({
       type: "chunk_metrics", context_id: this.id, chunk_index: chunk.index, text: chunk.text,
       phonemes: result.phonemes, codec_frames: result.frames,
       audio_ms: (result.frames * synth.manifest.audio.hop_length * 1000) / sr,
@@ -188,15 +195,21 @@ export class SynthesisContext {
     const { metrics } = this.deps;
     const done = this.doneEvent(false);
     metrics.rtf.observe(done.summary.rtf);
+    // generation is over: release capacity now; the pacer still delivers the queued audio, then context_done
     this.close("completed");
-    this.deps.sink.sendJson(done);
+    this.emitJson(done);
+  }
+
+  /** JSON events of this context keep their order with its audio. */
+  private emitJson(ev: ServerEvent): void {
+    this.pacer.push({ audio: false, send: () => this.deps.sink.sendJson(ev) });
   }
 
   private sendPayloads(payloads: AudioPayload[], endOfStream: boolean): void {
     const info = this.output.info;
     payloads.forEach((p, i) => {
       if (this.seq === 0) {
-        this.deps.sink.sendJson({
+        this.emitJson({
           type: "audio_start", context_id: this.id, context_index: this.index, format: this.opts.format,
           codec: info.codec, sample_rate: info.sampleRate, input_sample_rate: info.inputSampleRate,
           channels: 1, frame_ms: 20, pre_skip: info.preSkip,
@@ -206,13 +219,18 @@ export class SynthesisContext {
       if (this.seq === 0) flags |= FLAG_FIRST;
       if (this.chunkStarted) { flags |= FLAG_CHUNK_START; this.chunkStarted = false; }
       if (endOfStream && i === payloads.length - 1) flags |= FLAG_LAST;
-      this.deps.sink.sendBinary(encodeAudioMessage({
-        contextIndex: this.index, seq: this.seq, timestamp48k: this.seq * info.frameDuration48k, flags,
-      }, p.bytes));
-      if (this.seq === 0 && this.firstChunkReadyAt !== null) {
-        this.ttfaMs = performance.now() - this.firstChunkReadyAt;
-        this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);
-      }
+      const msg = encodeAudioMessage({ contextIndex: this.index, seq: this.seq, timestamp48k: this.seq * info.frameDuration48k, flags }, p.bytes);
+      const first = this.seq === 0;
+      this.pacer.push({
+        audio: true,
+        send: () => {
+          this.deps.sink.sendBinary(msg);
+          if (first && this.firstChunkReadyAt !== null) {
+            this.ttfaMs = performance.now() - this.firstChunkReadyAt;
+            this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);
+          }
+        },
+      });
       this.seq++;
       this.audioSamples += p.samples;
     });
@@ -237,6 +255,7 @@ export class SynthesisContext {
   private fail(e: unknown): void {
     if (e instanceof DecodeAborted || this.closed) return;
     const detail = e instanceof Error ? e.message : String(e);
+    this.pacer.clear();
     this.close("failed");
     this.sendError(new ServiceError("inference_failed", detail, this.id));
   }
@@ -253,7 +272,8 @@ export class SynthesisContext {
     this.output.dispose();
     this.deps.metrics.activeContexts.dec();
     this.deps.metrics.contexts.inc({ outcome });
-    this.deps.onClosed(this);
+    this.deps.onIdle(this);
+    void this.pacer.drained().then(() => this.deps.onClosed(this));
   }
 }
 
