@@ -52,7 +52,7 @@ test("a short run writes JSON and an HTML report whose counts match the server's
   assert.equal(r.decode_errors, 0);
   assert.deepEqual(r.server_matches, { turns: true, audio_seconds: true, errors: true });
   const page = readFileSync(html, "utf8");
-  assert.equal((page.match(/<svg /g) ?? []).length, 3);
+  assert.equal((page.match(/<svg /g) ?? []).length, 4);
   assert.match(page, /Latency CDFs/);
   assert.match(page, /<polyline/);
 });

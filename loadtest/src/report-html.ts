@@ -28,7 +28,7 @@ function chart(title: string, xLabel: string, yLabel: string, series: Series[], 
   const body = series.map((s) => s.dots
     ? s.points.map((p) => `<circle cx="${x(p[0]).toFixed(1)}" cy="${y(p[1]).toFixed(1)}" r="2.5" fill="${s.color}" opacity="0.7"/>`).join("")
     : `<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${s.points.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" ")}"/>`).join("");
-  const legend = series.map((s, i) => `<rect x="${L + 10 + i * 150}" y="8" width="12" height="12" fill="${s.color}"/><text x="${L + 26 + i * 150}" y="18" font-size="12">${esc(s.name)}</text>`).join("");
+  const legend = series.map((s, i) => `<rect x="${L + 10 + i * 290}" y="8" width="12" height="12" fill="${s.color}"/><text x="${L + 26 + i * 290}" y="18" font-size="12">${esc(s.name)}</text>`).join("");
   return `<figure><figcaption>${esc(title)}</figcaption><svg viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" xmlns="http://www.w3.org/2000/svg" font-family="sans-serif">
 ${grid.join("")}<line x1="${L}" y1="${H - B}" x2="${W - R}" y2="${H - B}" stroke="#333"/><line x1="${L}" y1="${T}" x2="${L}" y2="${H - B}" stroke="#333"/>
 ${body}${legend}<text x="${(L + W - R) / 2}" y="${H - 8}" font-size="12" text-anchor="middle">${esc(xLabel)}</text>
@@ -63,17 +63,19 @@ export function renderHtml(r: LoadResult, meta: Record<string, unknown>): string
   return `<!doctype html><html><head><meta charset="utf-8"><title>soundstorm load test</title>
 <style>body{font-family:sans-serif;max-width:1340px;margin:20px auto;color:#222}figure{display:inline-block;margin:10px}figcaption{font-weight:bold;margin-bottom:4px}table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}</style></head><body>
 <h1>soundstorm load test</h1><table>${rows(meta)}</table><h2>Summary</h2><table>${rows(summary)}</table><h2>Plots</h2>
-${chart("Latency CDFs", "milliseconds", "fraction of turns / gaps", [
-    { name: "first audio (client)", color: "#1f77b4", points: cdf(client) },
-    { name: "first audio (server)", color: "#ff7f0e", points: cdf(server) },
-    { name: "inter-frame gap", color: "#2ca02c", points: cdf(gaps) },
+${chart("Latency CDFs: time to first audio", "milliseconds", "fraction of turns", [
+    { name: "client (end of first phrase to first frame)", color: "#1f77b4", points: cdf(client) },
+    { name: "server", color: "#ff7f0e", points: cdf(server) },
+  ], 1)}
+${chart("Latency CDF: inter-frame gap (up to p99.9)", "milliseconds", "fraction of gaps", [
+    { name: "gap between audio frames", color: "#2ca02c", points: cdf(gaps).filter((p) => p[1] <= 0.999) },
   ], 1)}
 ${chart("First-audio latency over time", "seconds since start", "ms (client)", [
     { name: "turn", color: "#1f77b4", points: recs.filter((x) => x.ttfaMs !== null).map((x) => [x.startedMs / 1000, x.ttfaMs!]), dots: true },
   ])}
 ${chart("Concurrency against first-audio p95", "concurrent turns at start", "p95 ms (client)", [
     { name: "p95", color: "#d62728", points: concPts },
-    { name: "p95 (points)", color: "#d62728", points: concPts, dots: true },
+    { name: "", color: "#d62728", points: concPts, dots: true },
   ])}
 </body></html>\n`;
 }
