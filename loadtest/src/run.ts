@@ -253,8 +253,11 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         sock.send({ type: "end", context_id: id });
         if (phraseSentAt === null) phraseSentAt = performance.now();
       }
-      const timeout = sleep(o.turnTimeoutS * 1000).then(() => "timeout" as const);
-      if ((await Promise.race([done.then(() => "done" as const), timeout])) === "timeout") {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<"timeout">((r) => { timer = setTimeout(() => r("timeout"), o.turnTimeoutS * 1000); });
+      const outcome = await Promise.race([done.then(() => "done" as const), timeout]);
+      clearTimeout(timer);
+      if (outcome === "timeout") {
         timedOut++;
         countClient("timeout");
         rec.error = rec.error ?? "timeout";
