@@ -11,9 +11,10 @@ export const PROTOCOL_VERSION = 1;
 const ContextId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$",
   description: "Client-chosen id of the context, unique within the socket while the context is open" });
 
-export const OutputFormat = Type.Union([
-  Type.Literal("opus"), Type.Literal("ogg_opus"), Type.Literal("pcm_s16le"),
-], { description: "opus: one raw 20 ms Opus packet per binary message; ogg_opus: Ogg pages (RFC 7845); pcm_s16le: 20 ms of mono little-endian 16-bit PCM at the model sample rate" });
+export const OUTPUT_FORMATS = ["opus", "ogg_opus", "pcm_s16le", "pcm_8000", "pcm_16000", "pcm_24000", "pcm_48000", "mulaw_8000", "alaw_8000"] as const;
+export const OutputFormat = Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)), {
+  description: "opus: one raw 20 ms Opus packet per binary message; ogg_opus: Ogg pages (RFC 7845); pcm_s16le: 20 ms of mono little-endian 16-bit PCM at the model rate; pcm_<rate>: the same at that rate; mulaw_8000 / alaw_8000: 20 ms of G.711 at 8 kHz (telephony)",
+});
 
 export const LatencyProfile = Type.Union([
   Type.Literal("low"), Type.Literal("balanced"), Type.Literal("quality"),
@@ -118,8 +119,8 @@ export const AudioStart = Type.Object({
   context_id: ContextId,
   context_index: Type.Integer({ minimum: 0, maximum: 65535 }),
   format: OutputFormat,
-  codec: Type.Union([Type.Literal("opus"), Type.Literal("pcm_s16le")]),
-  sample_rate: Type.Integer({ description: "Rate of the decoded audio: 48000 for Opus formats, the model rate for PCM" }),
+  codec: Type.Union([Type.Literal("opus"), Type.Literal("pcm_s16le"), Type.Literal("mulaw"), Type.Literal("alaw")]),
+  sample_rate: Type.Integer({ description: "Rate of the decoded audio: 48000 for Opus formats, the payload's rate otherwise" }),
   input_sample_rate: Type.Integer({ description: "Rate the audio was generated at (model rate)" }),
   channels: Type.Literal(1),
   frame_ms: Type.Literal(20),

@@ -5,7 +5,7 @@
 import type { ServerConfig } from "../config.js";
 import { ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
-import { PROTOCOL_VERSION, type ClientMessage, type CreateContext, type Hello } from "../protocol/messages.js";
+import { OUTPUT_FORMATS, PROTOCOL_VERSION, type ClientMessage, type CreateContext, type Hello } from "../protocol/messages.js";
 import { parseClientMessage } from "../protocol/parse.js";
 import type { Admission } from "../server/admission.js";
 import type { Principal } from "../server/auth.js";
@@ -35,7 +35,7 @@ export class Connection {
     const l = config.limits;
     return {
       type: "hello", protocol_version: PROTOCOL_VERSION, model: synth.manifest.name, model_kind: synth.manifest.kind,
-      voices: synth.voices, default_voice: this.defaultVoice(), formats: ["opus", "ogg_opus", "pcm_s16le"],
+      voices: synth.voices, default_voice: this.defaultVoice(), formats: [...OUTPUT_FORMATS],
       limits: {
         max_message_bytes: l.maxMessageBytes, max_text_chars_per_message: l.maxTextCharsPerMessage,
         max_text_chars_per_context: l.maxTextCharsPerContext, max_contexts_per_socket: l.maxContextsPerSocket,

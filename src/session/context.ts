@@ -162,6 +162,7 @@ export class SynthesisContext {
     }
     const t0 = performance.now();
     this.chunkStarted = true;
+    this.countAudio(result.pcm.length);
     this.sendPayloads(this.output.push(result.pcm), false);
     const encodeMs = performance.now() - t0;
     const elapsed = performance.now() - started;
@@ -186,6 +187,7 @@ export class SynthesisContext {
     try {
       const tail = await this.stream.finish();
       if (this.closed) return;
+      this.countAudio(tail.length);
       this.sendPayloads(this.output.push(tail), false);
       this.sendPayloads(this.output.finish(), true);
     } catch (e) {
@@ -198,6 +200,12 @@ export class SynthesisContext {
     // generation is over: release capacity now; the pacer still delivers the queued audio, then context_done
     this.close("completed");
     this.emitJson(done);
+  }
+
+  /** Audio is counted as generated (at the model rate), whatever the output format's rate. */
+  private countAudio(samples: number): void {
+    this.audioSamples += samples;
+    this.deps.metrics.audioSeconds.inc(samples / this.deps.synth.manifest.audio.sample_rate);
   }
 
   /** JSON events of this context keep their order with its audio. */
@@ -232,9 +240,8 @@ export class SynthesisContext {
         },
       });
       this.seq++;
-      this.audioSamples += p.samples;
     });
-    if (payloads.length) this.deps.metrics.audioSeconds.inc(payloads.reduce((a, p) => a + p.samples, 0) / this.deps.synth.manifest.audio.sample_rate);
+
   }
 
   private doneEvent(cancelled: boolean): Extract<ServerEvent, { type: "context_done" }> {

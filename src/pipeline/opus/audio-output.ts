@@ -5,6 +5,8 @@
 import type { OutputFormat } from "../../protocol/messages.js";
 import { OggOpusWriter, concat } from "./ogg.js";
 import { OpusFrameEncoder, floatToS16 } from "./opus-encoder.js";
+import { Resampler } from "../audio/resample.js";
+import { linearToAlaw, linearToMulaw } from "../audio/g711.js";
 
 export interface AudioPayload {
   readonly bytes: Uint8Array;
@@ -13,7 +15,7 @@ export interface AudioPayload {
 }
 
 export interface AudioStreamInfo {
-  readonly codec: "opus" | "pcm_s16le";
+  readonly codec: "opus" | "pcm_s16le" | "mulaw" | "alaw";
   /** Rate of the decoded audio. */
   readonly sampleRate: number;
   readonly inputSampleRate: number;
@@ -110,29 +112,39 @@ class OpusOutput implements AudioOutput {
   }
 }
 
+/** Linear PCM (s16le) or G.711 at any rate: resampled from the model rate when they differ. */
 class PcmOutput implements AudioOutput {
   readonly info: AudioStreamInfo;
   private readonly framer: Framer;
+  private readonly resampler: Resampler | null;
 
-  constructor(sampleRate: number) {
-    this.framer = new Framer(sampleRate / 50);
-    this.info = { codec: "pcm_s16le", sampleRate, inputSampleRate: sampleRate, preSkip: 0, frameDuration48k: 960 };
+  constructor(inputRate: number, private readonly rate: number, private readonly encoding: "pcm_s16le" | "mulaw" | "alaw") {
+    this.framer = new Framer(rate / 50);
+    this.resampler = rate === inputRate ? null : new Resampler(inputRate, rate);
+    this.info = { codec: encoding, sampleRate: rate, inputSampleRate: inputRate, preSkip: 0, frameDuration48k: 960 };
   }
 
-  private static bytes(f: Float32Array, real: number): AudioPayload {
-    const s = floatToS16(f.subarray(0, real), new Int16Array(real));
-    return { bytes: new Uint8Array(s.buffer), samples: real };
+  private bytes(f: Float32Array, real: number): AudioPayload {
+    if (this.encoding === "pcm_s16le") {
+      const s = floatToS16(f.subarray(0, real), new Int16Array(real));
+      return { bytes: new Uint8Array(s.buffer), samples: real };
+    }
+    const enc = this.encoding === "mulaw" ? linearToMulaw : linearToAlaw;
+    const out = new Uint8Array(real);
+    for (let i = 0; i < real; i++) out[i] = enc(Math.max(-1, Math.min(1, f[i])) * 32767);
+    return { bytes: out, samples: real };
   }
 
   push(pcm: Float32Array): AudioPayload[] {
     const out: AudioPayload[] = [];
-    this.framer.push(pcm, (f, real) => out.push(PcmOutput.bytes(f, real)));
+    this.framer.push(this.resampler ? this.resampler.push(pcm) : pcm, (f, real) => out.push(this.bytes(f, real)));
     return out;
   }
 
   finish(): AudioPayload[] {
     const out: AudioPayload[] = [];
-    this.framer.finish((f, real) => out.push(PcmOutput.bytes(f, real)));
+    if (this.resampler) this.framer.push(this.resampler.flush(), (f, real) => out.push(this.bytes(f, real)));
+    this.framer.finish((f, real) => out.push(this.bytes(f, real)));
     return out;
   }
 
@@ -143,6 +155,12 @@ export function createAudioOutput(format: OutputFormat, sampleRate: number, opts
   switch (format) {
     case "opus": return new OpusOutput(sampleRate, opts.bitrate, false, opts.serial);
     case "ogg_opus": return new OpusOutput(sampleRate, opts.bitrate, true, opts.serial);
-    case "pcm_s16le": return new PcmOutput(sampleRate);
+    case "pcm_s16le": return new PcmOutput(sampleRate, sampleRate, "pcm_s16le");
+    case "pcm_8000": return new PcmOutput(sampleRate, 8000, "pcm_s16le");
+    case "pcm_16000": return new PcmOutput(sampleRate, 16000, "pcm_s16le");
+    case "pcm_24000": return new PcmOutput(sampleRate, 24000, "pcm_s16le");
+    case "pcm_48000": return new PcmOutput(sampleRate, 48000, "pcm_s16le");
+    case "mulaw_8000": return new PcmOutput(sampleRate, 8000, "mulaw");
+    case "alaw_8000": return new PcmOutput(sampleRate, 8000, "alaw");
   }
 }
