@@ -13,6 +13,7 @@ import { Connection } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { Admission } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
+import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
 
 interface SocketData {
   conn: Connection | null;
@@ -82,6 +83,76 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (!r.ok) { reply(res, r.status, JSON.stringify({ error: r.reason }) + "\n", "application/json"); return; }
     if (!auth.keysConfigured) { reply(res, "404 Not Found", JSON.stringify({ error: "no API keys are configured" }) + "\n", "application/json"); return; }
     reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
+  });
+
+  // OpenAI-compatible: POST /v1/audio/speech, audio streamed back with chunked transfer
+  app.post("/v1/audio/speech", (res, req) => {
+    const abort = new AbortController();
+    let finished = false;
+    res.onAborted(() => { abort.abort(); finished = true; });
+    const address = ab2s(res.getRemoteAddressAsText());
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "", remoteAddress: address });
+    const fail = (status: string, err: ServiceError) => {
+      if (finished) return;
+      finished = true;
+      metrics.errors.inc({ code: err.code });
+      reply(res, status, JSON.stringify({ error: { code: err.code, message: err.message } }) + "\n", "application/json");
+    };
+    if (!r.ok) {
+      if (!finished) { finished = true; reply(res, r.status, JSON.stringify({ error: { code: "unauthorized", message: r.reason } }) + "\n", "application/json"); }
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((ab, last) => {
+      size += ab.byteLength;
+      if (size > config.limits.maxMessageBytes) {
+        fail("413 Payload Too Large", new ServiceError("message_too_large", `limit ${config.limits.maxMessageBytes} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(ab.slice(0)));
+      if (!last || finished) return;
+      const synth = deps.synth();
+      if (!synth || draining) { fail("503 Service Unavailable", new ServiceError("server_shutting_down", draining ? undefined : "models loading")); return; }
+      let parsed;
+      try {
+        parsed = parseSpeechRequest(Buffer.concat(chunks).toString("utf8"), synth);
+      } catch (e) {
+        fail("400 Bad Request", e instanceof ServiceError ? e : new ServiceError("invalid_message", String(e)));
+        return;
+      }
+      const admitted = admission.openContext(r.principal);
+      if (admitted !== "ok") {
+        fail("429 Too Many Requests", new ServiceError(admitted, undefined, undefined, admission.retryAfterMs()));
+        return;
+      }
+      let started = false;
+      const write = (bytes: Uint8Array) => {
+        if (finished) return;
+        res.cork(() => {
+          if (!started) {
+            started = true;
+            res.writeStatus("200 OK").writeHeader("content-type", parsed.format.contentType).writeHeader("cache-control", "no-store");
+          }
+          res.write(bytes);
+        });
+      };
+      metrics.activeContexts.inc();
+      streamSpeech(synth, config, parsed.req, parsed.format, write, abort.signal).then(
+        ({ audioSeconds }) => {
+          metrics.audioSeconds.inc(audioSeconds);
+          metrics.contexts.inc({ outcome: abort.signal.aborted ? "cancelled" : "completed" });
+          if (!finished) { finished = true; res.cork(() => { if (!started) res.writeStatus("200 OK").writeHeader("content-type", parsed.format.contentType); res.end(); }); }
+        },
+        (e) => {
+          metrics.contexts.inc({ outcome: "failed" });
+          if (started) { if (!finished) { finished = true; res.close(); } } else fail("500 Internal Server Error", new ServiceError("inference_failed", String((e as Error).message)));
+        },
+      ).finally(() => {
+        metrics.activeContexts.dec();
+        admission.closeContext(r.principal);
+      });
+    });
   });
 
   app.ws<SocketData>("/v1/stream", {

@@ -104,8 +104,8 @@ export class SpeechStream {
     this.chunkSeed = seed >>> 0;
   }
 
-  /** Synthesize one chunk of text; null when it has nothing speakable. */
-  async synthesize(text: string, signal?: AbortSignal): Promise<ChunkAudio | null> {
+  /** Synthesize one chunk of text; null when it has nothing speakable. `speed` > 1 speaks faster (durations scaled). */
+  async synthesize(text: string, signal?: AbortSignal, speed = 1): Promise<ChunkAudio | null> {
     const m = this.synth.manifest;
     const { t2s, acoustic } = this.synth.stages();
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
@@ -122,7 +122,7 @@ export class SpeechStream {
     const sem = await t2s.generate(ph.ids, {
       phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
       semantic: concatI32(this.voice.semantic, this.prevSemantic),
-    }, seed);
+    }, seed, speed);
     stages.t2s_ms = performance.now() - t0;
     // keep the last ctxN phonemes of this chunk and exactly the semantic frames they were given
     const keep = Math.min(ctxN, ph.ids.length);

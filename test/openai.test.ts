@@ -1,0 +1,58 @@
+/** OpenAI-compatible POST /v1/audio/speech: streamed WAV and Ogg Opus that ffprobe accepts; typed errors. */
+import { after, before, test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { App } from "../src/app.js";
+import { ffprobeCodec, startTestServer } from "./helpers.js";
+
+let app: App;
+before(async () => { app = await startTestServer(); });
+after(async () => { await app.close(); });
+
+const INPUT = "The first sentence comes back on its own. Then a second one follows it. And a third, to be sure the stream is a stream.";
+
+async function speech(body: unknown): Promise<{ status: number; type: string; chunks: { at: number; bytes: Buffer }[]; end: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+  const chunks: { at: number; bytes: Buffer }[] = [];
+  const reader = res.body!.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push({ at: performance.now() - t0, bytes: Buffer.from(value) });
+  }
+  return { status: res.status, type: res.headers.get("content-type") ?? "", chunks, end: performance.now() - t0 };
+}
+
+test("wav and opus responses stream (first bytes before the end) and ffprobe accepts them", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-openai-"));
+  for (const [fmt, codec, type] of [["wav", "pcm_s16le", "audio/wav"], ["opus", "opus", "audio/ogg"], ["pcm", null, "audio/pcm"]] as const) {
+    const r = await speech({ model: "soundstorm", input: INPUT, voice: "slt", response_format: fmt });
+    assert.equal(r.status, 200);
+    assert.equal(r.type, type);
+    assert.ok(r.chunks.length > 1, `${fmt}: ${r.chunks.length} chunks`);
+    // streamed: audio of the first sentence arrived well before the response ended
+    const firstAudio = r.chunks.find((c) => c.bytes.length > 44)!.at;
+    assert.ok(firstAudio < r.end - 20, `${fmt}: first audio at ${firstAudio.toFixed(0)} ms, end ${r.end.toFixed(0)} ms`);
+    const file = join(dir, `speech.${fmt === "opus" ? "ogg" : fmt}`);
+    writeFileSync(file, Buffer.concat(r.chunks.map((c) => c.bytes)));
+    if (codec) assert.equal(ffprobeCodec(file), codec);
+  }
+});
+
+test("bad requests get typed JSON errors", async () => {
+  const post = async (body: string) => {
+    const r = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", body });
+    return { status: r.status, body: (await r.json()) as { error: { code: string } } };
+  };
+  assert.deepEqual([(await post("{nope")).status, (await post("{nope")).body.error.code], [400, "invalid_json"]);
+  const missing = await post(JSON.stringify({ model: "m", voice: "slt" }));
+  assert.equal(missing.status, 400);
+  assert.equal(missing.body.error.code, "invalid_message");
+  const voice = await post(JSON.stringify({ model: "m", input: "hi", voice: "nobody" }));
+  assert.equal(voice.body.error.code, "unknown_voice");
+  const fmt = await post(JSON.stringify({ model: "m", input: "hi", voice: "slt", response_format: "mp3" }));
+  assert.equal(fmt.body.error.code, "invalid_message");
+});
