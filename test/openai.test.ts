@@ -56,3 +56,11 @@ test("bad requests get typed JSON errors", async () => {
   const fmt = await post(JSON.stringify({ model: "m", input: "hi", voice: "slt", response_format: "mp3" }));
   assert.equal(fmt.body.error.code, "invalid_message");
 });
+
+test("GET /v1/voices lists the model's voices", async () => {
+  const r = await fetch(`http://127.0.0.1:${app.port}/v1/voices`);
+  assert.equal(r.status, 200);
+  const { voices } = (await r.json()) as { voices: { voice_id: string; prompt_seconds: number }[] };
+  assert.deepEqual(voices.map((v) => v.voice_id).sort(), ["awb", "kal16", "rms", "slt"]);
+  assert.ok(voices.every((v) => v.prompt_seconds === 3));
+});

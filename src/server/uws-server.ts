@@ -85,6 +85,17 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
   });
 
+  app.get("/v1/voices", (res, req) => {
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: ab2s(res.getRemoteAddressAsText()) });
+    if (!r.ok) { reply(res, r.status, JSON.stringify({ error: { code: "unauthorized", message: r.reason } }) + "\n", "application/json"); return; }
+    const synth = deps.synth();
+    if (!synth) { reply(res, "503 Service Unavailable", JSON.stringify({ error: { code: "server_shutting_down", message: "models loading" } }) + "\n", "application/json"); return; }
+    const voices = [...synth.manifest.voicePrompts.values()].map((v) => ({
+      voice_id: v.name, name: v.name, description: v.description, source: "builtin", prompt_seconds: v.frames / synth.manifest.audio.frame_rate,
+    }));
+    reply(res, "200 OK", JSON.stringify({ voices }) + "\n", "application/json");
+  });
+
   // OpenAI-compatible: POST /v1/audio/speech, audio streamed back with chunked transfer
   app.post("/v1/audio/speech", (res, req) => {
     const abort = new AbortController();
