@@ -11,8 +11,10 @@ export interface ModelSet {
 /** The graphs a serving process needs; the encoders are only for voice cloning. */
 export const SERVING_GRAPHS: readonly GraphName[] = ["t2s_duration", "t2s_tokens", "soundstorm", "codec_decoder"];
 
-export async function loadModelSet(modelDir: string, opts: SessionOptions, which: readonly GraphName[] = Object.keys(loadManifest(modelDir).graphs) as GraphName[]): Promise<ModelSet> {
+/** Load the named graphs (default: every graph the manifest lists). */
+export async function loadModelSet(modelDir: string, opts: SessionOptions, only?: readonly GraphName[]): Promise<ModelSet> {
   const manifest = loadManifest(modelDir);
+  const which = only ?? (Object.keys(manifest.graphs) as GraphName[]);
   const loaded: Partial<Record<GraphName, Graph>> = {};
   try {
     for (const name of which) {

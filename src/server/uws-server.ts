@@ -59,6 +59,9 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   const reply = (res: uWS.HttpResponse, status: string, body: string, type = "text/plain; charset=utf-8") => {
     res.cork(() => res.writeStatus(status).writeHeader("content-type", type).end(body));
   };
+  /** HTTP APIs answer errors as {"error":{"code","message"}} with the codes of the error table. */
+  const replyError = (res: uWS.HttpResponse, status: string, code: string, message: string) =>
+    reply(res, status, JSON.stringify({ error: { code, message } }) + "\n", "application/json");
 
   app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
   app.get("/readyz", (res) => {
@@ -80,16 +83,16 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       remoteAddress: ab2s(res.getRemoteAddressAsText()),
     });
     res.onAborted(() => {});
-    if (!r.ok) { reply(res, r.status, JSON.stringify({ error: r.reason }) + "\n", "application/json"); return; }
-    if (!auth.keysConfigured) { reply(res, "404 Not Found", JSON.stringify({ error: "no API keys are configured" }) + "\n", "application/json"); return; }
+    if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
+    if (!auth.keysConfigured) { replyError(res, "404 Not Found", "not_found", "no API keys are configured"); return; }
     reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
   });
 
   app.get("/v1/voices", (res, req) => {
     const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: ab2s(res.getRemoteAddressAsText()) });
-    if (!r.ok) { reply(res, r.status, JSON.stringify({ error: { code: "unauthorized", message: r.reason } }) + "\n", "application/json"); return; }
+    if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
     const synth = deps.synth();
-    if (!synth) { reply(res, "503 Service Unavailable", JSON.stringify({ error: { code: "server_shutting_down", message: "models loading" } }) + "\n", "application/json"); return; }
+    if (!synth) { replyError(res, "503 Service Unavailable", "server_shutting_down", "models loading"); return; }
     const voices = [...synth.manifest.voicePrompts.values()].map((v) => ({
       voice_id: v.name, name: v.name, description: v.description, source: "builtin", prompt_seconds: v.frames / synth.manifest.audio.frame_rate,
     }));
@@ -107,10 +110,10 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       if (finished) return;
       finished = true;
       metrics.errors.inc({ code: err.code });
-      reply(res, status, JSON.stringify({ error: { code: err.code, message: err.message } }) + "\n", "application/json");
+      replyError(res, status, err.code, err.message);
     };
     if (!r.ok) {
-      if (!finished) { finished = true; reply(res, r.status, JSON.stringify({ error: { code: "unauthorized", message: r.reason } }) + "\n", "application/json"); }
+      if (!finished) { finished = true; replyError(res, r.status, "unauthorized", r.reason); }
       return;
     }
     const chunks: Buffer[] = [];
