@@ -87,10 +87,10 @@ export class SynthesisContext {
       throw new ServiceError("text_too_long", `context would hold ${this.textChars + text.length} characters, limit ${limit}`, this.id);
     }
     this.textChars += text.length;
-    const hadPending = this.chunker.pending > 0;
     this.enqueue(this.chunker.push(text));
-    if (this.chunker.pending > 0 && (!hadPending || !this.delayTimer)) this.armDelayTimer();
+    // the deadline runs from when text started waiting, not from the latest piece
     if (this.chunker.pending === 0) this.clearDelayTimer();
+    else if (!this.delayTimer) this.armDelayTimer();
   }
 
   flush(): void {

@@ -56,13 +56,8 @@ export class Synthesizer {
   openStream(voice: string, seed: number): SpeechStream {
     const prompt = this.manifest.voicePrompts.get(voice);
     if (!prompt) throw new Error(`unknown voice ${voice}`);
-    return new SpeechStream(this, prompt, this.voicePhonemes.get(voice)!, seed,
+    return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, prompt, this.voicePhonemes.get(voice)!, seed,
       new CodecStreamDecoder(this.models.graphs.codec_decoder, this.manifest));
-  }
-
-  /** @internal used by SpeechStream */
-  stages(): { t2s: TextToSemantic; acoustic: AcousticGenerator } {
-    return { t2s: this.t2s, acoustic: this.acoustic };
   }
 }
 
@@ -92,27 +87,30 @@ export class SpeechStream {
   private chunkSeed: number;
 
   constructor(
-    private readonly synth: Synthesizer,
+    private readonly manifest: ServingManifest,
+    private readonly phonemizer: Phonemizer,
+    private readonly t2s: TextToSemantic,
+    private readonly acoustic: AcousticGenerator,
     private readonly voice: VoicePrompt,
     private readonly voicePhonemes: Int32Array,
     seed: number,
     private readonly codec: CodecStreamDecoder,
   ) {
-    this.levels = synth.manifest.codec.levels;
-    this.repeat = synth.manifest.semantic.repeat;
+    this.levels = manifest.codec.levels;
+    this.repeat = manifest.semantic.repeat;
     this.promptSemanticFrames = repeatTokens(voice.semantic, this.repeat);
     this.chunkSeed = seed >>> 0;
   }
 
   /** Synthesize one chunk of text; null when it has nothing speakable. `speed` > 1 speaks faster (durations scaled). */
   async synthesize(text: string, signal?: AbortSignal, speed = 1): Promise<ChunkAudio | null> {
-    const m = this.synth.manifest;
-    const { t2s, acoustic } = this.synth.stages();
+    const m = this.manifest;
+    const { t2s, acoustic } = this;
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
     let t0 = performance.now();
     const clean = normalizeText(text);
     if (!/[\p{L}\p{N}]/u.test(clean)) return null;
-    const ph = await this.synth.phonemizer.phonemize(clean);
+    const ph = await this.phonemizer.phonemize(clean);
     stages.g2p_ms = performance.now() - t0;
     if (ph.ids.length === 0) return null;
     const seed = (this.chunkSeed = (Math.imul(this.chunkSeed ^ 0x9e3779b9, 0x85ebca6b) + 1) >>> 0);
