@@ -7,11 +7,13 @@ import { createApp, loadSynthesizer } from "../app.js";
 import { buildConfig, fromEnv } from "../config.js";
 import { resolve } from "node:path";
 import { synthesizeToFile } from "./say.js";
+import { preparePhonemes } from "./prepare-phonemes.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
+  soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
 
 async function serve(argv: string[]): Promise<void> {
@@ -74,6 +76,14 @@ async function evaluate(argv: string[]): Promise<void> {
   console.log(JSON.stringify(report));
 }
 
+async function prepare(argv: string[]): Promise<void> {
+  const [what, ...rest] = argv;
+  const { values } = parseArgs({ args: rest, options: { corpus: { type: "string" }, language: { type: "string" } } });
+  if (what !== "phonemes") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes)`);
+  if (!values.corpus) throw new UsageError("prepare phonemes needs --corpus DIR");
+  await preparePhonemes(resolve(values.corpus), values.language ?? "en-us", (m) => console.error(m));
+}
+
 class UsageError extends Error {}
 
 export async function main(argv: string[]): Promise<void> {
@@ -82,6 +92,7 @@ export async function main(argv: string[]): Promise<void> {
     if (cmd === "serve") await serve(rest);
     else if (cmd === "say") await say(rest);
     else if (cmd === "eval") await evaluate(rest);
+    else if (cmd === "prepare") await prepare(rest);
     else if (cmd === "hash-key") {
       if (!rest[0]) throw new UsageError("hash-key needs the key");
       console.log(sha256Hex(rest[0]));

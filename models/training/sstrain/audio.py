@@ -41,9 +41,13 @@ class ConvSTFT(nn.Module):
         if self.center_pad:
             p = (self.n_fft - self.hop) // 2
             x = F.pad(x, (p, p + (self.n_fft - self.hop) % 2))
-        basis = dft_basis(self.n_fft) if torch.onnx.is_in_onnx_export() else self.basis
-        y = F.conv1d(x, basis, stride=self.hop)
         bins = self.n_fft // 2 + 1
+        if not torch.onnx.is_in_onnx_export():
+            # same frames, window and sign convention as the conv basis, via FFT (much cheaper to train with)
+            s = torch.stft(x[:, 0], self.n_fft, self.hop, window=hann(self.n_fft).to(x.device), center=False,
+                           return_complex=True)
+            return s.real, s.imag
+        y = F.conv1d(x, dft_basis(self.n_fft), stride=self.hop)
         return y[:, :bins], y[:, bins:]
 
 

@@ -14,6 +14,22 @@ export interface PhonemeSequence {
 
 const CLAUSE_PUNCT = /[.,!?;:]+(?=\s|$)/g;
 
+/**
+ * Text -> IPA with clause punctuation put back (espeak drops it). Training data is
+ * phonemized by this same function (`soundstorm prepare phonemes`), so the models
+ * see exactly the symbols the server will feed them.
+ */
+export async function textToIpa(text: string, lang: string): Promise<string> {
+  const clauses = await phonemize(text, lang);
+  const puncts = [...text.matchAll(CLAUSE_PUNCT)].map((m) => m[0][m[0].length - 1]);
+  const parts: string[] = [];
+  clauses.forEach((c, i) => {
+    const p = puncts[i] ?? (i < clauses.length - 1 ? "," : "");
+    parts.push(c.trim() + p);
+  });
+  return parts.join(" ").trim();
+}
+
 export class Phonemizer {
   private readonly table: Map<string, number>;
   private readonly maxLen: number;
@@ -28,14 +44,7 @@ export class Phonemizer {
   }
 
   async phonemize(text: string): Promise<PhonemeSequence> {
-    const clauses = await phonemize(text, this.lang);
-    const puncts = [...text.matchAll(CLAUSE_PUNCT)].map((m) => m[0][m[0].length - 1]);
-    const parts: string[] = [];
-    clauses.forEach((c, i) => {
-      const p = puncts[i] ?? (i < clauses.length - 1 ? "," : "");
-      parts.push(c.trim() + p);
-    });
-    const ipa = parts.join(" ").trim();
+    const ipa = await textToIpa(text, this.lang);
     return { ipa, ids: this.encode(ipa) };
   }
 

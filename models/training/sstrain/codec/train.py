@@ -68,6 +68,10 @@ def main(argv=None) -> None:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--valid-every", type=int, default=1000)
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) when this much wall time passed")
+    ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
+    ap.add_argument("--freeze-encoder", action="store_true",
+                    help="train the decoder only, on all levels: the codes stay exactly as they are, so models "
+                         "trained on them (SoundStorm) stay valid while the decoder improves")
     for f in fields(CodecConfig):
         if f.type in ("int", "float"):
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
@@ -87,9 +91,24 @@ def main(argv=None) -> None:
         if v is not None:
             setattr(cfg, f.name, v)
     model = Codec(cfg).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
+    frozen = a.freeze_encoder or (ckpt_path.exists() and ck.get("frozen_encoder", False))
+    params = model.decoder.parameters() if frozen else model.parameters()
+    opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
     step = 0
     rng = np.random.default_rng(0)
+    if a.init_from and not ckpt_path.exists():
+        init = torch.load(a.init_from, map_location="cpu")
+        cfg = CodecConfig(**init["config"])
+        model = Codec(cfg).to(dev)
+        model.load_state_dict(init["model"])
+        opt = torch.optim.AdamW(model.decoder.parameters() if frozen else model.parameters(), lr=cfg.lr,
+                                betas=(0.8, 0.99), weight_decay=1e-4)
+        step = init["step"]
+        rng = np.random.default_rng(step + 7)
+        print(f"initialised from {a.init_from} (step {step}); frozen encoder: {frozen}", flush=True)
+    if frozen:
+        for m in (model.encoder, model.quantizer):
+            m.requires_grad_(False)
     if ckpt_path.exists():
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
@@ -99,7 +118,7 @@ def main(argv=None) -> None:
     train = PackedCorpus(a.corpus, "train")
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
-    if step == 0:
+    if step == 0 and not frozen:
         init_codebooks(model, train, rng, cfg, dev)
         print("codebooks initialised by k-means", flush=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
@@ -108,15 +127,23 @@ def main(argv=None) -> None:
     t_last = time.time()
     agg: dict[str, float] = {}
     model.train()
+    if frozen:
+        model.encoder.eval()
+        model.quantizer.eval()  # no EMA updates or restarts: the codes are fixed
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg)
         x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop).to(dev)
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
-        y, q = model(x)
+        if frozen:
+            with torch.no_grad():
+                q = model.quantizer(model.encoder(x), cfg.levels)
+            y = model.decoder(q.quantized)
+        else:
+            y, q = model(x)
         l_mel = mel(y, x)
         l_stft = mrstft(y, x)
-        loss = cfg.mel_weight * l_mel + cfg.stft_weight * l_stft + cfg.commit_weight * q.commit_loss
+        loss = cfg.mel_weight * l_mel + cfg.stft_weight * l_stft + (0 if frozen else cfg.commit_weight * q.commit_loss)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
@@ -131,6 +158,9 @@ def main(argv=None) -> None:
                        perplexity=[round(p) for p in q.perplexity], s_per_step=round((time.time() - t_last) / agg["n"], 3))
             if step % a.valid_every == 0:
                 rec.update(validate(model, valid, mel, dev))
+                if frozen:
+                    model.encoder.eval()
+                    model.quantizer.eval()
             print(json.dumps(rec), flush=True)
             log.write(json.dumps(rec) + "\n")
             log.flush()
@@ -138,7 +168,8 @@ def main(argv=None) -> None:
         done_time = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
         if step % a.ckpt_every == 0 or step == cfg.steps or done_time:
             tmp = run / "last.ckpt.tmp"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict()}, tmp)
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                        "frozen_encoder": frozen}, tmp)
             os.replace(tmp, ckpt_path)
         if done_time:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)

@@ -1,0 +1,103 @@
+"""Semantic tokenizer: a small phone classifier over log-mel frames at 25 Hz, whose hidden features
+are clustered by k-means into units. Trained on flite's phone alignments with a gradient-reversed
+speaker head, so the units say what is said and as little as possible about who says it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+from ..audio import LogMel
+
+# flite's US English phone set (cmu_us_*), in a fixed order; 'pau' is silence.
+PHONES = ["pau", "aa", "ae", "ah", "ao", "aw", "ax", "ay", "b", "ch", "d", "dh", "eh", "er", "ey", "f", "g", "hh",
+          "ih", "iy", "jh", "k", "l", "m", "n", "ng", "ow", "oy", "p", "r", "s", "sh", "t", "th", "uh", "uw", "v",
+          "w", "y", "z", "zh"]
+
+
+@dataclass
+class SemanticConfig:
+    sample_rate: int = 16000
+    hop: int = 640                 # 25 units/s
+    n_fft: int = 1024
+    mels: int = 80
+    dim: int = 256
+    conv_layers: int = 4
+    attn_layers: int = 2
+    heads: int = 4
+    units: int = 512
+    speakers: int = 16
+    feature_layer: int = -1        # hidden features fed to k-means (last block)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class ConvBlock(nn.Module):
+    def __init__(self, d: int, k: int = 5):
+        super().__init__()
+        self.dw = nn.Conv1d(d, d, k, padding=k // 2, groups=d)
+        self.norm = nn.LayerNorm(d)
+        self.ff = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # [B, T, D]
+        y = self.dw(x.transpose(1, 2)).transpose(1, 2)
+        return x + self.ff(self.norm(y))
+
+
+class GradReverse(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, scale):
+        ctx.scale = scale
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -ctx.scale * g, None
+
+
+class PhoneNet(nn.Module):
+    def __init__(self, c: SemanticConfig):
+        super().__init__()
+        self.cfg = c
+        # mel at 50 Hz (hop/2), then a stride-2 conv to 25 Hz
+        self.mel = LogMel(c.sample_rate, c.n_fft, c.hop // 2, c.mels)
+        self.inp = nn.Conv1d(c.mels, c.dim, 4, stride=2, padding=1)
+        self.convs = nn.ModuleList([ConvBlock(c.dim) for _ in range(c.conv_layers)])
+        self.attn = nn.ModuleList([nn.TransformerEncoderLayer(c.dim, c.heads, 2 * c.dim, 0.1, activation="gelu",
+                                                              batch_first=True, norm_first=True)
+                                   for _ in range(c.attn_layers)])
+        self.norm = nn.LayerNorm(c.dim)
+        self.phone_head = nn.Linear(c.dim, len(PHONES))
+        self.speaker_head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, c.speakers))
+
+    def features(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, S] (S a multiple of hop) -> features [B, S/hop, D]."""
+        m = self.mel(audio)                                   # [B, mels, 2T]
+        m = m - m.mean(dim=2, keepdim=True)                   # per-utterance mean: removes channel/speaker tilt
+        x = F.gelu(self.inp(m)).transpose(1, 2)               # [B, T, D]
+        for b in self.convs:
+            x = b(x)
+        for a in self.attn:
+            x = a(x)
+        return self.norm(x)
+
+    def forward(self, audio: torch.Tensor, reverse: float = 1.0):
+        h = self.features(audio)
+        return h, self.phone_head(h), self.speaker_head(GradReverse.apply(h, reverse))
+
+
+class Tokenizer(nn.Module):
+    """Exported graph: audio -> nearest k-means centroid of each frame's features."""
+
+    def __init__(self, net: PhoneNet, centroids: torch.Tensor):
+        super().__init__()
+        self.net = net
+        self.register_buffer("centroids", centroids)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        h = F.normalize(self.net.features(audio), dim=-1)
+        d = (h * h).sum(-1, keepdim=True) - 2 * h @ self.centroids.t() + (self.centroids ** 2).sum(-1)
+        return d.argmin(-1)

@@ -1,0 +1,177 @@
+"""Train the semantic tokenizer: phone classifier (with speaker adversary), then k-means over its
+features, then unit quality report (phone purity, speaker predictability). Resumable, logs JSON lines.
+
+    cd models/training && /usr/bin/python3 -m sstrain.semantic.train --corpus ../../data/corpus --run ../../runs/semantic
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..audio import PackedCorpus, Utt
+from ..codec.quantizer import kmeans
+from ..codec.train import pick_device
+from .model import PHONES, PhoneNet, SemanticConfig, Tokenizer
+
+PHONE_ID = {p: i for i, p in enumerate(PHONES)}
+
+
+def frame_labels(u: Utt, hop_s: float, frames: int) -> np.ndarray:
+    """Phone id at the centre of each frame (flite's -psdur gives phone end times)."""
+    ends = np.array([e for _, e in u.phones], dtype=np.float64)
+    ids = np.array([PHONE_ID.get(p, 0) for p, _ in u.phones], dtype=np.int64)
+    centres = (np.arange(frames) + 0.5) * hop_s
+    k = np.searchsorted(ends, centres, side="left")
+    return ids[np.minimum(k, len(ids) - 1)]
+
+
+def batch(data: PackedCorpus, rng: np.random.Generator, n: int, frames: int, hop: int):
+    x = np.zeros((n, frames * hop), dtype=np.float32)
+    y = np.full((n, frames), -100, dtype=np.int64)
+    spk = np.zeros(n, dtype=np.int64)
+    for b in range(n):
+        u = data.utts[rng.integers(len(data.utts))]
+        total = u.length // hop
+        lab = frame_labels(u, hop / 16000, total)
+        s = int(rng.integers(0, max(1, total - frames + 1)))
+        m = min(frames, total - s)
+        x[b, :m * hop] = data.audio(u)[s * hop:(s + m) * hop]
+        y[b, :m] = lab[s:s + m]
+        spk[b] = u.speaker_id
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(spk)
+
+
+@torch.no_grad()
+def utterance_features(net: PhoneNet, data: PackedCorpus, utts, hop: int, dev):
+    for u in utts:
+        a = data.audio(u)
+        n = len(a) // hop
+        if n < 4:
+            continue
+        h = F.normalize(net.features(torch.from_numpy(a[:n * hop])[None].to(dev)), dim=-1)[0].cpu()
+        yield u, h, frame_labels(u, hop / 16000, n)
+
+
+@torch.no_grad()
+def unit_report(tok: Tokenizer, data: PackedCorpus, utts, c: SemanticConfig, dev) -> dict:
+    """Phone purity of units, and how well the speaker can be guessed from units (frame and utterance)."""
+    joint_phone = np.zeros((c.units, len(PHONES)))
+    joint_spk = np.zeros((c.units, c.speakers))
+    per_utt = []
+    for u, h, lab in utterance_features(tok.net, data, utts, c.hop, dev):
+        d = (h * h).sum(-1, keepdim=True) - 2 * h @ tok.centroids.cpu().t() + (tok.centroids.cpu() ** 2).sum(-1)
+        units = d.argmin(-1).numpy()
+        np.add.at(joint_phone, (units, lab), 1)
+        np.add.at(joint_spk, (units, u.speaker_id), 1)
+        per_utt.append((units, u.speaker_id))
+    total = joint_phone.sum()
+    purity = joint_phone.max(1).sum() / total
+    frame_spk_acc = joint_spk.max(1).sum() / total
+    # utterance-level naive Bayes on unit counts (fit on half, test on the other half)
+    half = len(per_utt) // 2
+    fit = np.ones((c.units, c.speakers))
+    for units, s in per_utt[:half]:
+        np.add.at(fit, (units, s), 1)
+    logp = np.log(fit / fit.sum(1, keepdims=True))
+    prior = np.log(np.bincount([s for _, s in per_utt[:half]], minlength=c.speakers) + 1)
+    correct = sum(int(np.argmax(logp[units].sum(0) + prior) == s) for units, s in per_utt[half:])
+    used = int((joint_phone.sum(1) > 0).sum())
+    return {"phone_purity": round(float(purity), 4), "units_used": used,
+            "speaker_acc_frame": round(float(frame_spk_acc), 4),
+            "speaker_acc_utterance_nb": round(correct / max(1, len(per_utt) - half), 4),
+            "speaker_chance": round(1 / c.speakers, 4), "frames": int(total), "utterances": len(per_utt)}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop-frames", type=int, default=100)
+    ap.add_argument("--lr", type=float, default=2e-3)
+    ap.add_argument("--adversary", type=float, default=0.3, help="gradient-reversal scale of the speaker head")
+    ap.add_argument("--kmeans-frames", type=int, default=120000)
+    ap.add_argument("--log-every", type=int, default=50)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    dev = pick_device(a.device)
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    c = SemanticConfig()
+    net = PhoneNet(c).to(dev)
+    opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
+    step = 0
+    ck_path = run / "last.ckpt"
+    if ck_path.exists():
+        ck = torch.load(ck_path, map_location="cpu")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        print(f"resumed at step {step}", flush=True)
+    train, valid = PackedCorpus(a.corpus, "train"), PackedCorpus(a.corpus, "valid")
+    rng = np.random.default_rng(step)
+    log = open(run / "log.jsonl", "a")
+    agg, t0 = {}, time.time()
+    net.train()
+    while step < a.steps:
+        lr = a.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / a.steps))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        x, y, spk = (t.to(dev) for t in batch(train, rng, a.batch, a.crop_frames, c.hop))
+        h, ph, sp = net(x, a.adversary)
+        l_ph = F.cross_entropy(ph.reshape(-1, len(PHONES)), y.reshape(-1), ignore_index=-100)
+        l_sp = F.cross_entropy(sp.mean(1), spk)
+        loss = l_ph + l_sp
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
+        opt.step()
+        step += 1
+        acc = float(((ph.argmax(-1) == y) & (y >= 0)).sum() / (y >= 0).sum())
+        for k, v in (("phone_ce", float(l_ph)), ("speaker_ce", float(l_sp)), ("phone_acc", acc)):
+            agg[k] = agg.get(k, 0.0) + v
+        agg["n"] = agg.get("n", 0) + 1
+        if step % a.log_every == 0 or step == a.steps:
+            rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
+            rec.update(step=step, lr=round(lr, 6), s_per_step=round((time.time() - t0) / agg["n"], 3))
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            agg, t0 = {}, time.time()
+        if step % 250 == 0 or step == a.steps:
+            torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()},
+                       run / "last.ckpt.tmp")
+            os.replace(run / "last.ckpt.tmp", ck_path)
+
+    net.eval()
+    print("k-means over phone-net features ...", flush=True)
+    feats, n = [], 0
+    order = np.random.default_rng(1).permutation(len(train.utts))
+    for u, h, _ in utterance_features(net, train, (train.utts[i] for i in order), c.hop, dev):
+        feats.append(h)
+        n += len(h)
+        if n >= a.kmeans_frames:
+            break
+    centroids = kmeans(torch.cat(feats).to(dev), c.units, iters=20)
+    tok = Tokenizer(net, centroids).eval()
+    report = unit_report(tok, valid, valid.utts[:600], c, dev)
+    report["kmeans_frames"] = n
+    print(json.dumps(report), flush=True)
+    (run / "report.json").write_text(json.dumps(report, indent=1))
+    torch.save({"model": net.state_dict(), "centroids": centroids.cpu(), "config": c.to_dict(), "step": step,
+                "report": report}, run / "tokenizer.pt")
+
+
+if __name__ == "__main__":
+    main()
