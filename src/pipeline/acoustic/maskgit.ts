@@ -90,9 +90,16 @@ export async function decodeMaskGit(
           const v = logits[base + k];
           if (v > max) { max = v; best = k; }
         }
-        if (last || temp <= 0) {
+        if (last) {  // everything left is committed: no ranking needed
           sampled[f] = best;
-          conf[f] = Infinity;
+          conf[f] = 0;
+          continue;
+        }
+        if (temp <= 0) {  // greedy: argmax, ranked by its log-probability (plus noise, if any)
+          let sum = 0;
+          for (let k = 0; k < K; k++) sum += Math.exp(logits[base + k] - max);
+          sampled[f] = best;
+          conf[f] = -Math.log(sum) + (noise > 0 ? noise * rng.gumbel() : 0);
           continue;
         }
         // softmax(logits / temp), sample, and keep log p(sample)

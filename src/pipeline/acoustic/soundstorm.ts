@@ -19,6 +19,8 @@ export interface AcousticRequest {
   readonly signal?: AbortSignal;
   /** Overrides of the manifest's decoding defaults (e.g. fewer level-1 iterations for a fast first chunk). */
   readonly schedule?: readonly number[];
+  /** Greedy decoding (temperature 0, no noise): deterministic, the mode the Python reference decoder matches. */
+  readonly greedy?: boolean;
 }
 
 export interface AcousticResult {
@@ -56,7 +58,11 @@ export class AcousticGenerator {
     tokens.set(req.promptAcoustic, 0);
     const grid: TokenGrid = { frames: T, levels: Q, tokens };
     const semBig = BigInt64Array.from(semantic, (v) => BigInt(v));
-    const opts = req.schedule ? { ...this.defaults, schedule: req.schedule } : this.defaults;
+    const opts = {
+      ...this.defaults,
+      ...(req.schedule ? { schedule: req.schedule } : {}),
+      ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
+    };
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const out = await this.graph.run({
         semantic: { data: semBig, dims: [1, T] },

@@ -99,8 +99,8 @@ def main(argv=None) -> None:
     ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--crop-frames", type=int, default=100)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--adversary", type=float, default=0.3, help="gradient-reversal scale of the speaker head")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--adversary", type=float, default=0.1, help="gradient-reversal scale of the speaker head")
     ap.add_argument("--kmeans-frames", type=int, default=120000)
     ap.add_argument("--log-every", type=int, default=50)
     a = ap.parse_args(argv)
@@ -135,7 +135,10 @@ def main(argv=None) -> None:
         loss = l_ph + l_sp
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
+        gn = torch.nn.utils.clip_grad_norm_(net.parameters(), 2.0)
+        if not torch.isfinite(gn):
+            print(f"step {step}: non-finite gradient, skipped", flush=True)
+            continue
         opt.step()
         step += 1
         acc = float(((ph.argmax(-1) == y) & (y >= 0)).sum() / (y >= 0).sum())

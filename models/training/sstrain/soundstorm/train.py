@@ -1,0 +1,185 @@
+"""Train SoundStorm on (semantic units, codec codes) with the paper's masking scheme: a prompt boundary
+t, a level q, a cosine mask ratio on level q after t, every finer level masked after t, and the loss
+on the masked cells of level q only. Examples are single utterances or two utterances of the same
+speaker back to back (like a voice prompt followed by new speech). Resumable, logs JSON lines.
+
+    cd models/training && /usr/bin/python3 -m sstrain.soundstorm.train --tokens ../../data/tokens --run ../../runs/soundstorm
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..codec.train import pick_device
+from .model import SoundStorm, SoundStormConfig
+
+
+class Tokens:
+    def __init__(self, npz: Path):
+        z = np.load(npz)
+        self.ids = [str(x) for x in z["ids"]]
+        self.sem, self.off = z["semantic"].astype(np.int64), z["sem_offsets"]
+        self.codes = z["codes"].astype(np.int64)           # [sum 2*n, Q]
+        self.speaker = [i.split("_", 1)[1] for i in self.ids]
+        self.by_speaker: dict[str, list[int]] = {}
+        for i, s in enumerate(self.speaker):
+            self.by_speaker.setdefault(s, []).append(i)
+
+    def utt(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """-> semantic at the codec frame rate [2n], codes [2n, Q]"""
+        a, b = self.off[i], self.off[i + 1]
+        return np.repeat(self.sem[a:b], 2), self.codes[2 * a:2 * b]
+
+
+def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev):
+    sem = np.zeros((B, L), np.int64)
+    ac = np.zeros((B, L, c.levels), np.int64)
+    pad = np.ones((B, L), bool)
+    join = np.zeros(B, np.int64)
+    for b in range(B):
+        i = int(rng.integers(len(data.ids)))
+        s, a = data.utt(i)
+        if rng.random() < 0.5:  # another utterance of the same speaker first, as a prompt would be
+            pool = data.by_speaker[data.speaker[i]]
+            s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
+            k = int(rng.integers(50, 200))
+            s0, a0 = s0[-k:], a0[-k:]
+            join[b] = len(s0)
+            s, a = np.concatenate([s0, s]), np.concatenate([a0, a])
+        if len(s) > L:
+            st = int(rng.integers(0, min(len(s) - L, max(1, join[b])) + 1)) if join[b] else int(rng.integers(0, len(s) - L + 1))
+            join[b] = max(0, join[b] - st)
+            s, a = s[st:st + L], a[st:st + L]
+        n = len(s)
+        sem[b, :n], ac[b, :n], pad[b, :n] = s, a, False
+    t = lambda x: torch.from_numpy(x).to(dev)
+    return t(sem), t(ac), t(pad), join
+
+
+def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.random.Generator, c: SoundStormConfig,
+               level: int | None = None, ratio: float | None = None):
+    """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T])."""
+    B, L, Q = ac.shape
+    lengths = (~pad).sum(1).cpu().numpy()
+    inp = ac.clone()
+    levels = np.zeros(B, np.int64)
+    target = torch.zeros(B, L, dtype=torch.bool, device=ac.device)
+    for b in range(B):
+        n = int(lengths[b])
+        t = int(join[b]) if (join[b] and rng.random() < 0.5) else int(rng.integers(0, max(1, n - 1)))
+        q = int(rng.integers(Q)) if level is None else level
+        p = math.cos(rng.uniform(0, math.pi / 2)) if ratio is None else ratio
+        m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
+        if not bool(m.any()):
+            m[int(rng.integers(n - t))] = True
+        levels[b] = q
+        inp[b, t:n, q] = torch.where(m, torch.full_like(m, c.mask_id, dtype=torch.long), inp[b, t:n, q])
+        inp[b, t:n, q + 1:] = c.mask_id
+        target[b, t:n] = m
+    return inp, torch.from_numpy(levels).to(ac.device), target
+
+
+def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None):
+    inp, lv, target = mask_batch(ac, pad, join, rng, c, level, ratio)
+    logits = model.logits_at(model.hidden(sem, inp, pad), lv)
+    gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
+    loss = F.cross_entropy(logits[target], gold[target])
+    acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
+    return loss, acc
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--run", required=True)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--frames-per-batch", type=int, default=2400)
+    ap.add_argument("--lengths", default="200,300,400,500", help="crop lengths in codec frames (one per batch)")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--log-every", type=int, default=25)
+    ap.add_argument("--valid-every", type=int, default=250)
+    ap.add_argument("--max-minutes", type=float, default=0)
+    for k, v in SoundStormConfig().to_dict().items():
+        ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    dev = pick_device(a.device)
+    run = Path(a.run)
+    run.mkdir(parents=True, exist_ok=True)
+    tokens = Path(a.tokens)
+    meta = json.loads((tokens / "meta.json").read_text())
+    ck_path = run / "last.ckpt"
+    ck = torch.load(ck_path, map_location="cpu") if ck_path.exists() else None
+    c = SoundStormConfig(**ck["config"]) if ck else SoundStormConfig(semantic_vocab=int(meta.get("units", 512)))
+    for k in c.to_dict():
+        if getattr(a, k, None) is not None and not ck:
+            setattr(c, k, getattr(a, k))
+    model = SoundStorm(c).to(dev)
+    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
+    step = 0
+    if ck:
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        step = ck["step"]
+        print(f"resumed at step {step}", flush=True)
+    train, valid = Tokens(tokens / "train.npz"), Tokens(tokens / "valid.npz")
+    print(f"{len(train.ids)} train utterances; model {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params", flush=True)
+    (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
+    lengths = [int(x) for x in a.lengths.split(",")]
+    rng = np.random.default_rng(step)
+    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev)
+    log = open(run / "log.jsonl", "a")
+    agg, t0, t_start = {}, time.time(), time.time()
+    model.train()
+    while step < a.steps:
+        lr = a.lr * min(1.0, (step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+        for g in opt.param_groups:
+            g["lr"] = lr
+        L = lengths[int(rng.integers(len(lengths)))]
+        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev)
+        loss, acc = step_loss(model, sem, ac, pad, join, rng, c)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        if torch.isfinite(gn):
+            opt.step()
+        step += 1
+        for k, v in (("loss", float(loss)), ("acc", acc)):
+            agg[k] = agg.get(k, 0.0) + v
+        agg["n"] = agg.get("n", 0) + 1
+        if step % a.log_every == 0 or step == a.steps:
+            rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
+            rec.update(step=step, lr=round(lr, 6), s_per_step=round((time.time() - t0) / agg["n"], 3))
+            if step % a.valid_every == 0:
+                model.eval()
+                with torch.no_grad():
+                    for q in (0, 1, c.levels - 1):
+                        l, ac_ = step_loss(model, *vb, np.random.default_rng(9), c, level=q, ratio=0.7)
+                        rec[f"valid_ce_l{q + 1}"], rec[f"valid_acc_l{q + 1}"] = round(float(l), 4), round(ac_, 4)
+                model.train()
+            print(json.dumps(rec), flush=True)
+            log.write(json.dumps(rec) + "\n")
+            log.flush()
+            agg, t0 = {}, time.time()
+        over = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
+        if step % 200 == 0 or step == a.steps or over:
+            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()},
+                       run / "last.ckpt.tmp")
+            os.replace(run / "last.ckpt.tmp", ck_path)
+        if over:
+            print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
+            break
+
+
+if __name__ == "__main__":
+    main()

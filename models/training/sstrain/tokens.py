@@ -1,0 +1,88 @@
+"""Turn corpus audio into the token streams the generative models train on: codec codes (50 Hz, the
+frozen encoder + quantizer) and semantic units (25 Hz), from the same audio padded to a multiple of
+the semantic hop, so there are exactly two codec frames per unit. Resumable per split; shows progress.
+
+    cd models/training && /usr/bin/python3 -m sstrain.tokens --corpus ../../data/corpus \\
+        --codec ../../runs/codec-dec/last.ckpt --semantic ../../runs/semantic/tokenizer.pt --out ../../data/tokens
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .audio import PackedCorpus
+from .codec.model import Codec, CodecConfig
+from .semantic.model import PhoneNet, SemanticConfig, Tokenizer
+
+
+def load_codec(path: str) -> Codec:
+    ck = torch.load(path, map_location="cpu")
+    m = Codec(CodecConfig(**ck["config"]))
+    m.load_state_dict(ck["model"])
+    return m.eval()
+
+
+def load_tokenizer(path: str) -> Tokenizer:
+    ck = torch.load(path, map_location="cpu")
+    net = PhoneNet(SemanticConfig(**ck["config"]))
+    net.load_state_dict(ck["model"])
+    return Tokenizer(net, ck["centroids"]).eval()
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--codec", required=True)
+    ap.add_argument("--semantic", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--splits", default="train,valid,test")
+    ap.add_argument("--max-utts", type=int, default=0, help="per split (0 = all); a seeded random subset")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    codec, tok = load_codec(a.codec), load_tokenizer(a.semantic)
+    hop = tok.net.cfg.hop
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for split in a.splits.split(","):
+        dest = out / f"{split}.npz"
+        if dest.exists():
+            print(f"{split}: exists, skipped", flush=True)
+            continue
+        data = PackedCorpus(a.corpus, split)
+        order = np.arange(len(data.utts))
+        if a.max_utts and a.max_utts < len(order):
+            order = np.sort(np.random.default_rng(0).permutation(len(order))[:a.max_utts])
+        ids, sem, codes, sem_off, t0 = [], [], [], [0], time.time()
+        for k, i in enumerate(order):
+            u = data.utts[i]
+            x = data.audio(u)
+            n = -(-len(x) // hop)
+            x = np.pad(x, (0, n * hop - len(x)))
+            with torch.no_grad():
+                xt = torch.from_numpy(x)[None]
+                units = tok(xt)[0].numpy().astype(np.int16)
+                c = codec.encode(xt)[0].numpy().astype(np.int16)   # [Q, 2n]
+            assert c.shape[1] == 2 * len(units), (c.shape, len(units))
+            ids.append(u.id)
+            sem.append(units)
+            codes.append(c.T)
+            sem_off.append(sem_off[-1] + len(units))
+            if (k + 1) % 500 == 0 or k + 1 == len(order):
+                el = time.time() - t0
+                print(f"{split}: {k + 1}/{len(order)} utterances ({el:.0f} s, ~{el / (k + 1) * (len(order) - k - 1):.0f} s left)", flush=True)
+        tmp = out / f"{split}.tmp.npz"
+        np.savez(tmp, ids=np.array(ids), semantic=np.concatenate(sem), codes=np.concatenate(codes),
+                 sem_offsets=np.array(sem_off, dtype=np.int64))
+        tmp.rename(dest)
+    (out / "meta.json").write_text(json.dumps({"codec": a.codec, "semantic": a.semantic, "hop": hop,
+                                             "units": int(tok.centroids.shape[0])}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
