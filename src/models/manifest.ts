@@ -30,7 +30,11 @@ const Codec = Type.Object({
 });
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
 const SoundStorm = Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) });
-const TextToSemanticSpec = Type.Object({ min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }) });
+const TextToSemanticSpec = Type.Object({
+  min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
+  /** frames = exp(log_duration) - offset: lets silent symbols (stress marks, spaces) get zero frames. Default 0. */
+  log_duration_offset: Type.Optional(Type.Number({ minimum: 0 })),
+});
 const Text = Type.Object({
   phonemizer_language: Type.String(),
   symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 5 }),

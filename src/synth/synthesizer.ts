@@ -12,6 +12,7 @@ import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
 import { normalizeText } from "../pipeline/text/normalize.js";
+import { concatI32, generateInWindows, repeatTokens, type WindowTail } from "./windows.js";
 
 export interface StageTimes {
   g2p_ms: number;
@@ -61,29 +62,15 @@ export class Synthesizer {
   }
 }
 
-function repeatTokens(tokens: Int32Array, r: number): Int32Array {
-  const out = new Int32Array(tokens.length * r);
-  for (let i = 0; i < tokens.length; i++) out.fill(tokens[i], i * r, i * r + r);
-  return out;
-}
-
-function concatI32(a: Int32Array, b: Int32Array): Int32Array {
-  const out = new Int32Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
-}
 
 export class SpeechStream {
-  private readonly levels: number;
   private readonly repeat: number;
   private readonly promptSemanticFrames: Int32Array;
   /** Previous chunk of this stream, for text-to-semantic conditioning. */
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
   /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
-  private tailSemantic = new Int32Array(0);
-  private tailAcoustic = new Int32Array(0);
+  private readonly tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
   private chunkSeed: number;
 
   constructor(
@@ -96,7 +83,6 @@ export class SpeechStream {
     seed: number,
     private readonly codec: CodecStreamDecoder,
   ) {
-    this.levels = manifest.codec.levels;
     this.repeat = manifest.semantic.repeat;
     this.promptSemanticFrames = repeatTokens(voice.semantic, this.repeat);
     this.chunkSeed = seed >>> 0;
@@ -132,30 +118,10 @@ export class SpeechStream {
 
     t0 = performance.now();
     const newSem = repeatTokens(sem.tokens, this.repeat);
-    const Q = this.levels;
-    const codes = new Int32Array(newSem.length * Q);
-    let passes = 0;
-    const maxTail = m.soundstorm.tail_frames;
-    for (let done = 0; done < newSem.length;) {
-      const tailS = this.tailSemantic;
-      const promptFrames = this.voice.frames + tailS.length;
-      const room = m.soundstorm.max_window_frames - promptFrames;
-      if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
-      const n = Math.min(room, newSem.length - done);
-      const part = newSem.subarray(done, done + n);
-      const res = await acoustic.generate({
-        promptSemantic: concatI32(this.promptSemanticFrames, tailS),
-        promptAcoustic: concatI32(this.voice.acoustic, this.tailAcoustic),
-        semantic: part,
-        seed: (seed + done) >>> 0,
-        signal,
-      });
-      passes += res.passes;
-      codes.set(res.acoustic, done * Q);
-      this.tailSemantic = concatI32(tailS, part).slice(-maxTail);
-      this.tailAcoustic = concatI32(this.tailAcoustic, res.acoustic).slice(-maxTail * Q);
-      done += n;
-    }
+    const { codes, passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
+      maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
+      ...(signal ? { signal } : {}),
+    });
     stages.soundstorm_ms = performance.now() - t0;
 
     t0 = performance.now();

@@ -27,12 +27,14 @@ export class TextToSemantic {
   private readonly maxDur: number;
   private readonly vocab: number;
   private readonly temperature: number;
+  private readonly offset: number;
 
   constructor(private readonly durationGraph: Graph, private readonly tokensGraph: Graph, manifest: ServingManifest) {
     this.minDur = manifest.text_to_semantic.min_frames_per_phoneme;
     this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
     this.vocab = manifest.semantic.vocab_size;
     this.temperature = manifest.decoding.semantic_temperature;
+    this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
   }
 
   async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1): Promise<SemanticResult> {
@@ -45,12 +47,16 @@ export class TextToSemantic {
       prompt_semantic: ps,
     });
     const logd = d.log_durations.data as Float32Array;
+    // cumulative rounding (as in training): the total follows the unrounded sum, so many short
+    // symbols do not all round the same way
     const durations = new Int32Array(phonemes.length);
+    let cum = 0;
     let total = 0;
     for (let i = 0; i < phonemes.length; i++) {
-      const frames = Math.round(Math.exp(logd[i]) / speed);
-      durations[i] = Math.min(this.maxDur, Math.max(this.minDur, frames));
-      total += durations[i];
+      cum += Math.max(0, Math.exp(logd[i]) - this.offset) / speed;
+      const frames = Math.min(this.maxDur, Math.max(this.minDur, Math.round(cum) - total));
+      durations[i] = frames;
+      total += frames;
     }
     if (total === 0) { durations[durations.length - 1] = 1; total = 1; }
     const framePh = new Int32Array(total);

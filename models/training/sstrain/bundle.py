@@ -1,0 +1,174 @@
+"""Assemble a servable model set: export the semantic tokenizer, SoundStorm and the text-to-semantic
+graphs to ONNX (float16 weights), pick a 3-4 s voice prompt per base voice from the validation split,
+and write the manifest sections every stage reads (merged into an existing model.json, e.g. one the
+codec export wrote).
+
+    cd models/training && /usr/bin/python3 -m sstrain.bundle --out ../../models/default \\
+        --semantic ../../runs/semantic/tokenizer.pt --soundstorm ../../runs/soundstorm/last.ckpt \\
+        --t2s ../../runs/t2s/last.ckpt --corpus ../../data/corpus --tokens ../../data/tokens
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .codec.export import OPSET, fp16_weights, io
+from .semantic.model import Tokenizer
+from .soundstorm.model import SoundStorm, SoundStormConfig
+from .t2s.model import DurationModel, T2SConfig, TokenModel
+from .text import SYMBOLS, SYMBOL_ID
+from .tokens import load_tokenizer
+
+BASE_VOICES = ["slt", "awb", "rms", "kal16"]
+
+
+class _PaddedTokenizer(nn.Module):
+    """Pads the audio to a whole number of units inside the graph, so callers pass any length."""
+
+    def __init__(self, tok: Tokenizer):
+        super().__init__()
+        self.tok, self.hop = tok, tok.net.cfg.hop
+
+    def forward(self, audio):
+        pad = (self.hop - audio.shape[1] % self.hop) % self.hop
+        return self.tok(F.pad(audio, (0, pad)))
+
+
+def _export(model, args, path: Path, inputs: dict, outputs: dict, fp16: bool) -> dict:
+    dyn = {s["name"]: {i: d for i, d in enumerate(s["shape"]) if isinstance(d, str)}
+           for s in list(inputs.values()) + list(outputs.values())}
+    with torch.no_grad():
+        torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],
+                          output_names=[s["name"] for s in outputs.values()], dynamic_axes={k: v for k, v in dyn.items() if v},
+                          do_constant_folding=True)
+    if fp16:
+        fp16_weights(path)
+    return {"file": path.name, "inputs": inputs, "outputs": outputs}
+
+
+def voice_prompts(corpus: Path, tokens: Path, levels: int, lo: int = 70, hi: int = 100) -> dict[str, dict]:
+    """A 3-4 s validation utterance per base voice: its phonemes and exactly the frames they cover."""
+    with open(tokens / "align.pkl", "rb") as f:
+        aligned = pickle.load(f)
+    z = np.load(tokens / "valid.npz")
+    ids = [str(x) for x in z["ids"]]
+    ipa = {json.loads(l)["text"]: json.loads(l)["ipa"] for l in open(corpus / "phonemes.jsonl")}
+    utts = {json.loads(l)["id"]: json.loads(l) for l in open(corpus / "valid.jsonl")}
+    out = {}
+    for v in BASE_VOICES:
+        for i, uid in enumerate(ids):
+            u, a = utts.get(uid), aligned.get(uid)
+            if not u or not a or u["speaker"] != v:
+                continue
+            n = int(a.frames.sum())
+            if not lo <= n <= hi:
+                continue
+            s0, off = a.start, int(z["sem_offsets"][i])
+            sem = z["semantic"][off + s0: off + s0 + n]
+            codes = z["codes"][2 * (off + s0): 2 * (off + s0 + n)]
+            if len(sem) != n or len(codes) != 2 * n:
+                continue
+            out[v] = {"name": v, "description": f"flite voice cmu_us_{v}: {u['text']!r} ({n / 25:.2f} s, corpus {uid})",
+                      "phonemes": ipa[u["text"]], "semantic": sem.astype(int).tolist(),
+                      "acoustic": codes.astype(int).tolist()}
+            break
+        if v not in out:
+            raise SystemExit(f"no validation utterance of {v} between {lo} and {hi} frames")
+    return out
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--semantic", required=True)
+    ap.add_argument("--soundstorm", required=True)
+    ap.add_argument("--t2s", required=True)
+    ap.add_argument("--corpus", required=True)
+    ap.add_argument("--tokens", required=True)
+    ap.add_argument("--schedule", default="8,1,1,1,1,1,1,1")
+    ap.add_argument("--max-window-frames", type=int, default=750)
+    ap.add_argument("--fp32", action="store_true")
+    a = ap.parse_args(argv)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    fp16 = not a.fp32
+    graphs = {}
+
+    tok = load_tokenizer(a.semantic)
+    graphs["semantic_tokenizer"] = _export(
+        _PaddedTokenizer(tok).eval(), (torch.zeros(1, 16000),), out / "semantic_tokenizer.onnx",
+        {"audio": io("audio", "float32", ["batch", "samples"])}, {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)
+
+    ck = torch.load(a.soundstorm, map_location="cpu")
+    sc = SoundStormConfig(**ck["config"])
+    ss = SoundStorm(sc)
+    ss.load_state_dict(ck["model"])
+    ss.eval()
+    T = 40
+    graphs["soundstorm"] = _export(
+        ss, (torch.zeros(1, T, dtype=torch.long), torch.full((1, T, sc.levels), sc.mask_id, dtype=torch.long),
+             torch.tensor([0])), out / "soundstorm.onnx",
+        {"semantic": io("semantic", "int64", ["batch", "frames"]),
+         "acoustic": io("acoustic", "int64", ["batch", "frames", sc.levels]), "level": io("level", "int64", [1])},
+        {"logits": io("logits", "float32", ["batch", "frames", sc.codebook])}, fp16)
+
+    ck2 = torch.load(a.t2s, map_location="cpu")
+    tc = T2SConfig(**ck2["config"])
+    dur, tm = DurationModel(tc), TokenModel(tc)
+    dur.load_state_dict(ck2["duration"])
+    tm.load_state_dict(ck2["tokens"])
+    dur.eval(), tm.eval()
+    P, N, Fp = 9, 7, 20
+    ph = torch.randint(5, len(SYMBOLS), (1, N))
+    graphs["t2s_duration"] = _export(
+        dur, (ph, torch.randint(5, len(SYMBOLS), (1, P)), torch.randint(0, tc.units, (1, Fp))), out / "t2s_duration.onnx",
+        {"phonemes": io("phonemes", "int64", ["batch", "phonemes"]),
+         "prompt_phonemes": io("prompt_phonemes", "int64", ["batch", "prompt_phonemes"]),
+         "prompt_semantic": io("prompt_semantic", "int64", ["batch", "prompt_frames"])},
+        {"log_durations": io("log_durations", "float32", ["batch", "phonemes"])}, fp16)
+    graphs["t2s_tokens"] = _export(
+        tm, (torch.randint(5, len(SYMBOLS), (1, 30)), torch.rand(1, 30), torch.randint(5, len(SYMBOLS), (1, P)),
+             torch.randint(0, tc.units, (1, Fp))), out / "t2s_tokens.onnx",
+        {"frame_phonemes": io("frame_phonemes", "int64", ["batch", "frames"]),
+         "frame_position": io("frame_position", "float32", ["batch", "frames"]),
+         "prompt_phonemes": io("prompt_phonemes", "int64", ["batch", "prompt_phonemes"]),
+         "prompt_semantic": io("prompt_semantic", "int64", ["batch", "prompt_frames"])},
+        {"logits": io("logits", "float32", ["batch", "frames", tc.units])}, fp16)
+
+    voices = voice_prompts(Path(a.corpus), Path(a.tokens), sc.levels)
+    (out / "voices").mkdir(exist_ok=True)
+    for v, d in voices.items():
+        (out / "voices" / f"{v}.json").write_text(json.dumps(d, separators=(",", ":"), ensure_ascii=False) + "\n")
+
+    mpath = out / "model.json"
+    m = json.loads(mpath.read_text()) if mpath.exists() else {"format_version": 1, "name": out.name, "kind": "trained",
+                                                               "description": "", "graphs": {}, "voices": {}}
+    m["description"] = "Trained here from flite voices (codec, semantic tokenizer, SoundStorm, text-to-semantic); see MODEL_CARD.md."
+    m["semantic"] = {"rate": 25, "vocab_size": tc.units, "repeat": 2}
+    m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": 100}
+    m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
+                             "log_duration_offset": tc.duration_offset}
+    m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],
+                 "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " "}
+    m["decoding"] = {"schedule": [int(x) for x in a.schedule.split(",")], "temperature_start": 1.0, "temperature_end": 0.3,
+                     "noise_scale": 4.5, "semantic_temperature": 0.0}
+    m.setdefault("graphs", {}).update(graphs)
+    m["voices"] = {v: f"voices/{v}.json" for v in voices}
+    mpath.write_text(json.dumps(m, indent=2, ensure_ascii=False) + "\n")
+    (out / "training.json").write_text(json.dumps({
+        "semantic": {"step": torch.load(a.semantic, map_location="cpu")["step"], "config": tok.net.cfg.to_dict()},
+        "soundstorm": {"step": ck["step"], "config": sc.to_dict()},
+        "t2s": {"step": ck2["step"], "config": tc.to_dict()}}, indent=1) + "\n")
+    sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in out.glob("*.onnx")}
+    print(json.dumps({"sizes_mb": sizes, "total_mb": round(sum(sizes.values()), 2), "voices": list(voices)}))
+
+
+if __name__ == "__main__":
+    main()

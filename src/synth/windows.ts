@@ -1,0 +1,79 @@
+/**
+ * Acoustic generation in windows: each SoundStorm window is [voice prompt] + [tail of what this stream
+ * already generated] + [new frames], and only the new frames are committed. Audio longer than a window
+ * is generated window after window, each conditioned on the tail of the previous one.
+ */
+import type { VoicePrompt } from "../models/manifest.js";
+import type { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+
+/** What a stream carries from one window to the next (frame rate; acoustic row-major [frames, levels]). */
+export interface WindowTail {
+  semantic: Int32Array;
+  acoustic: Int32Array;
+}
+
+export interface WindowOptions {
+  readonly maxWindowFrames: number;
+  readonly tailFrames: number;
+  readonly seed: number;
+  readonly signal?: AbortSignal;
+  readonly schedule?: readonly number[];
+  readonly greedy?: boolean;
+}
+
+export interface WindowResult {
+  /** Row-major [frames, levels] for the new frames. */
+  readonly codes: Int32Array;
+  readonly passes: number;
+  readonly windows: number;
+}
+
+export function repeatTokens(tokens: Int32Array, repeat: number): Int32Array {
+  const out = new Int32Array(tokens.length * repeat);
+  for (let i = 0; i < tokens.length; i++) out.fill(tokens[i], i * repeat, (i + 1) * repeat);
+  return out;
+}
+
+export function concatI32(a: Int32Array, b: Int32Array): Int32Array {
+  const out = new Int32Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/**
+ * Generate RVQ tokens for `semantic` (frame rate) after `tail`, updating `tail` in place.
+ * `voiceSemantic` is the voice prompt's semantic tokens at the frame rate.
+ */
+export async function generateInWindows(
+  acoustic: AcousticGenerator, voice: VoicePrompt, voiceSemantic: Int32Array, tail: WindowTail,
+  semantic: Int32Array, o: WindowOptions,
+): Promise<WindowResult> {
+  const Q = acoustic.levels;
+  const codes = new Int32Array(semantic.length * Q);
+  let passes = 0;
+  let windows = 0;
+  for (let done = 0; done < semantic.length;) {
+    const promptFrames = voice.frames + tail.semantic.length;
+    const room = o.maxWindowFrames - promptFrames;
+    if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
+    const n = Math.min(room, semantic.length - done);
+    const part = semantic.subarray(done, done + n);
+    const res = await acoustic.generate({
+      promptSemantic: concatI32(voiceSemantic, tail.semantic),
+      promptAcoustic: concatI32(voice.acoustic, tail.acoustic),
+      semantic: part,
+      seed: (o.seed + done) >>> 0,
+      ...(o.signal ? { signal: o.signal } : {}),
+      ...(o.schedule ? { schedule: o.schedule } : {}),
+      ...(o.greedy ? { greedy: true } : {}),
+    });
+    passes += res.passes;
+    windows++;
+    codes.set(res.acoustic, done * Q);
+    tail.semantic = concatI32(tail.semantic, part).slice(-o.tailFrames);
+    tail.acoustic = concatI32(tail.acoustic, res.acoustic).slice(-o.tailFrames * Q);
+    done += n;
+  }
+  return { codes, passes, windows };
+}
