@@ -2,6 +2,9 @@
 import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
+import { evalSoundStorm } from "../eval/soundstorm-eval.js";
+import { evalE2E } from "../eval/e2e-eval.js";
+import { DEFAULT_SPEAKER_CLASSIFIER } from "../eval/speaker-id.js";
 import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
 import { buildConfig, fromEnv } from "../config.js";
@@ -13,6 +16,9 @@ const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
+  soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
+                             [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
+  soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
 
@@ -61,20 +67,40 @@ async function evaluate(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: rest, options: {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
+    "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
+    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" },
   } });
-  if (stage !== "codec") throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: codec)`);
+  if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
+    throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
+  }
   if (!values.sentences || !values.json) throw new UsageError("eval needs --sentences FILE and --json OUT");
   const sentences = readFileSync(values.sentences, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
   const log = (m: string) => console.error(m);
-  const report = await evalCodec({
-    modelDir: resolve(values.model ?? "models/default"), sentences, log,
-    ...(values.voices ? { voices: values.voices.split(",") } : {}),
-    ...(values.corpus ? { corpusDir: resolve(values.corpus) } : {}),
-    ...(values["corpus-limit"] ? { corpusLimit: Number(values["corpus-limit"]) } : {}),
-  });
+  const modelDir = resolve(values.model ?? "models/default");
+  const voices = values.voices ? { voices: values.voices.split(",") } : {};
+  let report: unknown;
+  if (stage === "codec") {
+    report = await evalCodec({
+      modelDir, sentences, log, ...voices,
+      ...(values.corpus ? { corpusDir: resolve(values.corpus) } : {}),
+      ...(values["corpus-limit"] ? { corpusLimit: Number(values["corpus-limit"]) } : {}),
+    });
+  } else if (stage === "soundstorm") {
+    report = await evalSoundStorm({
+      modelDir, sentences, log, ...voices,
+      speakerClassifier: resolve(values["speaker-classifier"] ?? DEFAULT_SPEAKER_CLASSIFIER),
+      ...(values.sweep ? { sweep: values.sweep.split(",").map(Number) } : {}),
+      ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
+      ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
+    });
+  } else {
+    report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"] });
+  }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
   console.log(JSON.stringify(report));
 }
+
+const EVAL_STAGES = ["codec", "soundstorm", "e2e"] as const;
 
 async function prepare(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;

@@ -140,6 +140,20 @@ export const ChunkMetrics = Type.Object({
   soundstorm_passes: Type.Integer(),
 }, { additionalProperties: false });
 
+export const WordTimestamp = Type.Object({
+  word: Type.String({ description: "The written word as it appears in the text" }),
+  start_ms: Type.Number({ description: "Turn-relative: milliseconds from the start of this context's audio" }),
+  end_ms: Type.Number(),
+  char_offset: Type.Integer({ minimum: 0, description: "UTF-16 offset of the word's first character in all text appended to this context" }),
+}, { additionalProperties: false });
+
+export const Words = Type.Object({
+  type: Type.Literal("words"),
+  context_id: ContextId,
+  chunk_index: Type.Integer({ minimum: 0 }),
+  words: Type.Array(WordTimestamp),
+}, { additionalProperties: false, description: "Word timestamps of one chunk, sent just before the chunk's first audio message" });
+
 export const ContextDone = Type.Object({
   type: Type.Literal("context_done"),
   context_id: ContextId,
@@ -175,6 +189,7 @@ export const SERVER_EVENTS = {
   context_created: ContextCreated,
   audio_start: AudioStart,
   chunk_metrics: ChunkMetrics,
+  words: Words,
   context_done: ContextDone,
   error: ErrorEvent,
   pong: Pong,
@@ -184,10 +199,11 @@ export type Hello = Static<typeof Hello>;
 export type ContextCreated = Static<typeof ContextCreated>;
 export type AudioStart = Static<typeof AudioStart>;
 export type ChunkMetrics = Static<typeof ChunkMetrics>;
+export type Words = Static<typeof Words>;
 export type ContextDone = Static<typeof ContextDone>;
 export type ErrorEvent = Static<typeof ErrorEvent>;
 export type Pong = Static<typeof Pong>;
-export type ServerEvent = Hello | ContextCreated | AudioStart | ChunkMetrics | ContextDone | ErrorEvent | Pong;
+export type ServerEvent = Hello | ContextCreated | AudioStart | ChunkMetrics | Words | ContextDone | ErrorEvent | Pong;
 export type OutputFormat = Static<typeof OutputFormat>;
 export type LatencyProfile = Static<typeof LatencyProfile>;
 

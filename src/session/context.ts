@@ -163,6 +163,16 @@ export class SynthesisContext {
     const t0 = performance.now();
     this.chunkStarted = true;
     this.countAudio(result.pcm.length);
+    if (result.words.length) {
+      const { hop_length, sample_rate } = this.deps.synth.manifest.audio;
+      const baseMs = (this.codecFrames * hop_length * 1000) / sample_rate;  // frames of earlier chunks
+      this.emitJson({
+        type: "words", context_id: this.id, chunk_index: chunk.index,
+        words: result.words.map((w) => ({
+          word: w.word, start_ms: round(w.start_ms + baseMs), end_ms: round(w.end_ms + baseMs), char_offset: w.char_offset + chunk.charOffset,
+        })),
+      });
+    }
     this.sendPayloads(this.output.push(result.pcm), false);
     const encodeMs = performance.now() - t0;
     const elapsed = performance.now() - started;

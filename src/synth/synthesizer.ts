@@ -12,6 +12,7 @@ import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
 import { normalizeText } from "../pipeline/text/normalize.js";
+import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
 import { concatI32, generateInWindows, repeatTokens, type WindowTail } from "./windows.js";
 
 export interface StageTimes {
@@ -29,6 +30,8 @@ export interface ChunkAudio {
   readonly phonemes: number;
   readonly passes: number;
   readonly stages: StageTimes;
+  /** Word timestamps relative to this chunk's first frame and text. */
+  readonly words: WordTime[];
 }
 
 export class Synthesizer {
@@ -127,7 +130,9 @@ export class SpeechStream {
     t0 = performance.now();
     const pcm = await this.codec.push(codes);
     stages.codec_ms = performance.now() - t0;
-    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages };
+    const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
+    const words = alignWords(text, spokenGroups(ph.ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
+    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages, words };
   }
 
   /** The audio the codec held back for right context; call once at the end of the stream. */

@@ -36,8 +36,17 @@ export class Phonemizer {
   private readonly unk: number;
   private readonly lang: string;
 
+  /** Word separator symbol id. */
+  readonly isSeparator: (id: number) => boolean;
+  /** Symbols with no sound of their own: punctuation, stress and length marks, specials. */
+  readonly isSilent: (id: number) => boolean;
+
   constructor(manifest: ServingManifest) {
     this.table = new Map(manifest.text.symbols.map((s, i) => [s, i]));
+    const sep = this.table.get(manifest.text.word_separator) ?? -1;
+    const silent = manifest.text.symbols.map((s) => s.startsWith("<") || !/\p{L}/u.test(s) || s === "ˈ" || s === "ˌ" || s === "ː");
+    this.isSeparator = (id) => id === sep;
+    this.isSilent = (id) => silent[id] ?? true;
     this.maxLen = Math.max(...manifest.text.symbols.map((s) => s.length));
     this.unk = manifest.text.unk_id;
     this.lang = manifest.text.phonemizer_language;

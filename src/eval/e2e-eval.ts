@@ -1,0 +1,124 @@
+/**
+ * `soundstorm eval e2e`: the server's own per-context pipeline (chunker -> phonemes -> text-to-semantic ->
+ * SoundStorm -> codec -> output, exactly as a WebSocket context runs it, minus the socket) for each
+ * base voice and sentence, transcribed by pocketsphinx against flite's own audio of the same sentence.
+ * The streaming variant feeds the same sentence word by word at 20 words/s.
+ */
+import { loadSynthesizer } from "../app.js";
+import { buildConfig, type ServerConfig } from "../config.js";
+import { createMetrics, type Metrics } from "../metrics.js";
+import { decodeAudioMessage } from "../protocol/audio-header.js";
+import type { ServerEvent } from "../protocol/messages.js";
+import { SynthesisContext } from "../session/context.js";
+import type { Synthesizer } from "../synth/synthesizer.js";
+import { transcribe } from "./asr.js";
+import { BASE_VOICES, fliteSpeak } from "./flite.js";
+import { corpusWer } from "./wer.js";
+
+export interface E2EEvalOptions {
+  readonly modelDir: string;
+  readonly sentences: readonly string[];
+  readonly voices?: readonly string[];
+  readonly streaming: boolean;
+  readonly wordsPerSecond?: number;
+  readonly log?: (m: string) => void;
+}
+
+interface VoiceScore { wer: number; reference_wer: number; streaming_wer?: number; utterances: number }
+
+export interface E2EEvalReport {
+  stage: "e2e";
+  model: string;
+  voices: Record<string, VoiceScore>;
+  rtf: number;
+  words_per_second?: number;
+}
+
+export interface TurnResult {
+  readonly pcm: Float32Array;
+  readonly events: ServerEvent[];
+}
+
+/** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
+export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
+  pieces: readonly string[], intervalMs: number, seed = 1): Promise<TurnResult> {
+  const parts: Int16Array[] = [];
+  const events: ServerEvent[] = [];
+  let resolveDone!: () => void;
+  let rejectDone!: (e: Error) => void;
+  const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+  const ctx = new SynthesisContext(
+    { id: "eval", index: 0, voice, format: "pcm_16000", latency: "balanced", seed, pacing: "burst" },
+    {
+      synth, config, metrics,
+      sink: {
+        sendJson(ev) {
+          events.push(ev);
+          if (ev.type === "context_done") resolveDone();
+          if (ev.type === "error") rejectDone(new Error(`${ev.code}: ${ev.message}`));
+        },
+        sendBinary(bytes) {
+          const { payload } = decodeAudioMessage(bytes);
+          parts.push(new Int16Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)));
+        },
+      },
+      onIdle() {},
+      onClosed() {},
+    });
+  for (const [i, p] of pieces.entries()) {
+    ctx.append(p);
+    if (intervalMs > 0 && i < pieces.length - 1) await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  ctx.end();
+  await done;
+  const pcm = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) for (let i = 0; i < p.length; i++) pcm[off++] = p[i] / 32768;
+  return { pcm, events };
+}
+
+export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
+  const log = o.log ?? (() => {});
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2 } });
+  const { synth, models } = await loadSynthesizer(config);
+  const metrics = createMetrics();
+  const wps = o.wordsPerSecond ?? 20;
+  try {
+    const sr = synth.manifest.audio.sample_rate;
+    const voices = o.voices ?? BASE_VOICES;
+    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}) };
+    let genS = 0, audioS = 0;
+    for (const v of voices) {
+      if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
+      const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [];
+      for (const [i, text] of o.sentences.entries()) {
+        ref.push(fliteSpeak(text, v).pcm);
+        const t0 = performance.now();
+        const w = await runTurn(synth, config, metrics, v, [text], 0);
+        genS += (performance.now() - t0) / 1000;
+        audioS += w.pcm.length / sr;
+        whole.push(w.pcm);
+        if (o.streaming) {
+          const words = text.split(/(?<=\s)/);
+          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps)).pcm);
+        }
+        if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${o.sentences.length}`);
+      }
+      const refs = o.sentences.map((t) => ({ ref: t }));
+      const score = (pcms: Float32Array[]) => {
+        const hyp = transcribe(pcms, sr);
+        return Math.round(corpusWer(refs.map((r, i) => ({ ref: r.ref, hyp: hyp[i].text }))) * 100) / 100;
+      };
+      report.voices[v] = {
+        wer: score(whole), reference_wer: score(ref),
+        ...(o.streaming ? { streaming_wer: score(streamed) } : {}),
+        utterances: o.sentences.length,
+      };
+      log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
+    }
+    report.rtf = Math.round((genS / audioS) * 1e4) / 1e4;
+    return report;
+  } finally {
+    await models.dispose();
+  }
+}

@@ -1,0 +1,214 @@
+/**
+ * `soundstorm eval soundstorm`: for each base voice, flite audio of each sentence -> semantic tokenizer
+ * (ground-truth units) -> SoundStorm with the voice's shipped 3 s prompt (a different utterance of the
+ * same voice) -> codec decoder, all ONNX in Node; pocketsphinx WER against the text, next to the codec
+ * resynthesis and flite's own audio; the eval-only speaker classifier says whose voice came out.
+ * Optional: a level-1 iteration sweep, one-frame-per-pass comparison, and ~60 s long-form generation
+ * through windows (WER and the voice on every 3 s crop).
+ */
+import { loadModelSet, type ModelSet } from "../models/model-set.js";
+import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
+import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+import { generateInWindows, repeatTokens } from "../synth/windows.js";
+import { transcribe } from "./asr.js";
+import { BASE_VOICES, fliteSpeak } from "./flite.js";
+import { SpeakerClassifier } from "./speaker-id.js";
+import { corpusWer } from "./wer.js";
+
+export interface SoundStormEvalOptions {
+  readonly modelDir: string;
+  readonly sentences: readonly string[];
+  readonly speakerClassifier: string;
+  readonly voices?: readonly string[];
+  /** Level-1 iteration counts to sweep (WER and time per setting), e.g. [1, 4, 8, 16]. */
+  readonly sweep?: readonly number[];
+  /** Also decode one utterance one frame per pass, to count passes and time against the schedule. */
+  readonly oneFramePerPass?: boolean;
+  /** Long-form: concatenate sentences to about this many seconds per voice and generate through windows. */
+  readonly longSeconds?: number;
+  readonly log?: (m: string) => void;
+}
+
+interface VoiceScore { wer: number; codec_wer: number; reference_wer: number; speaker_accuracy: number; utterances: number }
+
+export interface SoundStormEvalReport {
+  stage: "soundstorm";
+  model: string;
+  schedule: number[];
+  voices: Record<string, VoiceScore>;
+  rtf: number;
+  sweep?: { level1_iterations: number; schedule: number[]; wer: number; passes_per_utterance: number; seconds: number; rtf: number }[];
+  one_frame_per_pass?: { frames: number; passes: number; seconds: number; schedule_passes: number; schedule_seconds: number };
+  long?: Record<string, { seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number }>;
+}
+
+interface Item { voice: string; text: string; pcm: Float32Array; sem: Int32Array }
+
+const round = (x: number, d = 2) => Math.round(x * 10 ** d) / 10 ** d;
+
+export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundStormEvalReport> {
+  const log = o.log ?? (() => {});
+  const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, ["semantic_tokenizer", "soundstorm", "codec_encoder", "codec_decoder"]);
+  const spk = await SpeakerClassifier.load(o.speakerClassifier);
+  try {
+    const m = servingManifest(models.manifest);
+    const gen = new AcousticGenerator(models.graphs.soundstorm, m);
+    const voices = o.voices ?? BASE_VOICES;
+    const sr = m.audio.sample_rate;
+
+    log(`flite + semantic tokenizer: ${o.sentences.length} sentences x ${voices.length} voices`);
+    const items: Item[] = [];
+    for (const voice of voices) {
+      for (const text of o.sentences) {
+        const { pcm } = fliteSpeak(text, voice);
+        items.push({ voice, text, pcm, sem: await units(models, pcm) });
+      }
+    }
+
+    // SoundStorm with the shipped prompt of the same voice, then the codec decoder
+    let genMs = 0, genAudioS = 0;
+    const synth = async (it: Item, schedule?: readonly number[]) => {
+      const voice = voicePrompt(m, it.voice);
+      const t0 = performance.now();
+      const r = await gen.generate({
+        promptSemantic: repeatTokens(voice.semantic, m.semantic.repeat), promptAcoustic: voice.acoustic,
+        semantic: repeatTokens(it.sem, m.semantic.repeat), seed: 1, ...(schedule ? { schedule } : {}),
+      });
+      const ms = performance.now() - t0;
+      const pcm = await decodeCodes(models, m, r.acoustic);
+      return { pcm, ms, passes: r.passes, seconds: pcm.length / sr };
+    };
+    const generated: Float32Array[] = [];
+    for (const [i, it] of items.entries()) {
+      const r = await synth(it);
+      genMs += r.ms;
+      genAudioS += r.seconds;
+      generated.push(r.pcm);
+      if ((i + 1) % 20 === 0) log(`  soundstorm ${i + 1}/${items.length} (RTF so far ${(genMs / 1000 / genAudioS).toFixed(3)})`);
+    }
+    const resynth: Float32Array[] = [];
+    for (const it of items) resynth.push(await roundTrip(models, m, it.pcm));
+
+    log(`pocketsphinx on ${items.length * 3} utterances`);
+    const asrRef = transcribe(items.map((x) => x.pcm), sr);
+    const asrCodec = transcribe(resynth, sr);
+    const asrGen = transcribe(generated, sr);
+    const report: SoundStormEvalReport = {
+      stage: "soundstorm", model: m.name, schedule: [...m.decoding.schedule], voices: {}, rtf: round(genMs / 1000 / genAudioS, 4),
+    };
+    for (const v of voices) {
+      const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0);
+      let same = 0;
+      for (const i of idx) if ((await spk.classify(generated[i])) === v) same++;
+      report.voices[v] = {
+        wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
+        codec_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrCodec[i].text })))),
+        reference_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrRef[i].text })))),
+        speaker_accuracy: round(same / idx.length, 3),
+        utterances: idx.length,
+      };
+      log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
+    }
+
+    if (o.sweep?.length) {
+      report.sweep = [];
+      for (const it1 of o.sweep) {
+        const schedule = [it1, ...m.decoding.schedule.slice(1)];
+        const outs: Float32Array[] = [];
+        let ms = 0, passes = 0, secs = 0;
+        for (const it of items) {
+          const r = await synth(it, schedule);
+          outs.push(r.pcm);
+          ms += r.ms;
+          passes += r.passes;
+          secs += r.seconds;
+        }
+        const hyp = transcribe(outs, sr);
+        report.sweep.push({
+          level1_iterations: it1, schedule, wer: round(corpusWer(items.map((x, i) => ({ ref: x.text, hyp: hyp[i].text })))),
+          passes_per_utterance: round(passes / items.length, 1), seconds: round(ms / 1000, 2), rtf: round(ms / 1000 / secs, 4),
+        });
+        log(`  sweep ${JSON.stringify(report.sweep[report.sweep.length - 1])}`);
+      }
+    }
+
+    if (o.oneFramePerPass) {
+      const it = items[0];
+      const frames = it.sem.length * m.semantic.repeat;
+      // a schedule of `frames` steps per level commits about one frame per pass: the autoregressive-like baseline
+      const perFrame = await synth(it, m.decoding.schedule.map(() => frames));
+      const normal = await synth(it);
+      report.one_frame_per_pass = {
+        frames, passes: perFrame.passes, seconds: round(perFrame.ms / 1000, 2),
+        schedule_passes: normal.passes, schedule_seconds: round(normal.ms / 1000, 3),
+      };
+      log(`  one frame per pass: ${JSON.stringify(report.one_frame_per_pass)}`);
+    }
+
+    if (o.longSeconds) {
+      report.long = {};
+      for (const v of voices) {
+        const its = items.filter((x) => x.voice === v);
+        const picked: Item[] = [];
+        let secs = 0;
+        for (let k = 0; secs < o.longSeconds && its.length; k++) {
+          const it = its[k % its.length];
+          picked.push(it);
+          secs += it.pcm.length / sr;
+        }
+        const sem = new Int32Array(picked.reduce((n, x) => n + x.sem.length, 0));
+        let off = 0;
+        for (const x of picked) { sem.set(x.sem, off); off += x.sem.length; }
+        const voice = voicePrompt(m, v);
+        const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+        const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), tail,
+          repeatTokens(sem, m.semantic.repeat), { maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1 });
+        const pcm = await decodeCodes(models, m, r.codes);
+        const hyp = transcribe([pcm], sr)[0].text;
+        const crops = await spk.classifyCrops(pcm);
+        const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0).slice(0, picked.length);
+        report.long[v] = {
+          seconds: round(pcm.length / sr, 1), windows: r.windows,
+          wer: round(corpusWer([{ ref: picked.map((x) => x.text).join(" "), hyp }])),
+          short_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
+          crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),
+        };
+        log(`  long ${v}: ${JSON.stringify(report.long[v])}`);
+      }
+    }
+    return report;
+  } finally {
+    await spk.dispose();
+    await models.dispose();
+  }
+}
+
+function voicePrompt(m: ServingManifest, name: string): VoicePrompt {
+  const v = m.voicePrompts.get(name);
+  if (!v) throw new Error(`model '${m.name}' has no voice '${name}'`);
+  return v;
+}
+
+/** Ground-truth semantic units of audio (semantic rate). */
+export async function units(models: ModelSet, pcm: Float32Array): Promise<Int32Array> {
+  const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
+  return Int32Array.from(r.units.data as BigInt64Array, Number);
+}
+
+/** Codes row-major [frames, levels] -> PCM, whole utterance at once. */
+export async function decodeCodes(models: ModelSet, m: ServingManifest, codes: Int32Array): Promise<Float32Array> {
+  const Q = m.codec.levels, T = codes.length / Q;
+  const data = new BigInt64Array(Q * T);
+  for (let t = 0; t < T; t++) for (let q = 0; q < Q; q++) data[q * T + t] = BigInt(codes[t * Q + q]);
+  const r = await models.graphs.codec_decoder.run({ codes: { data, dims: [1, Q, T] } });
+  return r.audio.data as Float32Array;
+}
+
+async function roundTrip(models: ModelSet, m: ServingManifest, pcm: Float32Array): Promise<Float32Array> {
+  const hop = m.audio.hop_length;
+  const x = new Float32Array(Math.ceil(pcm.length / hop) * hop);
+  x.set(pcm);
+  const enc = await models.graphs.codec_encoder.run({ audio: { data: x, dims: [1, x.length] } });
+  const r = await models.graphs.codec_decoder.run({ codes: enc.codes });
+  return (r.audio.data as Float32Array).slice(0, pcm.length);
+}
