@@ -13,7 +13,7 @@ import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
 import { Synthesizer } from "../src/synth/synthesizer.js";
-import { sleep, startTestServer, TestClient } from "./helpers.js";
+import { FIXTURE_MODEL, sleep, startTestServer, TestClient } from "./helpers.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
@@ -55,7 +55,7 @@ function faultySynth(inner: Synthesizer): Synthesizer {
 
 function connection(s: Synthesizer) {
   const events: ServerEvent[] = [];
-  const config = buildConfig({});
+  const config = buildConfig({ modelDir: FIXTURE_MODEL });
   const metrics = createMetrics();
   const admission = new Admission(100, 100);
   const conn = new Connection({ synth: s, config, metrics, admission, draining: () => false,

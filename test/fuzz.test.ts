@@ -11,7 +11,7 @@ import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
 import { Synthesizer } from "../src/synth/synthesizer.js";
-import { sleep } from "./helpers.js";
+import { FIXTURE_MODEL, sleep } from "./helpers.js";
 
 let models: ModelSet;
 let synth: Synthesizer;
@@ -50,7 +50,7 @@ const garbage = fc.oneof(
 const message = fc.oneof({ weight: 4, arbitrary: validish.map((m) => JSON.stringify(m)) }, { weight: 1, arbitrary: garbage });
 
 test("random message sequences: no exception, no unhandled rejection, only typed errors, nothing left open", async () => {
-  const config = buildConfig({ limits: { maxTextCharsPerMessage: 200, maxTextCharsPerContext: 1000, maxContextsPerSocket: 3 } });
+  const config = buildConfig({ modelDir: FIXTURE_MODEL, limits: { maxTextCharsPerMessage: 200, maxTextCharsPerContext: 1000, maxContextsPerSocket: 3 } });
   const codes = new Set(Object.keys(ERRORS));
   const seen = new Map<string, number>();
   await fc.assert(fc.asyncProperty(fc.array(fc.oneof(message, fc.constant("__binary__")), { maxLength: 25 }), fc.boolean(), async (msgs, closeEarly) => {

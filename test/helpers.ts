@@ -1,13 +1,17 @@
 /** Shared test helpers: a server on an ephemeral loopback port and a WebSocket client that queues events. */
 import { spawnSync } from "node:child_process";
+import { resolve } from "node:path";
 import WebSocket from "ws";
 import { createApp, type App } from "../src/app.js";
 import type { ConfigOverrides } from "../src/config.js";
 import { decodeAudioMessage, type AudioHeader } from "../src/protocol/audio-header.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
 
+/** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
+export const FIXTURE_MODEL = resolve("models/fixture");
+
 export async function startTestServer(overrides: ConfigOverrides = {}): Promise<App> {
-  return createApp({ host: "127.0.0.1", port: 0, ...overrides });
+  return createApp({ host: "127.0.0.1", port: 0, modelDir: FIXTURE_MODEL, ...overrides });
 }
 
 export interface AudioFrame {
