@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,7 @@ from .codec.export import OPSET, fp16_weights, io
 from .semantic.model import Tokenizer
 from .soundstorm.model import SoundStorm, SoundStormConfig
 from .t2s.model import DurationModel, T2SConfig, TokenModel
+from .t2s.data import load_alignments
 from .text import SYMBOLS, SYMBOL_ID
 from .tokens import load_tokenizer
 
@@ -55,8 +55,7 @@ def _export(model, args, path: Path, inputs: dict, outputs: dict, fp16: bool) ->
 
 def voice_prompts(corpus: Path, tokens: Path, levels: int, lo: int = 70, hi: int = 100) -> dict[str, dict]:
     """A 3-4 s validation utterance per base voice: its phonemes and exactly the frames they cover."""
-    with open(tokens / "align.pkl", "rb") as f:
-        aligned = pickle.load(f)
+    aligned = load_alignments(tokens / "align.pkl")
     z = np.load(tokens / "valid.npz")
     ids = [str(x) for x in z["ids"]]
     ipa = {json.loads(l)["text"]: json.loads(l)["ipa"] for l in open(corpus / "phonemes.jsonl")}

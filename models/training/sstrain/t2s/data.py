@@ -53,11 +53,25 @@ def build_alignments(corpus: Path, splits=("train", "valid", "test")) -> dict[st
     return out
 
 
+class _Unpickler(pickle.Unpickler):
+    """The cache is written when this module runs as __main__; resolve its classes here either way."""
+
+    def find_class(self, module, name):
+        if name == "Aligned":
+            return Aligned
+        return super().find_class(module, name)
+
+
+def load_alignments(path: Path) -> dict[str, Aligned]:
+    with open(path, "rb") as f:
+        return _Unpickler(f).load()
+
+
 class T2SData:
     """Samples serving-like examples from aligned utterances + their semantic units."""
 
-    def __init__(self, tokens_npz: Path, aligned: dict[str, Aligned], prompt_frames: int = 75,
-                 max_target_frames: int = 150, context_phonemes: int = 48):
+    def __init__(self, tokens_npz: Path, aligned: dict[str, Aligned], prompt_frames: int = 60,
+                 max_target_frames: int = 120, context_phonemes: int = 48):
         z = np.load(tokens_npz)
         self.sem, off = z["semantic"].astype(np.int64), z["sem_offsets"]
         self.items = []
@@ -65,8 +79,11 @@ class T2SData:
             a = aligned.get(str(uid))
             if a is None:
                 continue
-            units = self.sem[off[i]:off[i + 1]][a.start:a.start + int(a.frames.sum())]
-            if len(units) < int(a.frames.sum()):
+            need = int(a.frames.sum())
+            units = self.sem[off[i]:off[i + 1]][a.start:a.start + need]
+            if 0 < need - len(units) <= 4 and len(units):  # flite's last phone may end just past the audio
+                units = np.concatenate([units, np.full(need - len(units), units[-1])])
+            if len(units) < need:
                 continue
             self.items.append((a, units))
         self.by_speaker: dict[int, list[int]] = {}

@@ -19,10 +19,10 @@ from torch import nn
 class T2SConfig:
     symbols: int = 77
     units: int = 512
-    dur_dim: int = 192
-    dur_layers: int = 3
-    tok_dim: int = 256
-    tok_layers: int = 4
+    dur_dim: int = 128
+    dur_layers: int = 2
+    tok_dim: int = 192
+    tok_layers: int = 3
     heads: int = 4
     dropout: float = 0.1
     duration_offset: float = 0.1   # frames = exp(log_duration) - offset (silent symbols have 0 frames)

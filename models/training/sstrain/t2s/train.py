@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import os
-import pickle
 import time
 from pathlib import Path
 
@@ -19,7 +18,7 @@ import torch.nn.functional as F
 
 from ..codec.train import pick_device
 from ..text import SYMBOLS
-from .data import T2SData
+from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
 
 
@@ -84,8 +83,7 @@ def main(argv=None) -> None:
     run = Path(a.run)
     run.mkdir(parents=True, exist_ok=True)
     tokens = Path(a.tokens)
-    with open(tokens / "align.pkl", "rb") as f:
-        aligned = pickle.load(f)
+    aligned = load_alignments(tokens / "align.pkl")
     units = int(json.loads((tokens / "meta.json").read_text()).get("units", 512))
     c = T2SConfig(symbols=len(SYMBOLS), units=units)
     dur, tok = DurationModel(c).to(dev), TokenModel(c).to(dev)
