@@ -3,6 +3,7 @@ import { buildConfig, fromEnv, type ConfigOverrides, type ServerConfig } from ".
 import { createMetrics, type Metrics } from "./metrics.js";
 import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "./models/model-set.js";
 import { startServer, type RunningServer } from "./server/uws-server.js";
+import { VoiceService } from "./server/voices.js";
 import { Synthesizer } from "./synth/synthesizer.js";
 
 export interface App {
@@ -34,12 +35,20 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
   const config = buildConfig(fromEnv(process.env), overrides);
   const metrics = createMetrics();
   let synth: Synthesizer | null = null;
-  const server: RunningServer = await startServer({ config, metrics, synth: () => synth, log });
+  let voices: VoiceService | null = null;
+  const server: RunningServer = await startServer({ config, metrics, synth: () => synth, voices: () => voices, log });
   let models: ModelSet;
   try {
     const loaded = await loadSynthesizer(config, metrics);
-    synth = loaded.synth;
     models = loaded.models;
+    try {
+      // cloned voices are registered before the synthesizer is served, so they are there from the first request
+      voices = await VoiceService.open(config, loaded.synth, log);
+    } catch (e) {
+      await models.dispose();
+      throw e;
+    }
+    synth = loaded.synth;
   } catch (e) {
     await server.close();
     throw e;
@@ -52,6 +61,7 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
     if (closed) return;
     closed = true;
     await server.close();
+    await voices?.dispose();
     await models.dispose();
   };
   return {

@@ -84,6 +84,26 @@ export interface ServerConfig {
     /** On SIGTERM: how long running contexts may finish before their sockets are closed (1001). */
     readonly drainTimeoutS: number;
   };
+  /** Voice cloning (POST /v1/voices). */
+  readonly voices: {
+    /** Directory of cloned voices, one <name>.json each (the model's voice format); created on the
+     * first clone, read at startup (voices made with another model are skipped). */
+    readonly dir: string;
+    /** Cloned voices kept at once; more get too_many_voices. 0 disables cloning. */
+    readonly maxCloned: number;
+    /** Largest upload (WAV or multipart body); larger ones get message_too_large (413). */
+    readonly maxUploadBytes: number;
+    /** Speech (leading and trailing silence trimmed) must last at least this long... */
+    readonly minSpeechS: number;
+    /** ...and at most this long (audio_too_short / audio_too_long). */
+    readonly maxSpeechS: number;
+    /** Longest upload accepted at all, silence included (audio_too_long). */
+    readonly maxAudioS: number;
+    /** The voice prompt is the first speech up to this long, cut at the quietest point of its last second. */
+    readonly promptMaxS: number;
+    /** Longest transcript accepted (characters; text_too_long). */
+    readonly maxTranscriptChars: number;
+  };
 }
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
@@ -118,6 +138,16 @@ export const DEFAULT_CONFIG: ServerConfig = {
   tls: null,
   capacity: { maxActiveContexts: 24 },
   shutdown: { drainTimeoutS: 30 },
+  voices: {
+    dir: resolve(ROOT, "data/voices"),
+    maxCloned: 32,
+    maxUploadBytes: 8 * 1024 * 1024,
+    minSpeechS: 3,
+    maxSpeechS: 10,
+    maxAudioS: 30,
+    promptMaxS: 4,
+    maxTranscriptChars: 1000,
+  },
 };
 
 export type ConfigOverrides = {
@@ -151,6 +181,9 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (threads !== undefined) o.inference = { intraOpThreads: threads };
   const maxContexts = intEnv(env, "SOUNDSTORM_MAX_CONTEXTS");
   if (maxContexts !== undefined) o.capacity = { maxActiveContexts: maxContexts };
+  if (env.SOUNDSTORM_VOICES_DIR) o.voices = { dir: resolve(env.SOUNDSTORM_VOICES_DIR) };
+  const maxCloned = intEnv(env, "SOUNDSTORM_MAX_CLONED_VOICES");
+  if (maxCloned !== undefined) o.voices = { ...(o.voices as object), maxCloned };
   const keys = [...keysFromFile(env.SOUNDSTORM_KEYS_FILE), ...keysFromList(env.SOUNDSTORM_API_KEYS)];
   if (keys.length) o.auth = { keys };
   if (env.SOUNDSTORM_TOKEN_SECRET) o.auth = { ...(o.auth as object), tokenSecret: env.SOUNDSTORM_TOKEN_SECRET };
@@ -225,6 +258,13 @@ function validate(c: ServerConfig): void {
   if (c.inference.intraOpThreads < 1) bad("inference.intraOpThreads must be >= 1");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
+  const v = c.voices;
+  if (!v.dir) bad("voices.dir must be a directory");
+  if (!Number.isInteger(v.maxCloned) || v.maxCloned < 0) bad("voices.maxCloned must be an integer >= 0");
+  if (!Number.isInteger(v.maxUploadBytes) || v.maxUploadBytes <= 44) bad("voices.maxUploadBytes must be an integer > 44");
+  if (!Number.isInteger(v.maxTranscriptChars) || v.maxTranscriptChars <= 0) bad("voices.maxTranscriptChars must be a positive integer");
+  if (!(v.minSpeechS > 0 && v.minSpeechS <= v.maxSpeechS && v.maxSpeechS <= v.maxAudioS)) bad("voices: need 0 < minSpeechS <= maxSpeechS <= maxAudioS");
+  if (!(v.promptMaxS >= v.minSpeechS)) bad("voices.promptMaxS must be >= minSpeechS");
   const ids = new Set<string>();
   for (const k of c.auth.keys) {
     if (ids.has(k.id)) bad(`duplicate API key id '${k.id}'`);

@@ -30,6 +30,15 @@ export const ERRORS = Object.freeze({
   slow_consumer: { message: "The client is not reading audio fast enough; the socket is closed with 4001 if it falls further behind" },
   message_too_large: { message: "Message exceeds the maximum size", close: 1009 },
   server_shutting_down: { message: "The server is shutting down", close: 1001 },
+  // voice cloning (HTTP /v1/voices only)
+  invalid_audio: { message: "The upload is not a readable WAV file" },
+  audio_too_short: { message: "Not enough speech in the audio" },
+  audio_too_long: { message: "The audio is too long" },
+  invalid_voice_name: { message: "Voice names are 1-64 characters: letters, digits, '_' and '-', starting with a letter or digit" },
+  voice_exists: { message: "A cloned voice with this name already exists; delete it first" },
+  builtin_voice: { message: "Built-in voices cannot be replaced or deleted" },
+  too_many_voices: { message: "The server already keeps its maximum number of cloned voices" },
+  cloning_unavailable: { message: "This model cannot clone voices" },
 } satisfies Record<string, ErrorSpec>);
 
 export type ErrorCode = keyof typeof ERRORS;

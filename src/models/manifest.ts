@@ -157,18 +157,40 @@ export function loadManifest(modelDir: string): Manifest {
     const vpath = join(dir, file);
     let v: unknown;
     try { v = JSON.parse(readFileSync(vpath, "utf8")); } catch (e) { fail(path, `voice ${name}: ${(e as Error).message}`); }
-    if (!checkVoice.Check(v)) fail(path, `voice ${name}: ${checkVoice.Errors(v).First()?.message}`);
-    const vd = v as Static<typeof VoiceSchema>;
-    const frames = vd.acoustic.length;
-    if (vd.acoustic.some((row) => row.length !== q || row.some((c) => c >= m.codec.codebook_size))) fail(path, `voice ${name}: acoustic rows must have ${q} codes < ${m.codec.codebook_size}`);
     if (!m.semantic) fail(path, `voice ${name} needs a semantic section`);
-    if (vd.semantic.some((s) => s >= m.semantic!.vocab_size)) fail(path, `voice ${name}: semantic token out of range`);
-    if (vd.semantic.length * m.semantic.repeat !== frames) fail(path, `voice ${name}: ${vd.semantic.length} semantic tokens do not cover ${frames} frames`);
-    voicePrompts.set(name, {
-      name, description: vd.description, phonemes: vd.phonemes, frames,
-      semantic: Int32Array.from(vd.semantic),
-      acoustic: Int32Array.from(vd.acoustic.flat()),
-    });
+    try {
+      voicePrompts.set(name, voicePromptFromJson(name, v, m));
+    } catch (e) {
+      fail(path, `voice ${name}: ${(e as Error).message}`);
+    }
   }
   return Object.freeze({ ...m, dir, voicePrompts });
+}
+
+/**
+ * A voice file's JSON ({name, description, phonemes, semantic, acoustic}; other fields are ignored)
+ * -> a VoicePrompt for this model, or an Error saying what is wrong. `name` is the voice's name
+ * (the manifest key, or the file name of a cloned voice), whatever the file's own `name` says.
+ */
+export function voicePromptFromJson(name: string, v: unknown, m: ManifestData): VoicePrompt {
+  const q = m.codec.levels;
+  if (!checkVoice.Check(v)) throw new Error(`${checkVoice.Errors(v).First()?.path} ${checkVoice.Errors(v).First()?.message}`.trim());
+  const vd = v as Static<typeof VoiceSchema>;
+  const frames = vd.acoustic.length;
+  if (vd.acoustic.some((row) => row.length !== q || row.some((c) => c >= m.codec.codebook_size))) throw new Error(`acoustic rows must have ${q} codes < ${m.codec.codebook_size}`);
+  if (!m.semantic) throw new Error("the model has no semantic section");
+  if (vd.semantic.some((s) => s >= m.semantic!.vocab_size)) throw new Error("semantic token out of range");
+  if (vd.semantic.length * m.semantic.repeat !== frames) throw new Error(`${vd.semantic.length} semantic tokens do not cover ${frames} frames`);
+  return {
+    name, description: vd.description, phonemes: vd.phonemes, frames,
+    semantic: Int32Array.from(vd.semantic),
+    acoustic: Int32Array.from(vd.acoustic.flat()),
+  };
+}
+
+/** A VoicePrompt -> the JSON of a voice file (the inverse of voicePromptFromJson). */
+export function voicePromptToJson(v: VoicePrompt, levels: number): { name: string; description: string; phonemes: string; semantic: number[]; acoustic: number[][] } {
+  const acoustic: number[][] = [];
+  for (let t = 0; t < v.frames; t++) acoustic.push(Array.from(v.acoustic.subarray(t * levels, (t + 1) * levels)));
+  return { name: v.name, description: v.description, phonemes: v.phonemes, semantic: Array.from(v.semantic), acoustic };
 }

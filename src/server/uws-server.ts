@@ -14,6 +14,7 @@ import type { Synthesizer } from "../synth/synthesizer.js";
 import { Admission } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
 import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
+import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
 
 interface SocketData {
   conn: Connection | null;
@@ -41,6 +42,8 @@ export interface ServerDeps {
   readonly metrics: Metrics;
   /** null until models are loaded; /readyz reports it. */
   readonly synth: () => Synthesizer | null;
+  /** Voice cloning (/v1/voices); null until models are loaded, absent where not offered. */
+  readonly voices?: () => VoiceService | null;
   readonly log: (msg: string) => void;
 }
 
@@ -93,10 +96,55 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
     const synth = deps.synth();
     if (!synth) { replyError(res, "503 Service Unavailable", "server_shutting_down", "models loading"); return; }
-    const voices = [...synth.manifest.voicePrompts.values()].map((v) => ({
-      voice_id: v.name, name: v.name, description: v.description, source: "builtin", prompt_seconds: v.frames / synth.manifest.audio.frame_rate,
-    }));
-    reply(res, "200 OK", JSON.stringify({ voices }) + "\n", "application/json");
+    const a = deps.voices?.()?.list() ?? listVoices(synth);
+    reply(res, a.status, a.body, a.contentType);
+  });
+
+  // voice cloning: the handlers are in voices.ts; here only the key check, the capped body and the answer
+  const voicesRoute = (res: uWS.HttpResponse, req: uWS.HttpRequest, query: string) => {
+    let finished = false;
+    res.onAborted(() => { finished = true; });
+    const answer = (a: HttpAnswer) => {
+      if (finished) return;
+      finished = true;
+      if (a.code) metrics.errors.inc({ code: a.code });
+      reply(res, a.status, a.body, a.contentType);
+    };
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: ab2s(res.getRemoteAddressAsText()) });
+    if (!r.ok) { finished = true; replyError(res, r.status, "unauthorized", r.reason); return null; }
+    const voices = deps.voices?.() ?? null;
+    if (!voices || draining) { answer(errorAnswer(new ServiceError("server_shutting_down", draining ? undefined : "models loading"))); return null; }
+    return { voices, answer };
+  };
+  app.post("/v1/voices", (res, req) => {
+    const query = req.getQuery() ?? "";
+    const contentType = req.getHeader("content-type");
+    const declared = Number(req.getHeader("content-length") || 0);
+    const route = voicesRoute(res, req, query);
+    if (!route) return;
+    const { voices, answer } = route;
+    const limit = voices.maxUploadBytes;
+    const tooLarge = () => answer(errorAnswer(new ServiceError("message_too_large", `limit ${limit} bytes`)));
+    if (declared > limit) { tooLarge(); return; }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    res.onData((ab, last) => {
+      size += ab.byteLength;
+      if (size > limit) { tooLarge(); return; }
+      chunks.push(Buffer.from(ab.slice(0)));
+      if (!last) return;
+      voices.create({ contentType, query, body: Buffer.concat(chunks) }).then(answer,
+        (e) => answer(errorAnswer(new ServiceError("internal_error", String((e as Error).message)))));
+    });
+  });
+  app.del("/v1/voices/:name", (res, req) => {
+    const raw = req.getParameter(0) ?? "";
+    const route = voicesRoute(res, req, req.getQuery() ?? "");
+    if (!route) return;
+    let name = raw;
+    try { name = decodeURIComponent(raw); } catch { /* keep it raw: it is not a valid voice name then */ }
+    route.voices.remove(name).then(route.answer,
+      (e) => route.answer(errorAnswer(new ServiceError("internal_error", String((e as Error).message)))));
   });
 
   // OpenAI-compatible: POST /v1/audio/speech, audio streamed back with chunked transfer

@@ -34,33 +34,98 @@ export interface ChunkAudio {
   readonly words: WordTime[];
 }
 
+/** Where a voice comes from: the model's manifest, or cloned at run time (POST /v1/voices). */
+export type VoiceSource = "builtin" | "cloned";
+
+export interface VoiceInfo {
+  readonly name: string;
+  readonly description: string;
+  readonly source: VoiceSource;
+  /** Codec frames of the prompt. */
+  readonly frames: number;
+  /** Whether the prompt has phonemes (cloned voices made without a transcript have none). */
+  readonly hasPhonemes: boolean;
+}
+
+interface VoiceEntry {
+  readonly prompt: VoicePrompt;
+  /** The prompt's phonemes as symbol ids. */
+  readonly phonemes: Int32Array;
+  readonly source: VoiceSource;
+}
+
 export class Synthesizer {
   readonly manifest: ServingManifest;
   readonly phonemizer: Phonemizer;
   private readonly t2s: TextToSemantic;
   private readonly acoustic: AcousticGenerator;
-  private readonly voicePhonemes = new Map<string, Int32Array>();
+  /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
+  private readonly registry = new Map<string, VoiceEntry>();
 
   constructor(private readonly models: ModelSet) {
     const m = (this.manifest = servingManifest(models.manifest));
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(models.graphs.t2s_duration, models.graphs.t2s_tokens, m);
     this.acoustic = new AcousticGenerator(models.graphs.soundstorm, m);
-    for (const [name, v] of m.voicePrompts) this.voicePhonemes.set(name, this.phonemizer.encode(v.phonemes));
+    for (const [name, v] of m.voicePrompts) this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
   }
 
   get voices(): string[] {
-    return [...this.manifest.voicePrompts.keys()];
+    return [...this.registry.keys()];
   }
 
   hasVoice(name: string): boolean {
-    return this.manifest.voicePrompts.has(name);
+    return this.registry.has(name);
+  }
+
+  voiceInfo(): VoiceInfo[] {
+    return [...this.registry.values()].map(({ prompt: p, source }) => ({
+      name: p.name, description: p.description, source, frames: p.frames, hasPhonemes: p.phonemes.length > 0,
+    }));
+  }
+
+  /** Why this prompt cannot be served by this model, or null when it can. */
+  checkPrompt(p: VoicePrompt): string | null {
+    const m = this.manifest;
+    const Q = m.codec.levels;
+    if (p.frames <= 0 || p.frames % m.semantic.repeat !== 0) return `${p.frames} frames is not a positive multiple of ${m.semantic.repeat}`;
+    if (p.semantic.length * m.semantic.repeat !== p.frames) return `${p.semantic.length} semantic tokens do not cover ${p.frames} frames`;
+    if (p.acoustic.length !== p.frames * Q) return `acoustic has ${p.acoustic.length} codes for ${p.frames} frames x ${Q} levels`;
+    if (p.acoustic.some((c) => c < 0 || c >= m.codec.codebook_size)) return "acoustic code out of range";
+    if (p.semantic.some((s) => s < 0 || s >= m.semantic.vocab_size)) return "semantic token out of range";
+    // the prompt, the stream's tail and at least as many new frames must fit in one SoundStorm window
+    const room = m.soundstorm.max_window_frames - m.soundstorm.tail_frames - p.frames;
+    if (room < p.frames) return `a ${p.frames}-frame prompt leaves only ${room} frames per SoundStorm window`;
+    return null;
+  }
+
+  /**
+   * Serve a voice made at run time (a cloned voice) under `prompt.name`, from the next stream on;
+   * streams already open keep the prompt they started with. Throws if the name is taken or the
+   * prompt does not fit this model.
+   */
+  addVoice(prompt: VoicePrompt): void {
+    if (this.registry.has(prompt.name)) throw new Error(`voice '${prompt.name}' already exists`);
+    const bad = this.checkPrompt(prompt);
+    if (bad) throw new Error(`voice '${prompt.name}': ${bad}`);
+    this.registry.set(prompt.name, { prompt, phonemes: this.phonemizer.encode(prompt.phonemes), source: "cloned" });
+  }
+
+  /** Stop serving a voice added with addVoice (open streams finish with it). False if there is no such cloned voice. */
+  removeVoice(name: string): boolean {
+    const e = this.registry.get(name);
+    if (!e || e.source !== "cloned") return false;
+    return this.registry.delete(name);
+  }
+
+  voiceSource(name: string): VoiceSource | null {
+    return this.registry.get(name)?.source ?? null;
   }
 
   openStream(voice: string, seed: number): SpeechStream {
-    const prompt = this.manifest.voicePrompts.get(voice);
-    if (!prompt) throw new Error(`unknown voice ${voice}`);
-    return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, prompt, this.voicePhonemes.get(voice)!, seed,
+    const e = this.registry.get(voice);
+    if (!e) throw new Error(`unknown voice ${voice}`);
+    return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
       new CodecStreamDecoder(this.models.graphs.codec_decoder, this.manifest));
   }
 }
@@ -69,6 +134,8 @@ export class Synthesizer {
 export class SpeechStream {
   private readonly repeat: number;
   private readonly promptSemanticFrames: Int32Array;
+  /** The voice's semantic tokens given to text-to-semantic (empty when the voice has no phonemes). */
+  private readonly t2sVoiceSemantic: Int32Array;
   /** Previous chunk of this stream, for text-to-semantic conditioning. */
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
@@ -88,6 +155,10 @@ export class SpeechStream {
   ) {
     this.repeat = manifest.semantic.repeat;
     this.promptSemanticFrames = repeatTokens(voice.semantic, this.repeat);
+    // a voice cloned without a transcript has no phonemes: text-to-semantic then gets no voice prompt
+    // at all rather than frames without their phonemes (half a pair would mislead the duration model,
+    // which reads the speaking rate from frames per prompt phoneme); SoundStorm still gets the voice
+    this.t2sVoiceSemantic = voicePhonemes.length > 0 ? voice.semantic : new Int32Array(0);
     this.chunkSeed = seed >>> 0;
   }
 
@@ -108,7 +179,7 @@ export class SpeechStream {
     const ctxN = m.text_to_semantic.context_phonemes;
     const sem = await t2s.generate(ph.ids, {
       phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
-      semantic: concatI32(this.voice.semantic, this.prevSemantic),
+      semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
     }, seed, speed);
     stages.t2s_ms = performance.now() - t0;
     // keep the last ctxN phonemes of this chunk and exactly the semantic frames they were given

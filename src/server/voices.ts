@@ -1,0 +1,257 @@
+/**
+ * The voices API, without any HTTP server in it (uws-server.ts reads bodies, checks keys and writes
+ * the answers):
+ *   GET    /v1/voices          built-in and cloned voices
+ *   POST   /v1/voices          clone a voice from 3-10 s of WAV: raw audio/wav with ?name=&transcript=
+ *                              (&description=), or multipart/form-data with fields name, file,
+ *                              transcript, description
+ *   DELETE /v1/voices/{name}   forget a cloned voice
+ * A cloned voice is served at once (WebSocket and /v1/audio/speech) and stored in config.voices.dir,
+ * from where the next process loads it again. The registry is the Synthesizer's; this service only
+ * adds and removes voices there.
+ */
+import type { ServerConfig } from "../config.js";
+import { ServiceError, type ErrorCode } from "../errors.js";
+import type { Synthesizer } from "../synth/synthesizer.js";
+import { VoiceCloner } from "../synth/voice-cloner.js";
+import { VOICE_NAME, VoiceStore, type StoredVoiceMeta } from "../synth/voice-store.js";
+
+export interface HttpAnswer {
+  readonly status: string;
+  readonly body: string;
+  readonly contentType: string;
+  /** Set on error answers (for the errors metric). */
+  readonly code?: ErrorCode;
+}
+
+export interface VoiceUpload {
+  /** Content-Type header of the request. */
+  readonly contentType: string;
+  /** Raw query string (without '?'). */
+  readonly query: string;
+  readonly body: Uint8Array;
+}
+
+const STATUS: Partial<Record<ErrorCode, string>> = {
+  message_too_large: "413 Payload Too Large",
+  voice_exists: "409 Conflict",
+  builtin_voice: "409 Conflict",
+  too_many_voices: "409 Conflict",
+  unknown_voice: "404 Not Found",
+  cloning_unavailable: "501 Not Implemented",
+  server_shutting_down: "503 Service Unavailable",
+  internal_error: "500 Internal Server Error",
+  inference_failed: "500 Internal Server Error",
+};
+
+const json = (status: string, v: unknown): HttpAnswer => ({ status, body: JSON.stringify(v) + "\n", contentType: "application/json" });
+
+/** An error answer {"error":{"code","message"}}, as the other HTTP APIs give. */
+export function errorAnswer(e: ServiceError, status = STATUS[e.code] ?? "400 Bad Request"): HttpAnswer {
+  return { ...json(status, { error: { code: e.code, message: e.message } }), code: e.code };
+}
+
+const MAX_DESCRIPTION = 200;
+const MAX_PARTS = 16;
+
+interface FormPart {
+  readonly data: Buffer;
+  readonly filename: string | null;
+}
+
+/** multipart/form-data (RFC 7578) -> parts by field name; throws invalid_message. */
+export function parseMultipart(body: Buffer, contentType: string): Map<string, FormPart> {
+  const bad = (why: string) => new ServiceError("invalid_message", `multipart/form-data: ${why}`);
+  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
+  const boundary = m?.[1] ?? m?.[2];
+  if (!boundary || boundary.length > 200) throw bad("no boundary in Content-Type");
+  const delim = Buffer.from(`--${boundary}`);
+  const next = Buffer.from(`\r\n--${boundary}`);
+  const parts = new Map<string, FormPart>();
+  let pos = body.indexOf(delim);
+  if (pos < 0) throw bad("boundary not found in the body");
+  for (;;) {
+    pos += delim.length;
+    if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // closing delimiter
+    if (!(body[pos] === 0x0d && body[pos + 1] === 0x0a)) throw bad("malformed delimiter line");
+    pos += 2;
+    const headEnd = body.indexOf("\r\n\r\n", pos);
+    if (headEnd < 0) throw bad("part headers do not end");
+    const headers = body.subarray(pos, headEnd).toString("utf8");
+    const end = body.indexOf(next, headEnd + 4);
+    if (end < 0) throw bad("part is not closed by the boundary");
+    const disp = /^content-disposition:\s*form-data(.*)$/im.exec(headers)?.[1] ?? "";
+    const name = /;\s*name="([^"]*)"/i.exec(disp)?.[1] ?? /;\s*name=([^;\s]+)/i.exec(disp)?.[1];
+    if (name === undefined) throw bad("part without a form-data name");
+    const filename = /;\s*filename="([^"]*)"/i.exec(disp)?.[1] ?? null;
+    if (parts.size >= MAX_PARTS) throw bad(`more than ${MAX_PARTS} parts`);
+    if (!parts.has(name)) parts.set(name, { data: body.subarray(headEnd + 4, end), filename });
+    pos = end + 2;
+  }
+  return parts;
+}
+
+/** The fields of an upload, raw or multipart. */
+export function parseUpload(up: VoiceUpload): { name: string | null; transcript: string | null; description: string | null; wav: Uint8Array } {
+  const type = up.contentType.toLowerCase();
+  const body = Buffer.from(up.body.buffer, up.body.byteOffset, up.body.byteLength);
+  const q = new URLSearchParams(up.query);
+  if (type.startsWith("multipart/form-data")) {
+    const parts = parseMultipart(body, up.contentType);
+    const text = (k: string) => {
+      const p = parts.get(k);
+      return p ? p.data.toString("utf8") : q.get(k);
+    };
+    const file = parts.get("file") ?? parts.get("audio");
+    if (!file) throw new ServiceError("invalid_message", "multipart/form-data: no 'file' field with the WAV");
+    return { name: text("name"), transcript: text("transcript"), description: text("description"), wav: file.data };
+  }
+  return { name: q.get("name"), transcript: q.get("transcript"), description: q.get("description"), wav: body };
+}
+
+export function listVoices(synth: Synthesizer, meta?: ReadonlyMap<string, StoredVoiceMeta>): HttpAnswer {
+  const rate = synth.manifest.audio.frame_rate;
+  const voices = synth.voiceInfo().map((v) => {
+    const base = { voice_id: v.name, name: v.name, description: v.description, source: v.source, prompt_seconds: v.frames / rate };
+    if (v.source !== "cloned") return base;
+    const m = meta?.get(v.name);
+    return { ...base, has_transcript: v.hasPhonemes, ...(m?.createdAt ? { created_at: m.createdAt } : {}) };
+  });
+  return json("200 OK", { voices });
+}
+
+export class VoiceService {
+  private readonly store: VoiceStore;
+  private readonly cloner: VoiceCloner;
+  private readonly meta = new Map<string, StoredVoiceMeta>();
+  /** Names being cloned right now (reserved against a second upload with the same name). */
+  private readonly pending = new Set<string>();
+  /** Clones run one after another: each runs two encoder graphs over seconds of audio. */
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(private readonly config: ServerConfig, private readonly synth: Synthesizer, private readonly log: (m: string) => void) {
+    this.store = new VoiceStore(config.voices.dir, synth.manifest);
+    this.cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: config.inference.intraOpThreads }, config.voices);
+  }
+
+  /** A service over `synth`, with the voices stored in config.voices.dir registered. */
+  static async open(config: ServerConfig, synth: Synthesizer, log: (m: string) => void = () => {}): Promise<VoiceService> {
+    const s = new VoiceService(config, synth, log);
+    let loaded: Awaited<ReturnType<VoiceStore["load"]>>;
+    try {
+      loaded = await s.store.load();
+    } catch (e) {
+      log(`cannot read cloned voices from ${config.voices.dir}: ${(e as Error).message}`);
+      loaded = { voices: [], skipped: [] };
+    }
+    const { voices, skipped } = loaded;
+    for (const why of skipped) log(`cloned voice skipped: ${why} (in ${config.voices.dir})`);
+    for (const v of voices) {
+      if (synth.hasVoice(v.prompt.name)) { log(`cloned voice '${v.prompt.name}' skipped: a built-in voice has that name`); continue; }
+      try {
+        synth.addVoice(v.prompt);
+        s.meta.set(v.prompt.name, v.meta);
+      } catch (e) {
+        log(`cloned voice skipped: ${(e as Error).message}`);
+      }
+    }
+    if (s.meta.size) log(`${s.meta.size} cloned voice(s) loaded from ${config.voices.dir}`);
+    return s;
+  }
+
+  get maxUploadBytes(): number {
+    return this.config.voices.maxUploadBytes;
+  }
+
+  get clonedCount(): number {
+    return this.meta.size;
+  }
+
+  list(): HttpAnswer {
+    return listVoices(this.synth, this.meta);
+  }
+
+  private clash(name: string): ServiceError | null {
+    const lower = name.toLowerCase();
+    for (const v of this.synth.voiceInfo()) {
+      if (v.name.toLowerCase() !== lower) continue;
+      return v.source === "builtin"
+        ? new ServiceError("builtin_voice", `'${v.name}' is a built-in voice`)
+        : new ServiceError("voice_exists", `'${v.name}'`);
+    }
+    for (const p of this.pending) if (p.toLowerCase() === lower) return new ServiceError("voice_exists", `'${p}' is being created`);
+    return null;
+  }
+
+  /** POST /v1/voices: 201 with the new voice, or a typed error answer. */
+  async create(up: VoiceUpload): Promise<HttpAnswer> {
+    try {
+      return await this.createOrThrow(up);
+    } catch (e) {
+      if (e instanceof ServiceError) return errorAnswer(e);
+      this.log(`voice cloning failed: ${(e as Error).stack}`);
+      return errorAnswer(new ServiceError("internal_error", (e as Error).message));
+    }
+  }
+
+  private async createOrThrow(up: VoiceUpload): Promise<HttpAnswer> {
+    const limits = this.config.voices;
+    if (up.body.byteLength > limits.maxUploadBytes) throw new ServiceError("message_too_large", `limit ${limits.maxUploadBytes} bytes`);
+    if (!this.cloner.available) throw new ServiceError("cloning_unavailable", `model '${this.synth.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
+    const f = parseUpload(up);
+    if (!f.name) throw new ServiceError("invalid_voice_name", "no name given (query parameter or form field 'name')");
+    if (!VOICE_NAME.test(f.name)) throw new ServiceError("invalid_voice_name", JSON.stringify(f.name.slice(0, 80)));
+    if (f.transcript && f.transcript.length > limits.maxTranscriptChars) throw new ServiceError("text_too_long", `transcript of ${f.transcript.length} characters, limit ${limits.maxTranscriptChars}`);
+    if (f.description && f.description.length > MAX_DESCRIPTION) throw new ServiceError("invalid_message", `description over ${MAX_DESCRIPTION} characters`);
+    const clash = this.clash(f.name);
+    if (clash) throw clash;
+    if (this.meta.size + this.pending.size >= limits.maxCloned) throw new ServiceError("too_many_voices", `limit ${limits.maxCloned}; delete one first`);
+
+    const name = f.name;
+    this.pending.add(name);
+    try {
+      const job = this.queue.then(() => this.cloner.clone({
+        name, wav: f.wav, ...(f.transcript ? { transcript: f.transcript } : {}), ...(f.description ? { description: f.description } : {}),
+      }));
+      this.queue = job.catch(() => {});
+      const cloned = await job;
+      const bad = this.synth.checkPrompt(cloned.prompt);
+      if (bad) throw new Error(`cloned prompt does not fit the model: ${bad}`);
+      const meta: StoredVoiceMeta = { createdAt: new Date().toISOString(), transcript: cloned.transcript, speechSeconds: cloned.speechSeconds };
+      await this.store.save({ prompt: cloned.prompt, meta });
+      this.synth.addVoice(cloned.prompt);
+      this.meta.set(name, meta);
+      const p = cloned.prompt;
+      this.log(`voice '${name}' cloned (${p.frames} frames)`);
+      return json("201 Created", {
+        voice_id: name, name, description: p.description, source: "cloned",
+        frames: p.frames, prompt_seconds: p.frames / this.synth.manifest.audio.frame_rate,
+        speech_seconds: Math.round(cloned.speechSeconds * 100) / 100,
+        has_transcript: p.phonemes.length > 0, phonemes: p.phonemes, created_at: meta.createdAt,
+      });
+    } finally {
+      this.pending.delete(name);
+    }
+  }
+
+  /** DELETE /v1/voices/{name}. */
+  async remove(name: string): Promise<HttpAnswer> {
+    const source = this.synth.voiceSource(name);
+    if (source === "builtin") return errorAnswer(new ServiceError("builtin_voice", `'${name}' is a built-in voice`), "403 Forbidden");
+    if (source !== "cloned") return errorAnswer(new ServiceError("unknown_voice", name.slice(0, 80)));
+    try {
+      await this.store.remove(name);
+    } catch (e) {
+      this.log(`cannot delete voice file of '${name}': ${(e as Error).message}`);
+      return errorAnswer(new ServiceError("internal_error", "the voice file could not be deleted"));
+    }
+    this.synth.removeVoice(name);
+    this.meta.delete(name);
+    return json("200 OK", { deleted: name });
+  }
+
+  async dispose(): Promise<void> {
+    await this.queue;
+    await this.cloner.dispose();
+  }
+}
