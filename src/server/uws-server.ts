@@ -9,15 +9,35 @@ import uWS from "uWebSockets.js";
 import type { ServerConfig } from "../config.js";
 import { CLOSE_CODES, ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
-import { Connection } from "../session/connection.js";
+import { Connection, type ConnectionDeps } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { Admission } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
+import { ElevenLabsSession, parseElevenLabsParams } from "./elevenlabs-ws.js";
 import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
 import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
 
+/** What a socket's route makes of its messages: the native Connection, or a compatibility session. */
+interface SocketSession {
+  onText(raw: string): void;
+  onBinary(): void;
+  onClose(): void;
+  reportError(e: unknown): void;
+  readonly openContexts: number;
+}
+
+/** A socket's way out for its session: send (with the backpressure checks) and close. */
+interface SocketOut {
+  send(payload: string | Uint8Array, binary: boolean): void;
+  close(code: number, reason: string): void;
+}
+
+type SessionFactory = (deps: ConnectionDeps, out: SocketOut) => SocketSession;
+
 interface SocketData {
-  conn: Connection | null;
+  conn: SocketSession | null;
+  /** Chosen at the upgrade by the route. */
+  start: SessionFactory;
   open: boolean;
   warnedSlow: boolean;
   principal: Principal;
@@ -217,7 +237,12 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     });
   });
 
-  app.ws<SocketData>("/v1/stream", {
+  /**
+   * One WebSocket route. Drain, auth, socket limits, sending with backpressure, message limits and
+   * cleanup are shared; `route` reads the request (a ServiceError it throws refuses the upgrade:
+   * 404 for unknown_voice, else 400) and says how to start the socket's session.
+   */
+  const socketRoute = (pattern: string, route: (req: uWS.HttpRequest, synth: Synthesizer) => SessionFactory) => app.ws<SocketData>(pattern, {
     compression: uWS.DISABLED,
     maxPayloadLength: config.limits.maxFrameBytes,
     // headroom above our own limit, so the close frame (4001) still fits when we hit it
@@ -238,12 +263,21 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       if (draining) return refuse("503 Service Unavailable", "server shutting down");
       if (!deps.synth()) return refuse("503 Service Unavailable", "models loading");
       const r = auth.authenticate({
-        authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols,
+        // xi-api-key: the header ElevenLabs clients send
+        authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key") || req.getHeader("xi-api-key"), protocols,
         query: req.getQuery() ?? "", remoteAddress: address,
       });
       if (!r.ok) {
         metrics.errors.inc({ code: r.status.startsWith("401") ? "unauthorized" : "forbidden" });
         return refuse(r.status, r.reason);
+      }
+      let start: SessionFactory;
+      try {
+        start = route(req, deps.synth()!);
+      } catch (e) {
+        const err = e instanceof ServiceError ? e : new ServiceError("invalid_message", String(e));
+        metrics.errors.inc({ code: err.code });
+        return replyError(res, err.code === "unknown_voice" ? "404 Not Found" : "400 Bad Request", err.code, err.message);
       }
       const limited = admission.openSocket(r.principal, address);
       if (limited) {
@@ -251,7 +285,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         return refuse("429 Too Many Requests", limited);
       }
       res.upgrade<SocketData>(
-        { conn: null, open: true, warnedSlow: false, principal: r.principal, address },
+        { conn: null, start, open: true, warnedSlow: false, principal: r.principal, address },
         key, r.protocol, extensions, context,
       );
     },
@@ -278,11 +312,14 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
           data.conn?.reportError(new ServiceError("slow_consumer", `${ws.getBufferedAmount()} bytes unsent`));
         }
       };
-      data.conn = new Connection({ synth, config, metrics, admission, principal: data.principal, draining: () => draining }, {
-        sendJson: (ev) => send(JSON.stringify(ev), false),
-        sendBinary: (bytes) => send(bytes, true),
+      data.conn = data.start({ synth, config, metrics, admission, principal: data.principal, draining: () => draining }, {
+        send,
+        close: (code, reason) => {
+          if (!data.open) return;
+          data.open = false;
+          ws.end(code, reason);
+        },
       });
-      ws.cork(() => ws.send(JSON.stringify(data.conn!.hello()), false));
     },
 
     message: (ws, message, isBinary) => {
@@ -325,6 +362,22 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       }
     },
   });
+
+  socketRoute("/v1/stream", () => (connDeps, out) => {
+    const conn = new Connection(connDeps, {
+      sendJson: (ev) => out.send(JSON.stringify(ev), false),
+      sendBinary: (bytes) => out.send(bytes, true),
+    });
+    out.send(JSON.stringify(conn.hello()), false);
+    return conn;
+  });
+  // ElevenLabs-compatible input streaming (elevenlabs-ws.ts): one context per socket, or client-named contexts
+  for (const [path, mode] of [["stream-input", "single"], ["multi-stream-input", "multi"]] as const) {
+    socketRoute(`/v1/text-to-speech/:voice_id/${path}`, (req, synth) => {
+      const params = parseElevenLabsParams(mode, req.getParameter(0) ?? "", req.getQuery() ?? "", synth);
+      return (connDeps, out) => new ElevenLabsSession(params, connDeps, { sendText: (json) => out.send(json, false), close: out.close });
+    });
+  }
 
   app.any("/*", (res) => reply(res, "404 Not Found", "not found\n"));
 
