@@ -75,6 +75,7 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
     for b in range(B):
         n = int(lengths[b])
         t = int(join[b]) if (join[b] and rng.random() < 0.5) else int(rng.integers(0, max(1, n - 1)))
+        t = min(t, n - 1)  # the prompt part may be longer than the crop
         q = int(rng.integers(Q)) if level is None else level
         p = math.cos(rng.uniform(0, math.pi / 2)) if ratio is None else ratio
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
