@@ -64,6 +64,15 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
     return t(sem), t(ac), t(pad), join
 
 
+def level_probs(Q: int) -> np.ndarray:
+    """Which level an example trains. The paper samples uniformly; with a CPU's budget of steps we
+    sample coarse levels more often (they carry most of the intelligibility, and fine levels given the
+    coarse ones are easier), keeping every level in training."""
+    w = np.ones(Q)
+    w[:3] = [3.5, 1.8, 1.2][:Q]
+    return w / w.sum()
+
+
 def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.random.Generator, c: SoundStormConfig,
                level: int | None = None, ratio: float | None = None):
     """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T])."""
@@ -76,7 +85,7 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
         n = int(lengths[b])
         t = int(join[b]) if (join[b] and rng.random() < 0.5) else int(rng.integers(0, max(1, n - 1)))
         t = min(t, n - 1)  # the prompt part may be longer than the crop
-        q = int(rng.integers(Q)) if level is None else level
+        q = int(rng.choice(Q, p=level_probs(Q))) if level is None else level
         p = math.cos(rng.uniform(0, math.pi / 2)) if ratio is None else ratio
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
         if not bool(m.any()):
