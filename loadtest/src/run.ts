@@ -5,9 +5,7 @@
  * Returns a plain result object; rendering (progress, JSON, HTML) is done elsewhere.
  */
 import OpusScript from "opusscript";
-import WebSocket from "ws";
-import { decodeAudioMessage } from "../../src/protocol/audio-header.js";
-import type { ServerEvent } from "../../src/protocol/messages.js";
+import { connect, DisconnectedError, type SoundstormClient, type SynthesisContext } from "../../src/sdk/node.js";
 import { newHist, record, summarize, type Hist, type Summary } from "./histogram.js";
 import { Playout } from "./playout.js";
 import { firstPhraseEnd, tokenize } from "./text.js";
@@ -84,56 +82,24 @@ export interface Progress {
   errors: number;
 }
 
-interface Handler {
-  onEvent(ev: ServerEvent): void;
-  onAudio(flags: number, payload: Uint8Array, at: number): void;
-}
-
-/** A socket shared by up to K contexts; dispatches events and audio by context. */
+/** A client (SDK) shared by up to K contexts; the SDK dispatches events and audio by context. */
 class SharedSocket {
-  readonly ws: WebSocket;
+  client: SoundstormClient | null = null;
   readonly ready: Promise<void>;
-  private readonly byId = new Map<string, Handler>();
-  private readonly byIndex = new Map<number, Handler>();
   used = 0;
   closed = false;
 
-  constructor(url: string, private readonly onOrphanError: (code: string) => void) {
-    this.ws = new WebSocket(url);
-    this.ready = new Promise((res, rej) => {
-      this.ws.once("error", rej);
-      this.ws.on("message", (data, isBinary) => {
-        const now = performance.now();
-        if (isBinary) {
-          const b = data as Buffer;
-          const { header, payload } = decodeAudioMessage(new Uint8Array(b.buffer, b.byteOffset, b.byteLength));
-          this.byIndex.get(header.contextIndex)?.onAudio(header.flags, payload, now);
-          return;
-        }
-        const ev = JSON.parse(String(data)) as ServerEvent;
-        if (ev.type === "hello") { res(); return; }
-        const id = (ev as { context_id?: string }).context_id;
-        const h = id !== undefined ? this.byId.get(id) : undefined;
-        if (ev.type === "context_created" && h) this.byIndex.set(ev.context_index, h);
-        if (h) h.onEvent(ev);
-        else if (ev.type === "error") this.onOrphanError(ev.code);
-      });
-      this.ws.on("close", () => {
-        this.closed = true;
-        for (const h of this.byId.values()) h.onEvent({ type: "error", code: "socket_closed", message: "socket closed" });
-      });
+  constructor(url: string, onOrphanError: (code: string) => void) {
+    // no reconnect: a dropped socket fails its turns (socket_closed) and later turns open a new one
+    this.ready = connect({ url, reconnect: false }).then((c) => {
+      this.client = c;
+      c.on("error", (ev) => onOrphanError(ev.code));
+      c.on("disconnect", () => { this.closed = true; });
     });
   }
 
-  attach(id: string, h: Handler): void { this.byId.set(id, h); }
-
-  detach(id: string, index: number | null): void {
-    this.byId.delete(id);
-    if (index !== null) this.byIndex.delete(index);
-  }
-
-  send(msg: unknown): void {
-    if (!this.closed) this.ws.send(JSON.stringify(msg));
+  close(): void {
+    void this.client?.close();
   }
 }
 
@@ -192,65 +158,61 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     }
     const playout = new Playout(o.jitterBufferMs);
     const decoder = new OpusScript(48000, 1);
-    let index: number | null = null;
     let phraseSentAt: number | null = null;
     let firstAudioAt: number | null = null;
     let ogg = false;
     let refused = false;
     let retryAfter = 0;
-    let resolveDone!: () => void;
-    const done = new Promise<void>((r) => { resolveDone = r; });
-    let resolveCreated!: () => void;
-    const created = new Promise<void>((r) => { resolveCreated = r; });
-    sock.attach(id, {
-      onEvent: (ev) => {
-        if (ev.type === "context_created") { index = ev.context_index; resolveCreated(); }
-        else if (ev.type === "audio_start") ogg = ev.format === "ogg_opus";
-        else if (ev.type === "error") {
-          if (ev.code === "socket_closed") countClient(ev.code); else countError(ev.code);
-          rec.error = ev.code;
-          if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
-          if (["inference_failed", "socket_closed", "too_many_contexts", "unknown_voice", "at_capacity", "key_context_limit", "server_shutting_down"].includes(ev.code)) {
-            refused = ev.code === "at_capacity";
-            resolveDone();
-            resolveCreated();
-          }
-        } else if (ev.type === "context_done") {
-          rec.cancelled = ev.cancelled;
-          if (ev.summary.ttfa_ms !== null) { rec.ttfaServerMs = ev.summary.ttfa_ms; record(ttfaServer, ev.summary.ttfa_ms); }
-          rec.audioS = ev.summary.audio_seconds;
-          audioS += ev.summary.audio_seconds;
-          genS += ev.summary.generation_seconds;
-          resolveDone();
-        }
-      },
-      onAudio: (_flags, payload, at) => {
+    let ctx: SynthesisContext | null = null;
+    try {
+      try {
+        ctx = sock.client!.createContext({ contextId: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}) });
+      } catch {
+        // the socket dropped between connecting and this turn
+        countClient("socket_closed");
+        rec.error = "socket_closed";
+        return;
+      }
+      const c = ctx;
+      c.on("audio_start", (ev) => { ogg = ev.format === "ogg_opus"; });
+      // every server error about the context (the SDK also fails the context on the fatal ones)
+      c.on("error", (ev) => {
+        countError(ev.code);
+        rec.error = ev.code;
+        if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
+      });
+      c.on("audio", (f) => {
+        const at = f.receivedAt;
         if (firstAudioAt === null) {
           firstAudioAt = at;
           if (phraseSentAt !== null) { rec.ttfaMs = at - phraseSentAt; record(ttfa, rec.ttfaMs); }
         }
         playout.arrive(at);
         if (!ogg) {
-          try { decoder.decode(Buffer.from(payload)); } catch { decodeErrors++; }
+          try { decoder.decode(Buffer.from(f.payload)); } catch { decodeErrors++; }
         }
-      },
-    });
-    try {
-      sock.send({ type: "create_context", context_id: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}) });
+      });
+      const done = c.done.then((ev) => {
+        rec.cancelled = ev.cancelled;
+        if (ev.summary.ttfa_ms !== null) { rec.ttfaServerMs = ev.summary.ttfa_ms; record(ttfaServer, ev.summary.ttfa_ms); }
+        rec.audioS = ev.summary.audio_seconds;
+        audioS += ev.summary.audio_seconds;
+        genS += ev.summary.generation_seconds;
+      }, (e: unknown) => {
+        if (e instanceof DisconnectedError) { countClient("socket_closed"); rec.error = "socket_closed"; }
+        else refused = (e as { code?: string }).code === "at_capacity";
+      });
       const interval = 1000 / o.tokensPerS;
-      let stop = false;
-      void done.then(() => { stop = true; });
       // wait for the context (one round trip) so a refused turn sends no text
-      await created;
-      await Promise.resolve();
-      for (let i = 0; i < tokens.length && !stop; i++) {
-        if (i === cancelAt) { sock.send({ type: "cancel", context_id: id }); break; }
-        sock.send({ type: "append_text", context_id: id, text: tokens[i] });
+      await c.created.catch(() => {});
+      for (let i = 0; i < tokens.length && !c.finished; i++) {
+        if (i === cancelAt) { c.cancel(); break; }
+        c.append(tokens[i]);
         if (i === phraseEnd) phraseSentAt = performance.now();
         if (i < tokens.length - 1) await sleep(interval * (1 + o.jitter * (2 * Math.random() - 1)));
       }
-      if (cancelAt < 0 && !stop) {
-        sock.send({ type: "end", context_id: id });
+      if (cancelAt < 0 && c.acceptsText) {
+        c.end();
         if (phraseSentAt === null) phraseSentAt = performance.now();
       }
       let timer: NodeJS.Timeout | undefined;
@@ -261,10 +223,10 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         timedOut++;
         countClient("timeout");
         rec.error = rec.error ?? "timeout";
-        sock.send({ type: "cancel", context_id: id });
+        c.cancel();
       }
     } finally {
-      if (playout.underruns > 0) sock.send({ type: "playback_report", context_id: id, underruns: playout.underruns, underrun_ms: Math.round(playout.underrunMs) });
+      if (playout.underruns > 0) ctx?.reportPlayback(playout.underruns, Math.round(playout.underrunMs));
       for (const g of playout.gaps) {
         record(gaps, g);
         if (gapSamples.length < 200_000) gapSamples.push(Math.round(g * 10) / 10);
@@ -273,7 +235,6 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       underruns += playout.underruns;
       underrunMs += playout.underrunMs;
       decoder.delete();
-      sock.detach(id, index);
       sock.used--;
       active--;
       rec.refused = refused;
@@ -319,7 +280,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     await Promise.all(running);
   } finally {
     clearInterval(timer);
-    for (const s of sockets) s.ws.close();
+    for (const s of sockets) s.close();
   }
   const errors = Object.values(errorsByCode).reduce((a, b) => a + b, 0);
   return {

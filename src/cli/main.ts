@@ -10,11 +10,13 @@ import { createApp, loadSynthesizer } from "../app.js";
 import { buildConfig, fromEnv } from "../config.js";
 import { resolve } from "node:path";
 import { synthesizeToFile } from "./say.js";
+import { synthesizeRemote } from "./say-remote.js";
 import { preparePhonemes } from "./prepare-phonemes.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
+  soundstorm say "<text>" --out FILE.ogg|FILE.wav --server ws://HOST:PORT/v1/stream [--key KEY] [--voice V] [--seed N]
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
@@ -33,7 +35,7 @@ async function serve(argv: string[]): Promise<void> {
     ...(values.model !== undefined ? { modelDir: resolve(values.model) } : {}),
     ...(values.threads !== undefined ? { inference: { intraOpThreads: Number(values.threads) } } : {}),
   }, log);
-  log(`listening on ${app.config.host}:${app.port} (WebSocket /v1/stream, /healthz, /readyz, /metrics)`);
+  log(`listening on ${app.config.host}:${app.port} (WebSocket /v1/stream, /healthz, /readyz, /metrics; browser demo at /)`);
   const stop = async (signal: string) => {
     log(`${signal}: draining (up to ${app.config.shutdown.drainTimeoutS} s)`);
     const { unfinished } = await app.drain();
@@ -47,9 +49,20 @@ async function serve(argv: string[]): Promise<void> {
 async function say(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, options: {
     out: { type: "string", short: "o" }, voice: { type: "string" }, model: { type: "string" }, seed: { type: "string" },
+    server: { type: "string" }, key: { type: "string" },
   } });
   const text = positionals.join(" ").trim();
   if (!text || !values.out) throw new UsageError("say needs text and --out FILE");
+  if (values.server) {
+    // through a running server (the client SDK) instead of loading the models here
+    const apiKey = values.key ?? process.env.SOUNDSTORM_API_KEY;
+    const r = await synthesizeRemote(text, {
+      url: values.server, out: values.out, ...(values.voice !== undefined ? { voice: values.voice } : {}),
+      ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}), ...(apiKey ? { apiKey } : {}),
+    });
+    console.error(`wrote ${values.out}: ${r.audioSeconds.toFixed(2)} s of audio in ${r.generationSeconds.toFixed(2)} s, first audio after ${r.ttfaMs?.toFixed(0) ?? "-"} ms (voice ${r.voice}, model ${r.model} at ${values.server}${r.fixture ? ", RANDOM-WEIGHT FIXTURE" : ""})`);
+    return;
+  }
   const config = buildConfig(fromEnv(process.env), values.model ? { modelDir: resolve(values.model) } : {});
   const { synth, models } = await loadSynthesizer(config);
   try {

@@ -13,6 +13,7 @@ import { Connection, type ConnectionDeps } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { Admission } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
+import { demoAnswer } from "./demo.js";
 import { ElevenLabsSession, parseElevenLabsParams } from "./elevenlabs-ws.js";
 import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
 import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
@@ -378,6 +379,14 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       return (connDeps, out) => new ElevenLabsSession(params, connDeps, { sendText: (json) => out.send(json, false), close: out.close });
     });
   }
+
+  // the browser demo (demo.ts): a static page and the compiled SDK modules it loads; the socket it opens is checked as any
+  const demo = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+    const a = demoAnswer(req.getUrl()) ?? { status: "404 Not Found", body: "not found\n", contentType: "text/plain; charset=utf-8" };
+    reply(res, a.status, a.body, a.contentType);
+  };
+  app.get("/", demo);
+  app.get("/static/*", demo);
 
   app.any("/*", (res) => reply(res, "404 Not Found", "not found\n"));
 
