@@ -39,6 +39,34 @@ class Tokens:
         return np.repeat(self.sem[a:b], 2), self.codes[2 * a:2 * b]
 
 
+@torch.no_grad()
+def init_from_statistics(model: SoundStorm, data: Tokens) -> None:
+    """Data-driven initialisation (like k-means for codebooks): the semantic embedding and every level's
+    head start as a low-rank factorisation of log p(code_q | semantic unit) counted on the training
+    tokens, so the model begins at the count model's loss instead of spending its first thousand CPU
+    steps unlearning random logits. Acoustic embeddings start small."""
+    c = model.cfg
+    sem = np.repeat(data.sem, 2)
+    k = c.dim
+
+    def centred_log_table(q: int) -> np.ndarray:
+        cnt = np.full((c.semantic_vocab, c.codebook), 0.5)
+        np.add.at(cnt, (sem, data.codes[:, q]), 1)
+        lp = np.log(cnt / cnt.sum(1, keepdims=True))
+        return lp - lp.mean(1, keepdims=True)
+
+    u, s, vt = np.linalg.svd(centred_log_table(0), full_matrices=False)
+    a = u[:, :k] * np.sqrt(s[:k])
+    scale = np.sqrt(k) / np.linalg.norm(a, axis=1).mean()   # rows about as long as LayerNorm outputs
+    a = a * scale
+    model.sem.weight.copy_(torch.from_numpy(a).float())
+    pinv = np.linalg.pinv(a)
+    for q in range(c.levels):
+        model.heads_w[q].copy_(torch.from_numpy(pinv @ centred_log_table(q)).float())
+    model.heads_b.zero_()
+    model.ac.weight.normal_(0.0, 0.1)
+
+
 def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev):
     sem = np.zeros((B, L), np.int64)
     ac = np.zeros((B, L, c.levels), np.int64)
@@ -143,6 +171,9 @@ def main(argv=None) -> None:
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     train, valid = Tokens(tokens / "train.npz"), Tokens(tokens / "valid.npz")
+    if step == 0:
+        init_from_statistics(model, train)
+        print("initialised semantic embedding and heads from code statistics", flush=True)
     print(f"{len(train.ids)} train utterances; model {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params", flush=True)
     (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
     lengths = [int(x) for x in a.lengths.split(",")]
@@ -152,7 +183,7 @@ def main(argv=None) -> None:
     agg, t0, t_start = {}, time.time(), time.time()
     model.train()
     while step < a.steps:
-        lr = a.lr * min(1.0, (step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+        lr = a.lr * min(1.0, (step + 1) / 150) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
         for g in opt.param_groups:
             g["lr"] = lr
         L = lengths[int(rng.integers(len(lengths)))]
