@@ -34,8 +34,9 @@ export interface ServerConfig {
   readonly limits: {
     /** Largest WebSocket message accepted; larger ones get message_too_large and close code 1009. */
     readonly maxMessageBytes: number;
-    /** Hard cap enforced by uWS from the frame header: a frame above it is never buffered and the
-     * connection is dropped at once (the client sees 1006). Must be >= maxMessageBytes. */
+    /** Hard cap read from the frame header: a frame (or fragmented message) above it is never
+     * buffered; the frame guard closes the socket with 1009 (without the guard uWS drops the
+     * connection and the client sees 1006). Must be >= maxMessageBytes. */
     readonly maxFrameBytes: number;
     readonly maxTextCharsPerMessage: number;
     readonly maxTextCharsPerContext: number;
@@ -73,6 +74,15 @@ export interface ServerConfig {
     readonly tokenSecret: string | null;
     /** Limits given to keys that do not set their own. */
     readonly defaultKeyLimits: { readonly maxContexts: number; readonly charsPerMinute: number; readonly maxSockets: number };
+  };
+  /** The frame guard (server/frame-guard.ts): a TCP/TLS front on the public port, uWS behind it on
+   * 127.0.0.1, so that an oversized frame is refused with close code 1009 instead of a dropped
+   * connection. Costs one loopback hop per byte (BENCHMARKS.md). */
+  readonly frameGuard: {
+    /** On by default; off: uWS serves the public port itself (oversized frames then see 1006). */
+    readonly enabled: boolean;
+    /** Largest HTTP request head through the guard (431 above it). */
+    readonly maxHeadBytes: number;
   };
   /** wss:// with this certificate and key (PEM files); null for plain ws://. */
   readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
@@ -135,6 +145,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   opusBitrate: 32_000,
   pacing: { default: "realtime", leadMs: 300 },
   auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
+  frameGuard: { enabled: true, maxHeadBytes: 16 * 1024 },
   tls: null,
   capacity: { maxActiveContexts: 24 },
   shutdown: { drainTimeoutS: 30 },
@@ -187,6 +198,11 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const keys = [...keysFromFile(env.SOUNDSTORM_KEYS_FILE), ...keysFromList(env.SOUNDSTORM_API_KEYS)];
   if (keys.length) o.auth = { keys };
   if (env.SOUNDSTORM_TOKEN_SECRET) o.auth = { ...(o.auth as object), tokenSecret: env.SOUNDSTORM_TOKEN_SECRET };
+  if (env.SOUNDSTORM_FRAME_GUARD !== undefined && env.SOUNDSTORM_FRAME_GUARD !== "") {
+    const v = env.SOUNDSTORM_FRAME_GUARD.toLowerCase();
+    if (!["0", "1", "true", "false", "on", "off"].includes(v)) throw new Error(`SOUNDSTORM_FRAME_GUARD must be 1 or 0, got ${JSON.stringify(env.SOUNDSTORM_FRAME_GUARD)}`);
+    o.frameGuard = { enabled: v === "1" || v === "true" || v === "on" };
+  }
   if (env.SOUNDSTORM_TLS_CERT || env.SOUNDSTORM_TLS_KEY) {
     if (!env.SOUNDSTORM_TLS_CERT || !env.SOUNDSTORM_TLS_KEY) throw new Error("set both SOUNDSTORM_TLS_CERT and SOUNDSTORM_TLS_KEY");
     o.tls = { certFile: resolve(env.SOUNDSTORM_TLS_CERT), keyFile: resolve(env.SOUNDSTORM_TLS_KEY) };
@@ -255,6 +271,8 @@ function validate(c: ServerConfig): void {
       bad(`chunking.${name} must satisfy 0 < firstMinChars <= maxChars and minChars <= phraseChars <= maxChars`);
     }
   }
+  if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
+  if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");
   if (c.inference.intraOpThreads < 1) bad("inference.intraOpThreads must be >= 1");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");

@@ -60,6 +60,11 @@ export function createMetrics() {
       name: "soundstorm_slow_consumers_total", help: "Sockets whose unsent audio passed the slow-consumer threshold",
       registers: [registry],
     }),
+    framesRefused: new Counter({
+      name: "soundstorm_frames_refused_total",
+      help: "Sockets the frame guard closed with 1009: a frame header (or fragmented message) over limits.maxFrameBytes",
+      registers: [registry],
+    }),
     rtf: new Histogram({
       name: "soundstorm_real_time_factor", help: "Generation time / audio time per finished context",
       buckets: [0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 5], registers: [registry],

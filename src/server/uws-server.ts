@@ -4,7 +4,14 @@
  * onAborted, writes are corked, every callback catches its exceptions, and
  * payload, backpressure and idle limits are set explicitly. Everything else
  * sees a Connection and a sink.
+ *
+ * With `frameGuard.enabled` (the default) uWS listens on 127.0.0.1 only, behind
+ * the frame guard (frame-guard.ts) on the public port, which refuses oversized
+ * frames with 1009 and terminates TLS; the peer address then comes from the
+ * guard's header, trusted only with this process's secret.
  */
+import { randomBytes, timingSafeEqual } from "node:crypto";
+import { readFileSync } from "node:fs";
 import uWS from "uWebSockets.js";
 import type { ServerConfig } from "../config.js";
 import { CLOSE_CODES, ServiceError } from "../errors.js";
@@ -15,6 +22,7 @@ import { Admission } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
 import { demoAnswer } from "./demo.js";
 import { ElevenLabsSession, parseElevenLabsParams } from "./elevenlabs-ws.js";
+import { PEER_HEADER, startFrameGuard, type FrameGuard } from "./frame-guard.js";
 import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
 import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
 
@@ -78,7 +86,20 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   const auth = new Authenticator(config.auth.keys, config.auth.tokenTtlS, config.auth.tokenSecret ?? undefined);
   const admission = new Admission(config.capacity.maxActiveContexts, config.limits.maxSocketsPerAddress);
   let draining = false;
-  const app = config.tls ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uWS.App();
+  const guarded = config.frameGuard.enabled;
+  // with the guard, TLS ends there and uWS speaks plain HTTP on loopback
+  const app = config.tls && !guarded ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uWS.App();
+  const guardSecret = Buffer.from(randomBytes(16).toString("hex"));
+  /** Who is on the other end: the socket's address, or behind the guard the one its header carries.
+   * Behind the guard a request without a valid header did not come through it (it went straight to
+   * the loopback-only port): it gets an address that is not loopback, so it is refused without keys. */
+  const peerAddress = (res: uWS.HttpResponse, req: uWS.HttpRequest): string => {
+    if (!guarded) return ab2s(res.getRemoteAddressAsText());
+    const v = Buffer.from(req.getHeader(PEER_HEADER));
+    const sp = v.indexOf(0x20);
+    if (sp === guardSecret.length && timingSafeEqual(v.subarray(0, sp), guardSecret)) return v.subarray(sp + 1).toString();
+    return "unverified";
+  };
 
   const reply = (res: uWS.HttpResponse, status: string, body: string, type = "text/plain; charset=utf-8") => {
     res.cork(() => res.writeStatus(status).writeHeader("content-type", type).end(body));
@@ -104,7 +125,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   app.post("/v1/tokens", (res, req) => {
     const r = auth.authenticate({
       authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "",
-      remoteAddress: ab2s(res.getRemoteAddressAsText()),
+      remoteAddress: peerAddress(res, req),
     });
     res.onAborted(() => {});
     if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
@@ -113,7 +134,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   });
 
   app.get("/v1/voices", (res, req) => {
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: ab2s(res.getRemoteAddressAsText()) });
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: peerAddress(res, req) });
     if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
     const synth = deps.synth();
     if (!synth) { replyError(res, "503 Service Unavailable", "server_shutting_down", "models loading"); return; }
@@ -131,7 +152,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       if (a.code) metrics.errors.inc({ code: a.code });
       reply(res, a.status, a.body, a.contentType);
     };
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: ab2s(res.getRemoteAddressAsText()) });
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: peerAddress(res, req) });
     if (!r.ok) { finished = true; replyError(res, r.status, "unauthorized", r.reason); return null; }
     const voices = deps.voices?.() ?? null;
     if (!voices || draining) { answer(errorAnswer(new ServiceError("server_shutting_down", draining ? undefined : "models loading"))); return null; }
@@ -173,7 +194,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     const abort = new AbortController();
     let finished = false;
     res.onAborted(() => { abort.abort(); finished = true; });
-    const address = ab2s(res.getRemoteAddressAsText());
+    const address = peerAddress(res, req);
     const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "", remoteAddress: address });
     const fail = (status: string, err: ServiceError) => {
       if (finished) return;
@@ -257,7 +278,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       const key = req.getHeader("sec-websocket-key");
       const protocols = req.getHeader("sec-websocket-protocol");
       const extensions = req.getHeader("sec-websocket-extensions");
-      const address = ab2s(res.getRemoteAddressAsText());
+      const address = peerAddress(res, req);
       const refuse = (status: string, why: string): void => {
         res.cork(() => res.writeStatus(status).writeHeader("content-type", "text/plain").end(`${why}\n`));
       };
@@ -391,15 +412,31 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   app.any("/*", (res) => reply(res, "404 Not Found", "not found\n"));
 
   return new Promise((resolve, reject) => {
-    app.listen(config.host, config.port, (listenSocket) => {
+    const [host, port] = guarded ? ["127.0.0.1", 0] : [config.host, config.port];
+    app.listen(host, port, async (listenSocket) => {
       if (!listenSocket) {
-        reject(new Error(`cannot listen on ${config.host}:${config.port}`));
+        reject(new Error(`cannot listen on ${host}:${port}`));
         return;
       }
-      const port = uWS.us_socket_local_port(listenSocket);
+      let guard: FrameGuard | null = null;
+      if (guarded) {
+        try {
+          guard = await startFrameGuard({
+            host: config.host, port: config.port, upstreamPort: uWS.us_socket_local_port(listenSocket),
+            maxFrameBytes: config.limits.maxFrameBytes, maxHeadBytes: config.frameGuard.maxHeadBytes,
+            tls: config.tls ? { cert: readFileSync(config.tls.certFile), key: readFileSync(config.tls.keyFile) } : null,
+            secret: guardSecret.toString(), onRefused: () => metrics.framesRefused.inc(),
+          });
+        } catch (e) {
+          uWS.us_listen_socket_close(listenSocket);
+          (app as unknown as { close(): void }).close();
+          reject(e);
+          return;
+        }
+      }
       let listening = true;
       resolve({
-        port,
+        port: guard ? guard.port : uWS.us_socket_local_port(listenSocket),
         admission,
         get socketCount() { return sockets.size; },
         liveContexts() {
@@ -411,6 +448,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         close: async () => {
           draining = true;
           if (listening) uWS.us_listen_socket_close(listenSocket);
+          if (listening) guard?.close();
           listening = false;
           for (const ws of [...sockets]) {
             const data = ws.getUserData();
