@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The whole training pipeline, in order, with the settings the committed default set was trained
+# with on the 2-core CPU machine (every step resumes or skips what already exists; logs in runs/).
+# Set DEVICE=cuda to train on a GPU (the scripts pick CUDA automatically when present).
+#
+#   bash models/training/train_all.sh            # from the repository root
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+PY=/usr/bin/python3
+DATA="$ROOT/data"
+RUNS="$ROOT/runs"
+OUT="${OUT:-$ROOT/models/default}"
+cd "$ROOT/models/training"
+
+step() { echo "== $*" >&2; }
+
+step "1. corpus: flite voices + augmentation, phone alignments (~15 min)"
+[ -f "$DATA/corpus/summary.json" ] || $PY -m sstrain.corpus --out "$DATA/corpus" --hours 21
+
+step "2. phonemes of every sentence with the server's own front end"
+(cd "$ROOT" && node bin/soundstorm.js prepare phonemes --corpus "$DATA/corpus")
+
+step "3. codec: encoder + RVQ + decoder, then decoder-only on frozen codes"
+$PY -m sstrain.codec.train --corpus "$DATA/corpus" --run "$RUNS/codec" --log-every 50 --valid-every 500 --max-minutes "${CODEC_MINUTES:-200}"
+[ -f "$RUNS/codec-dec/last.ckpt" ] || $PY -m sstrain.codec.train --corpus "$DATA/corpus" --run "$RUNS/codec-dec" \
+  --init-from "$RUNS/codec/last.ckpt" --freeze-encoder --log-every 50 --valid-every 500 --max-minutes 1
+$PY -m sstrain.codec.train --corpus "$DATA/corpus" --run "$RUNS/codec-dec" --log-every 50 --valid-every 500 --max-minutes "${DECODER_MINUTES:-30}"
+
+step "4. semantic tokenizer: phone net + speaker adversary, k-means 512"
+[ -f "$RUNS/semantic/tokenizer.pt" ] || $PY -m sstrain.semantic.train --corpus "$DATA/corpus" --run "$RUNS/semantic" --steps 1500 --batch 12
+
+step "5. alignments (IPA symbols to flite phones) and tokens (codes + units)"
+[ -f "$DATA/tokens/align.pkl" ] || $PY -m sstrain.t2s.data --corpus "$DATA/corpus" --out "$DATA/tokens"
+$PY -m sstrain.tokens --corpus "$DATA/corpus" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/semantic/tokenizer.pt" \
+  --out "$DATA/tokens" --splits valid,train --max-utts 9000
+
+step "6. SoundStorm and text-to-semantic (run side by side on two cores)"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm" --steps 2600 --max-minutes 46 --threads 1 \
+  --layers 4 --dropout 0.0 --frames-per-batch 1600 --lengths 150,250,350 --lr 1.5e-3 &
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s" --steps 2200 --max-minutes 40 --threads 1 --batch 8
+wait
+
+step "7. speaker classifier for evaluation (never served)"
+[ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
+  --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
+
+step "8. export the model set to $OUT"
+$PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
+$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm/last.ckpt" \
+  --t2s "$RUNS/t2s/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens"
+step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
