@@ -45,3 +45,15 @@ test("written words keep apostrophes and inner dots, drop trailing punctuation",
   assert.deepEqual(writtenWords("Dr. O'Neil's U.S. plan—done!").map((w) => w.word), ["Dr", "O'Neil's", "U.S", "plan", "done"]);
   assert.deepEqual(alignWords("", [{ startFrame: 0, endFrame: 3, symbols: 2 }], 40, 0, 0), []);
 });
+
+test("timing errors count only correctly recognized words, matched in order", async () => {
+  const { timingErrors } = await import("../src/eval/e2e-eval.js");
+  const ours = [
+    { word: "The", start_ms: 0, end_ms: 100 }, { word: "cat", start_ms: 100, end_ms: 300 },
+    { word: "sat", start_ms: 300, end_ms: 500 }, { word: "down.", start_ms: 500, end_ms: 800 },
+  ];
+  // the recognizer missed "cat" (heard "hat") and has alternates like "down(2)"
+  const asr = [{ word: "the", start: 0.02, end: 0.1 }, { word: "hat", start: 0.1, end: 0.3 },
+    { word: "sat", start: 0.31, end: 0.52 }, { word: "down(2)", start: 0.5, end: 0.75 }];
+  assert.deepEqual(timingErrors(ours, asr).map(Math.round), [20, 0, 10, 20, 0, 50]);
+});

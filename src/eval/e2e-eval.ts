@@ -13,7 +13,7 @@ import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe } from "./asr.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
-import { corpusWer } from "./wer.js";
+import { corpusWer, normalizeWords } from "./wer.js";
 
 export interface E2EEvalOptions {
   readonly modelDir: string;
@@ -24,7 +24,11 @@ export interface E2EEvalOptions {
   readonly log?: (m: string) => void;
 }
 
-interface VoiceScore { wer: number; reference_wer: number; streaming_wer?: number; utterances: number }
+interface VoiceScore {
+  wer: number; reference_wer: number; streaming_wer?: number; utterances: number;
+  /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
+  word_timing_mae_ms: number; word_timing_words: number;
+}
 
 export interface E2EEvalReport {
   stage: "e2e";
@@ -91,6 +95,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
       const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [];
+      const wordEvents: { word: string; start_ms: number; end_ms: number }[][] = [];
       for (const [i, text] of o.sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
         const t0 = performance.now();
@@ -98,6 +103,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         genS += (performance.now() - t0) / 1000;
         audioS += w.pcm.length / sr;
         whole.push(w.pcm);
+        wordEvents.push(w.events.flatMap((ev) => (ev.type === "words" ? ev.words : [])));
         if (o.streaming) {
           const words = text.split(/(?<=\s)/);
           streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps)).pcm);
@@ -107,11 +113,15 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       const refs = o.sentences.map((t) => ({ ref: t }));
       const score = (pcms: Float32Array[]) => {
         const hyp = transcribe(pcms, sr);
-        return Math.round(corpusWer(refs.map((r, i) => ({ ref: r.ref, hyp: hyp[i].text }))) * 100) / 100;
+        return { wer: Math.round(corpusWer(refs.map((r, i) => ({ ref: r.ref, hyp: hyp[i].text }))) * 100) / 100, hyp };
       };
+      const w = score(whole);
+      const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
       report.voices[v] = {
-        wer: score(whole), reference_wer: score(ref),
-        ...(o.streaming ? { streaming_wer: score(streamed) } : {}),
+        wer: w.wer, reference_wer: score(ref).wer,
+        word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
+        word_timing_words: errs.length / 2,
+        ...(o.streaming ? { streaming_wer: score(streamed).wer } : {}),
         utterances: o.sentences.length,
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
@@ -121,4 +131,29 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   } finally {
     await models.dispose();
   }
+}
+
+/**
+ * |start| and |end| differences (ms) between our word timestamps and the recognizer's, for words it
+ * recognized correctly: the two sequences are matched in order (longest common subsequence of the
+ * normalized words), so a misrecognized word is left out rather than shifting the rest.
+ */
+export function timingErrors(ours: readonly { word: string; start_ms: number; end_ms: number }[],
+  asr: readonly { word: string; start: number; end: number }[]): number[] {
+  const a = ours.map((w) => normalizeWords(w.word).join(" "));
+  const b = asr.map((w) => normalizeWords(w.word).join(" "));
+  const n = a.length, m = b.length;
+  const L = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
+    L[i][j] = a[i] && a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+  }
+  const out: number[] = [];
+  for (let i = 0, j = 0; i < n && j < m;) {
+    if (a[i] && a[i] === b[j]) {
+      out.push(Math.abs(ours[i].start_ms - asr[j].start * 1000), Math.abs(ours[i].end_ms - asr[j].end * 1000));
+      i++; j++;
+    } else if (L[i + 1][j] >= L[i][j + 1]) i++;
+    else j++;
+  }
+  return out;
 }
