@@ -44,10 +44,11 @@ class _PaddedTokenizer(nn.Module):
 def _export(model, args, path: Path, inputs: dict, outputs: dict, fp16: bool) -> dict:
     dyn = {s["name"]: {i: d for i, d in enumerate(s["shape"]) if isinstance(d, str)}
            for s in list(inputs.values()) + list(outputs.values())}
-    with torch.no_grad():
-        torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],
-                          output_names=[s["name"] for s in outputs.values()], dynamic_axes={k: v for k, v in dyn.items() if v},
-                          do_constant_folding=True)
+    # not under no_grad: with gradients possible, torch's TransformerEncoderLayer skips its fused
+    # inference kernel, which has no ONNX export
+    torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],
+                      output_names=[s["name"] for s in outputs.values()], dynamic_axes={k: v for k, v in dyn.items() if v},
+                      do_constant_folding=True)
     if fp16:
         fp16_weights(path)
     return {"file": path.name, "inputs": inputs, "outputs": outputs}
