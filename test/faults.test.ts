@@ -172,7 +172,7 @@ test("a client that stops reading is warned (slow_consumer), then closed with 40
 });
 
 test("SIGTERM drains: readiness false, new sockets refused, running context finishes, exit 0", async () => {
-  const child = spawn(process.execPath, ["bin/soundstorm.js", "serve", "--port", "0", "--host", "127.0.0.1"], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(process.execPath, ["bin/soundstorm.js", "serve", "--port", "0", "--host", "127.0.0.1", "--model", FIXTURE_MODEL], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => { stderr += d; });
   const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));

@@ -35,6 +35,10 @@ def main():
         cfg = SoundStormConfig(**ck["config"])
         model = SoundStorm(cfg).eval()
         model.load_state_dict(ck["model"])
+        with torch.no_grad():  # the ONNX file stores large weights as float16: use exactly those values
+            for prm in model.parameters():
+                if prm.numel() >= 1024:
+                    prm.copy_(prm.half().float())
         levels, codebook, vocab, name = cfg.levels, cfg.codebook, cfg.semantic_vocab, "trained"
         z = np.load(Path(a.tokens) / "valid.npz")
         real = (np.repeat(z["semantic"][:400].astype(np.int64), 2), z["codes"][:800].astype(np.int64))

@@ -29,7 +29,14 @@ export interface SoundStormEvalOptions {
   readonly log?: (m: string) => void;
 }
 
-interface VoiceScore { wer: number; codec_wer: number; reference_wer: number; speaker_accuracy: number; utterances: number }
+interface VoiceScore {
+  wer: number; codec_wer: number; reference_wer: number;
+  /** Share of outputs the classifier assigns to exactly the prompted voice (of all 16 corpus voices). */
+  speaker_accuracy: number;
+  /** Share assigned to the prompted voice or one of its augmented variants (e.g. slt_a). */
+  speaker_family_accuracy: number;
+  utterances: number;
+}
 
 export interface SoundStormEvalReport {
   stage: "soundstorm";
@@ -39,7 +46,7 @@ export interface SoundStormEvalReport {
   rtf: number;
   sweep?: { level1_iterations: number; schedule: number[]; wer: number; passes_per_utterance: number; seconds: number; rtf: number }[];
   one_frame_per_pass?: { frames: number; passes: number; seconds: number; schedule_passes: number; schedule_seconds: number };
-  long?: Record<string, { seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number }>;
+  long?: Record<string, { seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number; same_family: number }>;
 }
 
 interface Item { voice: string; text: string; pcm: Float32Array; sem: Int32Array }
@@ -98,13 +105,18 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
     };
     for (const v of voices) {
       const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0);
-      let same = 0;
-      for (const i of idx) if ((await spk.classify(generated[i])) === v) same++;
+      let same = 0, family = 0;
+      for (const i of idx) {
+        const who = await spk.classify(generated[i]);
+        if (who === v) same++;
+        if (who === v || who.startsWith(`${v}_`)) family++;
+      }
       report.voices[v] = {
         wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
         codec_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrCodec[i].text })))),
         reference_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrRef[i].text })))),
         speaker_accuracy: round(same / idx.length, 3),
+        speaker_family_accuracy: round(family / idx.length, 3),
         utterances: idx.length,
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
@@ -172,6 +184,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
           wer: round(corpusWer([{ ref: picked.map((x) => x.text).join(" "), hyp }])),
           short_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
           crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),
+          same_family: round(crops.filter((c) => c === v || c.startsWith(`${v}_`)).length / crops.length, 3),
         };
         log(`  long ${v}: ${JSON.stringify(report.long[v])}`);
       }
