@@ -1,0 +1,78 @@
+/**
+ * `npm run bench:models`: speed of the generative stages on the default model set.
+ * - SoundStorm: a 10 s window after a 3 s voice prompt (real tokens from the shipped voice), default
+ *   schedule, on `--threads` onnxruntime threads (default 2: this machine's cores); real-time factor
+ *   = generation time / 10 s. Median of `--runs`.
+ * - Text-to-semantic on one thread: duration + token passes per sentence, time / audio seconds.
+ */
+import { parseArgs } from "node:util";
+import { resolve } from "node:path";
+import { loadModelSet } from "../../src/models/model-set.js";
+import { servingManifest } from "../../src/models/manifest.js";
+import { AcousticGenerator } from "../../src/pipeline/acoustic/soundstorm.js";
+import { Phonemizer } from "../../src/pipeline/phonemes/g2p.js";
+import { TextToSemantic } from "../../src/pipeline/semantic/text-to-semantic.js";
+import { normalizeText } from "../../src/pipeline/text/normalize.js";
+import { repeatTokens } from "../../src/synth/windows.js";
+
+const SENTENCES = [
+  "The committee will meet again on Thursday to review the budget.",
+  "Nobody expected the river to rise so quickly after the storm.",
+  "Please remember to bring your own notebook and a pen.",
+  "We walked along the quiet beach until the sun went down.",
+];
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    model: { type: "string", default: "models/default" }, threads: { type: "string", default: "2" },
+    runs: { type: "string", default: "5" }, seconds: { type: "string", default: "10" },
+  } });
+  const runs = Number(values.runs), threads = Number(values.threads), seconds = Number(values.seconds);
+  const dir = resolve(values.model!);
+
+  const ss = await loadModelSet(dir, { intraOpThreads: threads }, ["soundstorm"]);
+  const m = servingManifest(ss.manifest);
+  const gen = new AcousticGenerator(ss.graphs.soundstorm, m);
+  const voice = m.voicePrompts.get([...m.voicePrompts.keys()][0])!;
+  const promptSem = repeatTokens(voice.semantic, m.semantic.repeat);
+  const frames = seconds * m.audio.frame_rate;
+  // new frames: the voice's own semantic tokens tiled to the window length (realistic unit statistics)
+  const semantic = new Int32Array(frames);
+  for (let i = 0; i < frames; i++) semantic[i] = promptSem[i % promptSem.length];
+  const times: number[] = [];
+  let passes = 0;
+  for (let r = 0; r <= runs; r++) {
+    const t0 = performance.now();
+    const out = await gen.generate({ promptSemantic: promptSem, promptAcoustic: voice.acoustic, semantic, seed: r });
+    if (r > 0) times.push(performance.now() - t0); // run 0 warms up
+    passes = out.passes;
+  }
+  await ss.dispose();
+  const ssMs = median(times);
+  console.log(JSON.stringify({
+    stage: "soundstorm", model: m.name, threads, prompt_frames: voice.frames, new_frames: frames, window_frames: voice.frames + frames,
+    schedule: m.decoding.schedule, passes, median_ms: Math.round(ssMs), per_pass_ms: Math.round((ssMs / passes) * 10) / 10,
+    rtf: Math.round((ssMs / 1000 / seconds) * 1e4) / 1e4, runs,
+  }));
+
+  const t2sSet = await loadModelSet(dir, { intraOpThreads: 1 }, ["t2s_duration", "t2s_tokens"]);
+  const tm = servingManifest(t2sSet.manifest);
+  const t2s = new TextToSemantic(t2sSet.graphs.t2s_duration, t2sSet.graphs.t2s_tokens, tm);
+  const ph = new Phonemizer(tm);
+  const prompt = { phonemes: ph.encode(voice.phonemes), semantic: voice.semantic };
+  let ms = 0, audioS = 0;
+  for (let r = 0; r <= runs; r++) {
+    for (const s of SENTENCES) {
+      const ids = (await ph.phonemize(normalizeText(s))).ids;
+      const t0 = performance.now();
+      const res = await t2s.generate(ids, prompt, r);
+      if (r > 0) { ms += performance.now() - t0; audioS += res.tokens.length / tm.semantic.rate; }
+    }
+  }
+  await t2sSet.dispose();
+  console.log(JSON.stringify({ stage: "text_to_semantic", threads: 1, sentences: SENTENCES.length * runs, ms: Math.round(ms), audio_seconds: Math.round(audioS * 100) / 100, rtf: Math.round((ms / 1000 / audioS) * 1e4) / 1e4 }));
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
