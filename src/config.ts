@@ -121,7 +121,7 @@ const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 export const DEFAULT_CONFIG: ServerConfig = {
   host: "0.0.0.0",
   port: 8080,
-  modelDir: resolve(ROOT, "models/fixture"),
+  modelDir: resolve(ROOT, "models/default"),
   defaultVoice: null,
   defaultFormat: "opus",
   defaultLatency: "balanced",
