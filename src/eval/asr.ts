@@ -35,16 +35,21 @@ export function transcribe(utterances: Float32Array[], sampleRate = 16000): Tran
       else if (/^\((u\d+) -?\d+\)$/.test(line.trim())) hyp.set(line.trim().slice(1, 7), "");
     }
     const segs = new Map<string, Transcript["words"]>();
-    // hypseg: "uttid S T scr sf wid ef ascr lscr word sf ..." frames at 100/s
+    // hypseg: "uttid S <scale> T <total> A <acoustic> L <lm>" then per word "sf ascr lscr word", then the
+    // utterance's end frame; frames at 100/s, a word ends where the next begins
     for (const line of readFileSync(join(dir, "seg"), "utf8").split("\n")) {
       const t = line.trim().split(/\s+/);
-      if (t.length < 4) continue;
+      if (t.length < 10 || t[1] !== "S") continue;
+      const raw: { word: string; sf: number }[] = [];
+      let i = 9;
+      for (; i + 3 < t.length; i += 4) raw.push({ word: t[i + 3].replace(/\(\d+\)$/, ""), sf: Number(t[i]) });
+      const last = Number(t[i] ?? NaN);
       const words: Transcript["words"] = [];
-      for (let i = 4; i + 4 < t.length; i += 5) {
-        const w = t[i + 4].replace(/\(\d+\)$/, "");
-        if (/^(<s>|<\/s>|<sil>|\[.*\]|\+\+.*\+\+)$/.test(w)) continue;
-        words.push({ word: w, start: Number(t[i]) / 100, end: (Number(t[i + 2]) + 1) / 100 });
-      }
+      raw.forEach((r, k) => {
+        if (/^(<s>|<\/s>|<sil>|\[.*\]|\+\+.*\+\+)$/.test(r.word)) return;
+        const end = k + 1 < raw.length ? raw[k + 1].sf : last;
+        words.push({ word: r.word, start: r.sf / 100, end: end / 100 });
+      });
       segs.set(t[0], words);
     }
     return ids.map((id) => ({ text: hyp.get(id) ?? "", words: segs.get(id) ?? [] }));
