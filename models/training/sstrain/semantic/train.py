@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 from ..audio import PackedCorpus, Utt
 from ..codec.quantizer import kmeans
 from ..codec.train import pick_device
+from ..runs import emit, save_checkpoint
 from .model import PHONES, PhoneNet, SemanticConfig, Tokenizer
 
 PHONE_ID = {p: i for i, p in enumerate(PHONES)}
@@ -148,14 +148,10 @@ def main(argv=None) -> None:
         if step % a.log_every == 0 or step == a.steps:
             rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
             rec.update(step=step, lr=round(lr, 6), s_per_step=round((time.time() - t0) / agg["n"], 3))
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            emit(log, rec)
             agg, t0 = {}, time.time()
         if step % 250 == 0 or step == a.steps:
-            torch.save({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()},
-                       run / "last.ckpt.tmp")
-            os.replace(run / "last.ckpt.tmp", ck_path)
+            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()}, run)
 
     net.eval()
     print("k-means over phone-net features ...", flush=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from ..codec.train import pick_device
+from ..runs import emit, save_checkpoint
 from .model import SoundStorm, SoundStormConfig
 
 
@@ -208,15 +208,11 @@ def main(argv=None) -> None:
                         l, ac_ = step_loss(model, *vb, np.random.default_rng(9), c, level=q, ratio=0.7)
                         rec[f"valid_ce_l{q + 1}"], rec[f"valid_acc_l{q + 1}"] = round(float(l), 4), round(ac_, 4)
                 model.train()
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            emit(log, rec)
             agg, t0 = {}, time.time()
         over = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
         if step % 200 == 0 or step == a.steps or over:
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()},
-                       run / "last.ckpt.tmp")
-            os.replace(run / "last.ckpt.tmp", ck_path)
+            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break

@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from ..codec.train import pick_device
+from ..runs import emit, save_checkpoint
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
@@ -133,15 +133,12 @@ def main(argv=None) -> None:
                 rec.update(valid_dur_l1=round(float(np.mean([float(v[0]) for v in vals])), 4),
                            valid_tok_ce=round(float(np.mean([float(v[1]) for v in vals])), 4),
                            valid_tok_acc=round(float(np.mean([v[2] for v in vals])), 4))
-            print(json.dumps(rec), flush=True)
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
+            emit(log, rec)
             agg, t0 = {}, time.time()
         over = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
         if step % 250 == 0 or step == a.steps or over:
-            torch.save({"duration": dur.state_dict(), "tokens": tok.state_dict(), "opt": opt.state_dict(),
-                        "step": step, "config": c.to_dict()}, run / "last.ckpt.tmp")
-            os.replace(run / "last.ckpt.tmp", ck_path)
+            save_checkpoint({"duration": dur.state_dict(), "tokens": tok.state_dict(), "opt": opt.state_dict(),
+                             "step": step, "config": c.to_dict()}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break
