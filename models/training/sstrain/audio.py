@@ -27,13 +27,12 @@ def dft_basis(n_fft: int) -> torch.Tensor:
 
 
 class ConvSTFT(nn.Module):
-    """|STFT| (or real/imag) via a fixed Conv1d: identical in training and in ONNX. In an ONNX export the
-    basis is computed by graph ops (onnxruntime folds them at load) so the file does not carry it."""
+    """Real/imag STFT with fixed framing: torch.stft (FFT) in training, a fixed Conv1d with the same
+    windowed DFT basis in an ONNX export (ONNX has no STFT op)."""
 
     def __init__(self, n_fft: int, hop: int, center_pad: bool = True):
         super().__init__()
         self.n_fft, self.hop, self.center_pad = n_fft, hop, center_pad
-        self.register_buffer("basis", dft_basis(n_fft), persistent=False)
 
     def forward(self, audio: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """audio [B, S] -> (real, imag) each [B, bins, frames]; frames = S // hop when S is a multiple of hop."""
