@@ -9,6 +9,20 @@ from typing import IO
 import torch
 
 
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def start_run(threads: int, device: str, run: str) -> tuple[torch.device, Path]:
+    """Common start of every training script: CPU threads (Debian's torch starts with one), device, run dir."""
+    torch.set_num_threads(threads)
+    path = Path(run)
+    path.mkdir(parents=True, exist_ok=True)
+    return pick_device(device), path
+
+
 def save_checkpoint(state: dict, run: Path, name: str = "last.ckpt") -> None:
     """Write then rename, so a run killed mid-save keeps its previous checkpoint."""
     tmp = run / f"{name}.tmp"

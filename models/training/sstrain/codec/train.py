@@ -11,20 +11,14 @@ import math
 import os
 import time
 from dataclasses import fields
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from ..audio import PackedCorpus
+from ..runs import start_run
 from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
-
-
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def lr_at(step: int, c: CodecConfig) -> float:
@@ -76,40 +70,34 @@ def main(argv=None) -> None:
         if f.type in ("int", "float"):
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    dev = pick_device(a.device)
-    run = Path(a.run)
-    run.mkdir(parents=True, exist_ok=True)
+    dev, run = start_run(a.threads, a.device, a.run)
     ckpt_path = run / "last.ckpt"
 
-    cfg = CodecConfig()
-    if ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu")
-        cfg = CodecConfig(**ck["config"])
+    # weights and config come from this run's checkpoint (resume), else from --init-from, else fresh;
+    # command-line values override the config either way
+    ck = torch.load(ckpt_path, map_location="cpu") if ckpt_path.exists() else None
+    init = torch.load(a.init_from, map_location="cpu") if (a.init_from and ck is None) else None
+    source = ck or init
+    cfg = CodecConfig(**source["config"]) if source else CodecConfig()
     for f in fields(CodecConfig):
         v = getattr(a, f.name, None)
         if v is not None:
             setattr(cfg, f.name, v)
     model = Codec(cfg).to(dev)
-    frozen = a.freeze_encoder or (ckpt_path.exists() and ck.get("frozen_encoder", False))
+    frozen = a.freeze_encoder or bool(ck and ck.get("frozen_encoder", False))
     params = model.decoder.parameters() if frozen else model.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
     step = 0
     rng = np.random.default_rng(0)
-    if a.init_from and not ckpt_path.exists():
-        init = torch.load(a.init_from, map_location="cpu")
-        cfg = CodecConfig(**init["config"])
-        model = Codec(cfg).to(dev)
+    if init is not None:
         model.load_state_dict(init["model"])
-        opt = torch.optim.AdamW(model.decoder.parameters() if frozen else model.parameters(), lr=cfg.lr,
-                                betas=(0.8, 0.99), weight_decay=1e-4)
         step = init["step"]
         rng = np.random.default_rng(step + 7)
         print(f"initialised from {a.init_from} (step {step}); frozen encoder: {frozen}", flush=True)
     if frozen:
         for m in (model.encoder, model.quantizer):
             m.requires_grad_(False)
-    if ckpt_path.exists():
+    if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]

@@ -9,7 +9,6 @@ import argparse
 import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,8 +16,7 @@ import torch.nn.functional as F
 
 from ..audio import PackedCorpus, Utt
 from ..codec.quantizer import kmeans
-from ..codec.train import pick_device
-from ..runs import emit, save_checkpoint
+from ..runs import emit, save_checkpoint, start_run
 from .model import PHONES, PhoneNet, SemanticConfig, Tokenizer
 
 PHONE_ID = {p: i for i, p in enumerate(PHONES)}
@@ -104,10 +102,7 @@ def main(argv=None) -> None:
     ap.add_argument("--kmeans-frames", type=int, default=120000)
     ap.add_argument("--log-every", type=int, default=50)
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    dev = pick_device(a.device)
-    run = Path(a.run)
-    run.mkdir(parents=True, exist_ok=True)
+    dev, run = start_run(a.threads, a.device, a.run)
     c = SemanticConfig()
     net = PhoneNet(c).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..codec.train import pick_device
-from ..runs import emit, save_checkpoint
+from ..runs import emit, save_checkpoint, start_run
 from .model import SoundStorm, SoundStormConfig
 
 
@@ -150,10 +149,7 @@ def main(argv=None) -> None:
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    dev = pick_device(a.device)
-    run = Path(a.run)
-    run.mkdir(parents=True, exist_ok=True)
+    dev, run = start_run(a.threads, a.device, a.run)
     tokens = Path(a.tokens)
     meta = json.loads((tokens / "meta.json").read_text())
     ck_path = run / "last.ckpt"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from torch import nn
 
 from ..audio import LogMel, PackedCorpus
 from ..codec.export import OPSET, fp16_weights
-from ..codec.train import pick_device
+from ..runs import start_run
 from ..tokens import load_codec
 
 CROP = 48000  # 3 s
@@ -52,10 +51,8 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    dev = pick_device(a.device)
-    run, out = Path(a.run), Path(a.out)
-    run.mkdir(parents=True, exist_ok=True)
+    dev, run = start_run(a.threads, a.device, a.run)
+    out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     train, valid = PackedCorpus(a.corpus, "train"), PackedCorpus(a.corpus, "valid")
     labels = [None] * (max(u.speaker_id for u in train.utts) + 1)

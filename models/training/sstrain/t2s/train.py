@@ -15,8 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..codec.train import pick_device
-from ..runs import emit, save_checkpoint
+from ..runs import emit, save_checkpoint, start_run
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
@@ -78,10 +77,7 @@ def main(argv=None) -> None:
     ap.add_argument("--valid-every", type=int, default=500)
     ap.add_argument("--max-minutes", type=float, default=0)
     a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    dev = pick_device(a.device)
-    run = Path(a.run)
-    run.mkdir(parents=True, exist_ok=True)
+    dev, run = start_run(a.threads, a.device, a.run)
     tokens = Path(a.tokens)
     aligned = load_alignments(tokens / "align.pkl")
     units = int(json.loads((tokens / "meta.json").read_text()).get("units", 512))
