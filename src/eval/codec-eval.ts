@@ -31,7 +31,8 @@ export interface CodecEvalReport {
   codebook_size: number;
 }
 
-function padToHop(pcm: Float32Array, hop: number): Float32Array {
+/** Zero-pad audio to a whole number of codec frames (the encoder wants that). */
+export function padToHop(pcm: Float32Array, hop: number): Float32Array {
   const n = Math.ceil(pcm.length / hop) * hop;
   if (n === pcm.length) return pcm;
   const out = new Float32Array(n);

@@ -11,6 +11,7 @@ import { servingManifest, type ServingManifest, type VoicePrompt } from "../mode
 import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
 import { generateInWindows, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
+import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { SpeakerClassifier } from "./speaker-id.js";
 import { corpusWer } from "./wer.js";
@@ -218,9 +219,7 @@ export async function decodeCodes(models: ModelSet, m: ServingManifest, codes: I
 }
 
 async function roundTrip(models: ModelSet, m: ServingManifest, pcm: Float32Array): Promise<Float32Array> {
-  const hop = m.audio.hop_length;
-  const x = new Float32Array(Math.ceil(pcm.length / hop) * hop);
-  x.set(pcm);
+  const x = padToHop(pcm, m.audio.hop_length);
   const enc = await models.graphs.codec_encoder.run({ audio: { data: x, dims: [1, x.length] } });
   const r = await models.graphs.codec_decoder.run({ codes: enc.codes });
   return (r.audio.data as Float32Array).slice(0, pcm.length);
