@@ -1,7 +1,9 @@
 /** Wires config, models, synthesizer, metrics and the server together. */
-import { buildConfig, fromEnv, type ConfigOverrides, type ServerConfig } from "./config.js";
+import { buildConfig, fromEnv, intraOpThreads, type ConfigOverrides, type ServerConfig } from "./config.js";
 import { createMetrics, type Metrics } from "./metrics.js";
-import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "./models/model-set.js";
+import { InferencePool } from "./engine/inference-pool.js";
+import { loadManifest, type Manifest } from "./models/manifest.js";
+import { SERVING_GRAPHS } from "./models/model-set.js";
 import { startServer, type RunningServer } from "./server/uws-server.js";
 import { VoiceService } from "./server/voices.js";
 import { Synthesizer } from "./synth/synthesizer.js";
@@ -15,15 +17,27 @@ export interface App {
   close(): Promise<void>;
 }
 
-export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): Promise<{ synth: Synthesizer; models: ModelSet }> {
+/** The serving models: graphs on the inference pool's workers, their contract here. */
+export interface ServingModels {
+  readonly manifest: Manifest;
+  readonly pool: InferencePool;
+  dispose(): Promise<void>;
+}
+
+export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): Promise<{ synth: Synthesizer; models: ServingModels }> {
   const onRun = metrics
     ? (graph: string, seconds: number, batch: number) => {
       metrics.modelPass.observe({ graph }, seconds);
       metrics.batchSize.observe({ graph }, batch);
     }
     : undefined;
-  const models = await loadModelSet(config.modelDir, { intraOpThreads: config.inference.intraOpThreads, ...(onRun ? { onRun } : {}) }, SERVING_GRAPHS);
-  const synth = new Synthesizer(models);
+  const manifest = loadManifest(config.modelDir);
+  const pool = await InferencePool.start(manifest, {
+    modelDir: config.modelDir, graphs: SERVING_GRAPHS, workers: config.inference.workers,
+    intraOpThreads: intraOpThreads(config), batching: config.inference.batching, ...(onRun ? { onRun } : {}),
+  });
+  const models: ServingModels = { manifest, pool, dispose: () => pool.close() };
+  const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner });
   // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
   const stream = synth.openStream(synth.voices[0], 0);
   await stream.synthesize("Ready.");
@@ -37,7 +51,7 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
   let synth: Synthesizer | null = null;
   let voices: VoiceService | null = null;
   const server: RunningServer = await startServer({ config, metrics, synth: () => synth, voices: () => voices, log });
-  let models: ModelSet;
+  let models: ServingModels;
   try {
     const loaded = await loadSynthesizer(config, metrics);
     models = loaded.models;

@@ -6,6 +6,7 @@
 import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import type { LatencyProfile, OutputFormat } from "./protocol/messages.js";
 import type { ApiKeyConfig } from "./server/auth.js";
 
@@ -52,10 +53,29 @@ export interface ServerConfig {
   };
   readonly chunking: Readonly<Record<LatencyProfile, ChunkPolicy>>;
   readonly inference: {
-    /** onnxruntime intra-op threads per session. */
+    /** onnxruntime intra-op threads per session, in each worker. 0: the machine's cores / workers. */
     readonly intraOpThreads: number;
+    /** Inference worker threads (each owns a copy of the serving graphs and runs one call at a time). */
+    readonly workers: number;
     /** Seed used when a context gives none. */
     readonly defaultSeed: number;
+    /** Dynamic batching of SoundStorm passes across contexts (engine/inference-pool.ts). */
+    readonly batching: {
+      readonly enabled: boolean;
+      /** Windows in one model call. */
+      readonly maxBatch: number;
+      /** Rows x longest window (frames): bounds one call's time, so a first chunk waits at most that long. */
+      readonly maxBatchFrames: number;
+      /** How long a pass (not of a first chunk) may wait for others to batch with. */
+      readonly maxWaitMs: number;
+    };
+    /** Merging a context's queued chunks into one synthesis when it falls behind (each window pays
+     * for its voice prompt and tail, so fewer, longer windows cost less per second of audio). */
+    readonly coalesce: {
+      readonly enabled: boolean;
+      /** Largest merged text, characters. */
+      readonly maxChars: number;
+    };
   };
   /** Opus encoder bitrate, bits per second. */
   readonly opusBitrate: number;
@@ -141,7 +161,13 @@ export const DEFAULT_CONFIG: ServerConfig = {
     balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300 },
     quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800 },
   },
-  inference: { intraOpThreads: 1, defaultSeed: 0 },
+  inference: {
+    intraOpThreads: 0,
+    workers: 1,
+    defaultSeed: 0,
+    batching: { enabled: true, maxBatch: 8, maxBatchFrames: 3000, maxWaitMs: 1 },
+    coalesce: { enabled: true, maxChars: 240 },
+  },
   opusBitrate: 32_000,
   pacing: { default: "realtime", leadMs: 300 },
   auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
@@ -181,6 +207,20 @@ function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+/** Threads per onnxruntime session: as configured, or the machine's cores shared among the workers. */
+export function intraOpThreads(config: ServerConfig): number {
+  const { intraOpThreads: t, workers } = config.inference;
+  return t > 0 ? t : Math.max(1, Math.floor(availableParallelism() / workers));
+}
+
+function boolEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
+  const v = env[name];
+  if (v === undefined || v === "") return undefined;
+  const l = v.toLowerCase();
+  if (!["0", "1", "true", "false", "on", "off"].includes(l)) throw new Error(`${name} must be 1 or 0, got ${JSON.stringify(v)}`);
+  return l === "1" || l === "true" || l === "on";
+}
+
 /** Environment variables the server reads (documented in README.md). */
 export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const o: Record<string, unknown> = {};
@@ -188,8 +228,16 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (port !== undefined) o.port = port;
   if (env.HOST) o.host = env.HOST;
   if (env.SOUNDSTORM_MODEL) o.modelDir = resolve(env.SOUNDSTORM_MODEL);
+  const inference: Record<string, unknown> = {};
   const threads = intEnv(env, "SOUNDSTORM_THREADS");
-  if (threads !== undefined) o.inference = { intraOpThreads: threads };
+  if (threads !== undefined) inference.intraOpThreads = threads;
+  const workers = intEnv(env, "SOUNDSTORM_WORKERS");
+  if (workers !== undefined) inference.workers = workers;
+  const batching = boolEnv(env, "SOUNDSTORM_BATCHING");
+  if (batching !== undefined) inference.batching = { ...DEFAULT_CONFIG.inference.batching, enabled: batching };
+  const coalesce = boolEnv(env, "SOUNDSTORM_COALESCE");
+  if (coalesce !== undefined) inference.coalesce = { ...DEFAULT_CONFIG.inference.coalesce, enabled: coalesce };
+  if (Object.keys(inference).length) o.inference = inference;
   const maxContexts = intEnv(env, "SOUNDSTORM_MAX_CONTEXTS");
   if (maxContexts !== undefined) o.capacity = { maxActiveContexts: maxContexts };
   if (env.SOUNDSTORM_VOICES_DIR) o.voices = { dir: resolve(env.SOUNDSTORM_VOICES_DIR) };
@@ -198,11 +246,8 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const keys = [...keysFromFile(env.SOUNDSTORM_KEYS_FILE), ...keysFromList(env.SOUNDSTORM_API_KEYS)];
   if (keys.length) o.auth = { keys };
   if (env.SOUNDSTORM_TOKEN_SECRET) o.auth = { ...(o.auth as object), tokenSecret: env.SOUNDSTORM_TOKEN_SECRET };
-  if (env.SOUNDSTORM_FRAME_GUARD !== undefined && env.SOUNDSTORM_FRAME_GUARD !== "") {
-    const v = env.SOUNDSTORM_FRAME_GUARD.toLowerCase();
-    if (!["0", "1", "true", "false", "on", "off"].includes(v)) throw new Error(`SOUNDSTORM_FRAME_GUARD must be 1 or 0, got ${JSON.stringify(env.SOUNDSTORM_FRAME_GUARD)}`);
-    o.frameGuard = { enabled: v === "1" || v === "true" || v === "on" };
-  }
+  const guard = boolEnv(env, "SOUNDSTORM_FRAME_GUARD");
+  if (guard !== undefined) o.frameGuard = { enabled: guard };
   if (env.SOUNDSTORM_TLS_CERT || env.SOUNDSTORM_TLS_KEY) {
     if (!env.SOUNDSTORM_TLS_CERT || !env.SOUNDSTORM_TLS_KEY) throw new Error("set both SOUNDSTORM_TLS_CERT and SOUNDSTORM_TLS_KEY");
     o.tls = { certFile: resolve(env.SOUNDSTORM_TLS_CERT), keyFile: resolve(env.SOUNDSTORM_TLS_KEY) };
@@ -273,7 +318,11 @@ function validate(c: ServerConfig): void {
   }
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
   if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");
-  if (c.inference.intraOpThreads < 1) bad("inference.intraOpThreads must be >= 1");
+  if (!Number.isInteger(c.inference.intraOpThreads) || c.inference.intraOpThreads < 0) bad("inference.intraOpThreads must be an integer >= 0 (0: automatic)");
+  if (!Number.isInteger(c.inference.workers) || c.inference.workers < 1) bad("inference.workers must be an integer >= 1");
+  const b = c.inference.batching;
+  if (!(b.maxBatch >= 1 && b.maxBatchFrames >= 1 && b.maxWaitMs >= 0)) bad("inference.batching needs maxBatch >= 1, maxBatchFrames >= 1, maxWaitMs >= 0");
+  if (!(c.inference.coalesce.maxChars >= 1)) bad("inference.coalesce.maxChars must be >= 1");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
   const v = c.voices;

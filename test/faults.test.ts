@@ -12,7 +12,7 @@ import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
-import { Synthesizer } from "../src/synth/synthesizer.js";
+import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
 import { FIXTURE_MODEL, sleep, startTestServer, TestClient } from "./helpers.js";
 
 setFlagsFromString("--expose-gc");
@@ -22,7 +22,7 @@ let models: ModelSet;
 let synth: Synthesizer;
 before(async () => {
   models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
-  synth = new Synthesizer(models);
+  synth = new Synthesizer(localBackend(models));
 });
 after(async () => { await models.dispose(); });
 

@@ -10,7 +10,7 @@ import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
-import { Synthesizer } from "../src/synth/synthesizer.js";
+import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
 import { FIXTURE_MODEL, sleep } from "./helpers.js";
 
 let models: ModelSet;
@@ -19,7 +19,7 @@ const unhandled: unknown[] = [];
 const onUnhandled = (e: unknown) => { unhandled.push(e); };
 before(async () => {
   models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
-  synth = new Synthesizer(models);
+  synth = new Synthesizer(localBackend(models));
   process.on("unhandledRejection", onUnhandled);
 });
 after(async () => {

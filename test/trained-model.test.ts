@@ -15,7 +15,7 @@ import type { App } from "../src/app.js";
 import { SpeakerClassifier } from "../src/eval/speaker-id.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { loadModelSet } from "../src/models/model-set.js";
-import { AcousticGenerator } from "../src/pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { Resampler } from "../src/pipeline/audio/resample.js";
 import { startTestServer } from "./helpers.js";
 
@@ -49,7 +49,7 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
   };
   const models = await loadModelSet(DEFAULT_MODEL, { intraOpThreads: 1 }, ["soundstorm"]);
   try {
-    const gen = new AcousticGenerator(models.graphs.soundstorm, servingManifest(models.manifest));
+    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, servingManifest(models.manifest)), servingManifest(models.manifest));
     for (const [i, c] of golden.cases.entries()) {
       const p = c.prompt_frames;
       const r = await gen.generate({

@@ -9,7 +9,7 @@ import { parseArgs } from "node:util";
 import { resolve } from "node:path";
 import { loadModelSet } from "../../src/models/model-set.js";
 import { servingManifest } from "../../src/models/manifest.js";
-import { AcousticGenerator } from "../../src/pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner } from "../../src/pipeline/acoustic/soundstorm.js";
 import { Phonemizer } from "../../src/pipeline/phonemes/g2p.js";
 import { TextToSemantic } from "../../src/pipeline/semantic/text-to-semantic.js";
 import { normalizeText } from "../../src/pipeline/text/normalize.js";
@@ -34,7 +34,7 @@ async function main(): Promise<void> {
 
   const ss = await loadModelSet(dir, { intraOpThreads: threads }, ["soundstorm"]);
   const m = servingManifest(ss.manifest);
-  const gen = new AcousticGenerator(ss.graphs.soundstorm, m);
+  const gen = new AcousticGenerator(directPassRunner(ss.graphs.soundstorm, m), m);
   const voice = m.voicePrompts.get([...m.voicePrompts.keys()][0])!;
   const promptSem = repeatTokens(voice.semantic, m.semantic.repeat);
   const frames = seconds * m.audio.frame_rate;

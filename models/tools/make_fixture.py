@@ -41,10 +41,13 @@ class Embed(nn.Module):
         self.qkv = nn.Linear(width, 3 * width)
         self.norm = nn.LayerNorm(width)
 
-    def forward(self, x):
+    def forward(self, x, pad=None):
+        """pad [B,T] bool: frames of right-padded rows that other frames must not attend to."""
         q, k, v = self.qkv(x).chunk(3, dim=-1)
-        att = torch.softmax(torch.matmul(q, k.transpose(1, 2)) / math.sqrt(q.shape[-1]), dim=-1)
-        return self.norm(x + torch.matmul(att, v))
+        s = torch.matmul(q, k.transpose(1, 2)) / math.sqrt(q.shape[-1])
+        if pad is not None:
+            s = s.masked_fill(pad[:, None, :], -1e4)
+        return self.norm(x + torch.matmul(torch.softmax(s, dim=-1), v))
 
 
 class SoundStormFixture(nn.Module):
@@ -55,13 +58,14 @@ class SoundStormFixture(nn.Module):
         self.mix = Embed(WIDTH)
         self.heads = nn.Parameter(torch.randn(LEVELS, WIDTH, CODEBOOK) * 0.5)
 
-    def forward(self, semantic, acoustic, level):
+    def forward(self, semantic, acoustic, level, lengths=None):
+        """The serving contract (sstrain/soundstorm/export.py): level [B] per row, lengths [B] valid frames."""
         x = self.sem(semantic)
         for q in range(LEVELS):
             x = x + self.ac[q](acoustic[:, :, q])
-        x = self.mix(x)
-        head = self.heads.index_select(0, level.reshape(1)).squeeze(0)
-        return torch.matmul(x, head) * 3.0
+        pad = None if lengths is None else torch.arange(semantic.shape[1])[None, :] >= lengths[:, None]
+        x = self.mix(x, pad)
+        return torch.matmul(x, self.heads[level]) * 3.0
 
 
 class DurationFixture(nn.Module):
@@ -165,12 +169,13 @@ def main():
         T = 20
         graphs["soundstorm"] = export(
             SoundStormFixture().eval(),
-            (torch.zeros(1, T, dtype=torch.long), torch.full((1, T, LEVELS), CODEBOOK, dtype=torch.long),
-             torch.tensor([0], dtype=torch.long)),
+            (torch.zeros(2, T, dtype=torch.long), torch.full((2, T, LEVELS), CODEBOOK, dtype=torch.long),
+             torch.tensor([0, 1], dtype=torch.long), torch.tensor([T, T - 3], dtype=torch.long)),
             out / "soundstorm.onnx",
             {"semantic": io("semantic", "int64", ["batch", "frames"]),
              "acoustic": io("acoustic", "int64", ["batch", "frames", LEVELS]),
-             "level": io("level", "int64", [1])},
+             "level": io("level", "int64", ["batch"]),
+             "lengths": io("lengths", "int64", ["batch"])},
             {"logits": io("logits", "float32", ["batch", "frames", CODEBOOK])})
         P, Pp, Tp = 7, 5, 9
         graphs["t2s_duration"] = export(

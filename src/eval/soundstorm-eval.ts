@@ -8,7 +8,7 @@
  */
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
-import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { generateInWindows, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
 import { padToHop } from "./codec-eval.js";
@@ -60,7 +60,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
   const spk = await SpeakerClassifier.load(o.speakerClassifier);
   try {
     const m = servingManifest(models.manifest);
-    const gen = new AcousticGenerator(models.graphs.soundstorm, m);
+    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), m);
     const voices = o.voices ?? BASE_VOICES;
     const sr = m.audio.sample_rate;
 

@@ -14,6 +14,21 @@ export interface TensorValue {
   readonly dims: readonly number[];
 }
 
+/** Scheduling hints for one run; a local Graph ignores them, the inference pool orders work by them. */
+export interface RunOptions {
+  /** Lower runs first (0: a context's first chunk, 1: the rest); FIFO within a priority. */
+  readonly priority?: number;
+  /** Aborted before the run starts: the run is dropped and rejects with DecodeAborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** What the stages need from a graph: its contract and a way to run it (here, or on a worker). */
+export interface GraphRunner<In extends string = string, Out extends string = string> {
+  readonly name: string;
+  readonly spec: GraphSpec;
+  run(feeds: Record<In, TensorValue>, opts?: RunOptions): Promise<Record<Out, TensorValue>>;
+}
+
 export interface SessionOptions {
   readonly intraOpThreads: number;
   /** Called after every run with the graph name, wall seconds and batch size (for metrics). */
@@ -46,7 +61,7 @@ function toTensor(spec: TensorSpec, v: TensorValue): ort.Tensor {
   }
 }
 
-export class Graph<In extends string = string, Out extends string = string> {
+export class Graph<In extends string = string, Out extends string = string> implements GraphRunner<In, Out> {
   private constructor(
     readonly name: string,
     readonly spec: GraphSpec,
@@ -60,6 +75,9 @@ export class Graph<In extends string = string, Out extends string = string> {
       interOpNumThreads: 1,
       executionMode: "sequential",
       graphOptimizationLevel: "all",
+      // no busy-waiting between ops: the spinning threads would steal the core the event loop
+      // (sockets, Opus, sampling) needs, for no gain at these op sizes
+      extra: { session: { intra_op: { allow_spinning: "0" }, inter_op: { allow_spinning: "0" } } },
     });
     const want = (specs: Record<string, TensorSpec>) => Object.values(specs).map((s) => s.name).sort();
     const gotIn = [...session.inputNames].sort();
@@ -72,7 +90,7 @@ export class Graph<In extends string = string, Out extends string = string> {
   }
 
   /** Run with feeds keyed by contract role; returns outputs keyed by role. */
-  async run(feeds: Record<In, TensorValue>): Promise<Record<Out, TensorValue>> {
+  async run(feeds: Record<In, TensorValue>, _opts?: RunOptions): Promise<Record<Out, TensorValue>> {
     const ortFeeds: Record<string, ort.Tensor> = {};
     for (const [role, spec] of Object.entries(this.spec.inputs)) {
       const v = (feeds as Record<string, TensorValue>)[role];

@@ -138,6 +138,7 @@ export const ChunkMetrics = Type.Object({
   queue_ms: Type.Number({ description: "Time from the chunk being cut to its synthesis starting" }),
   stages: StageTimings,
   soundstorm_passes: Type.Integer(),
+  merged_chunks: Type.Optional(Type.Integer({ minimum: 2, description: "Present when the context fell behind and this many consecutive chunks (chunk_index and the ones after it) were synthesized together; the next chunk_metrics then skips their indexes" })),
 }, { additionalProperties: false });
 
 export const WordTimestamp = Type.Object({

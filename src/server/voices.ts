@@ -10,7 +10,7 @@
  * from where the next process loads it again. The registry is the Synthesizer's; this service only
  * adds and removes voices there.
  */
-import type { ServerConfig } from "../config.js";
+import { intraOpThreads, type ServerConfig } from "../config.js";
 import { ServiceError, type ErrorCode } from "../errors.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { VoiceCloner } from "../synth/voice-cloner.js";
@@ -131,7 +131,7 @@ export class VoiceService {
 
   private constructor(private readonly config: ServerConfig, private readonly synth: Synthesizer, private readonly log: (m: string) => void) {
     this.store = new VoiceStore(config.voices.dir, synth.manifest);
-    this.cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: config.inference.intraOpThreads }, config.voices);
+    this.cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: intraOpThreads(config) }, config.voices);
   }
 
   /** A service over `synth`, with the voices stored in config.voices.dir registered. */

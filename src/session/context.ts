@@ -1,7 +1,9 @@
 /**
  * One synthesis context: text in (append/flush/end/cancel), audio out. Chunks
  * are synthesized strictly in order on a per-context work chain; audio is sent
- * as soon as each chunk's PCM exists.
+ * as soon as each chunk's PCM exists. The first chunk's model calls get the
+ * scheduler's first priority; when the context falls behind, chunks queued
+ * behind the one being synthesized are merged into one (fewer, longer windows).
  */
 import type { ServerConfig } from "../config.js";
 import { ServiceError } from "../errors.js";
@@ -54,6 +56,8 @@ export class SynthesisContext {
   private readonly abort = new AbortController();
   private readonly pacer: Pacer;
   private work: Promise<void> = Promise.resolve();
+  /** Chunks cut but not yet started, oldest first. */
+  private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
   private delayTimer: NodeJS.Timeout | null = null;
   private textChars = 0;
   private seq = 0;
@@ -140,17 +144,40 @@ export class SynthesisContext {
     for (const chunk of chunks) {
       const readyAt = performance.now();
       if (this.firstChunkReadyAt === null) this.firstChunkReadyAt = readyAt;
-      this.work = this.work.then(() => this.process(chunk, readyAt));
+      this.pending.push({ chunk, readyAt });
+      // one step per chunk; a step finds nothing to do when its chunk was merged into an earlier one
+      this.work = this.work.then(() => this.processNext());
     }
   }
 
-  private async process(chunk: TextChunk, readyAt: number): Promise<void> {
+  private async processNext(): Promise<void> {
+    const next = this.pending.shift();
+    if (!next) return;
+    let { chunk } = next;
+    let merged = 1;
+    const co = this.deps.config.inference.coalesce;
+    // never the first chunk: it is the one the listener is waiting for
+    if (co.enabled && this.chunks > 0) {
+      while (this.pending.length > 0) {
+        const b = this.pending[0].chunk;
+        const gap = b.charOffset - (chunk.charOffset + chunk.text.length);
+        if (gap < 0 || chunk.text.length + gap + b.text.length > co.maxChars) break;
+        // keep the text's own spacing so word offsets stay offsets into the context's text
+        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text };
+        this.pending.shift();
+        merged++;
+      }
+    }
+    await this.process(chunk, next.readyAt, merged);
+  }
+
+  private async process(chunk: TextChunk, readyAt: number, merged: number): Promise<void> {
     if (this.closed) return;
     const started = performance.now();
     this.deps.metrics.queueWait.observe((started - readyAt) / 1000);
     let result;
     try {
-      result = await this.stream.synthesize(chunk.text, this.abort.signal);
+      result = await this.stream.synthesize(chunk.text, this.abort.signal, 1, this.chunks === 0 ? 0 : 1);
     } catch (e) {
       this.fail(e);
       return;
@@ -189,13 +216,14 @@ export class SynthesisContext {
       phonemes: result.phonemes, codec_frames: result.frames,
       audio_ms: (result.frames * synth.manifest.audio.hop_length * 1000) / sr,
       queue_ms: round(started - readyAt), stages: roundAll(stages), soundstorm_passes: result.passes,
+      ...(merged > 1 ? { merged_chunks: merged } : {}),
     });
   }
 
   private async finish(): Promise<void> {
     if (this.closed) return;
     try {
-      const tail = await this.stream.finish();
+      const tail = await this.stream.finish({ signal: this.abort.signal });
       if (this.closed) return;
       this.countAudio(tail.length);
       this.sendPayloads(this.output.push(tail), false);

@@ -5,9 +5,10 @@
  * opens a SpeechStream holding only its own state (previous chunk, acoustic
  * tail, codec decoder position).
  */
-import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
+import { servingManifest, type GraphName, type Manifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import type { ModelSet } from "../models/model-set.js";
-import { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+import type { GraphRunner, RunOptions } from "../models/ort.js";
+import { AcousticGenerator, directPassRunner, type PassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
@@ -54,6 +55,22 @@ interface VoiceEntry {
   readonly source: VoiceSource;
 }
 
+/** Where the stages' model calls run: in this thread (CLI tools, evals) or on the inference pool (the server). */
+export interface InferenceBackend {
+  readonly manifest: Manifest;
+  graph(name: GraphName): GraphRunner;
+  readonly passRunner: PassRunner;
+}
+
+/** Every call in this thread, one SoundStorm pass per model call. */
+export function localBackend(models: ModelSet): InferenceBackend {
+  return {
+    manifest: models.manifest,
+    graph: (name) => models.graphs[name],
+    passRunner: directPassRunner(models.graphs.soundstorm, servingManifest(models.manifest)),
+  };
+}
+
 export class Synthesizer {
   readonly manifest: ServingManifest;
   readonly phonemizer: Phonemizer;
@@ -62,11 +79,11 @@ export class Synthesizer {
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
   private readonly registry = new Map<string, VoiceEntry>();
 
-  constructor(private readonly models: ModelSet) {
-    const m = (this.manifest = servingManifest(models.manifest));
+  constructor(private readonly backend: InferenceBackend) {
+    const m = (this.manifest = servingManifest(backend.manifest));
     this.phonemizer = new Phonemizer(m);
-    this.t2s = new TextToSemantic(models.graphs.t2s_duration, models.graphs.t2s_tokens, m);
-    this.acoustic = new AcousticGenerator(models.graphs.soundstorm, m);
+    this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
+    this.acoustic = new AcousticGenerator(backend.passRunner, m);
     for (const [name, v] of m.voicePrompts) this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
   }
 
@@ -126,7 +143,7 @@ export class Synthesizer {
     const e = this.registry.get(voice);
     if (!e) throw new Error(`unknown voice ${voice}`);
     return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
-      new CodecStreamDecoder(this.models.graphs.codec_decoder, this.manifest));
+      new CodecStreamDecoder(this.backend.graph("codec_decoder"), this.manifest));
   }
 }
 
@@ -162,8 +179,11 @@ export class SpeechStream {
     this.chunkSeed = seed >>> 0;
   }
 
-  /** Synthesize one chunk of text; null when it has nothing speakable. `speed` > 1 speaks faster (durations scaled). */
-  async synthesize(text: string, signal?: AbortSignal, speed = 1): Promise<ChunkAudio | null> {
+  /**
+   * Synthesize one chunk of text; null when it has nothing speakable. `speed` > 1 speaks faster
+   * (durations scaled); `priority` orders this chunk's model calls among all contexts' (lower first).
+   */
+  async synthesize(text: string, signal?: AbortSignal, speed = 1, priority?: number): Promise<ChunkAudio | null> {
     const m = this.manifest;
     const { t2s, acoustic } = this;
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
@@ -175,12 +195,13 @@ export class SpeechStream {
     if (ph.ids.length === 0) return null;
     const seed = (this.chunkSeed = (Math.imul(this.chunkSeed ^ 0x9e3779b9, 0x85ebca6b) + 1) >>> 0);
 
+    const run: RunOptions = { ...(priority !== undefined ? { priority } : {}), ...(signal ? { signal } : {}) };
     t0 = performance.now();
     const ctxN = m.text_to_semantic.context_phonemes;
     const sem = await t2s.generate(ph.ids, {
       phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
       semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
-    }, seed, speed);
+    }, seed, speed, run);
     stages.t2s_ms = performance.now() - t0;
     // keep the last ctxN phonemes of this chunk and exactly the semantic frames they were given
     const keep = Math.min(ctxN, ph.ids.length);
@@ -195,11 +216,12 @@ export class SpeechStream {
     const { codes, passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(signal ? { signal } : {}),
+      ...(priority !== undefined ? { priority } : {}),
     });
     stages.soundstorm_ms = performance.now() - t0;
 
     t0 = performance.now();
-    const pcm = await this.codec.push(codes);
+    const pcm = await this.codec.push(codes, run);
     stages.codec_ms = performance.now() - t0;
     const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
     const words = alignWords(text, spokenGroups(ph.ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
@@ -207,7 +229,7 @@ export class SpeechStream {
   }
 
   /** The audio the codec held back for right context; call once at the end of the stream. */
-  async finish(): Promise<Float32Array> {
-    return this.codec.flush();
+  async finish(run?: RunOptions): Promise<Float32Array> {
+    return this.codec.flush(run);
   }
 }

@@ -19,6 +19,7 @@ export interface WindowOptions {
   readonly signal?: AbortSignal;
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
+  readonly priority?: number;
 }
 
 export interface WindowResult {
@@ -57,7 +58,9 @@ export async function generateInWindows(
     const promptFrames = voice.frames + tail.semantic.length;
     const room = o.maxWindowFrames - promptFrames;
     if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
-    const n = Math.min(room, semantic.length - done);
+    // equal windows rather than full ones plus a sliver: every window pays for its prompt
+    const left = semantic.length - done;
+    const n = Math.ceil(left / Math.ceil(left / room));
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
       promptSemantic: concatI32(voiceSemantic, tail.semantic),
@@ -67,6 +70,7 @@ export async function generateInWindows(
       ...(o.signal ? { signal: o.signal } : {}),
       ...(o.schedule ? { schedule: o.schedule } : {}),
       ...(o.greedy ? { greedy: true } : {}),
+      ...(o.priority !== undefined ? { priority: o.priority } : {}),
     });
     passes += res.passes;
     windows++;

@@ -20,7 +20,7 @@ from torch import nn
 
 from .codec.export import OPSET, fp16_weights, io
 from .semantic.model import Tokenizer
-from .soundstorm.model import SoundStorm, SoundStormConfig
+from .soundstorm.export import export_soundstorm, load_checkpoint
 from .t2s.model import DurationModel, T2SConfig, TokenModel
 from .t2s.data import load_alignments
 from .text import SYMBOLS, SYMBOL_ID
@@ -106,18 +106,9 @@ def main(argv=None) -> None:
         _PaddedTokenizer(tok).eval(), (torch.zeros(1, 16000),), out / "semantic_tokenizer.onnx",
         {"audio": io("audio", "float32", ["batch", "samples"])}, {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)
 
-    ck = torch.load(a.soundstorm, map_location="cpu")
-    sc = SoundStormConfig(**ck["config"])
-    ss = SoundStorm(sc)
-    ss.load_state_dict(ck["model"])
-    ss.eval()
-    T = 40
-    graphs["soundstorm"] = _export(
-        ss, (torch.zeros(1, T, dtype=torch.long), torch.full((1, T, sc.levels), sc.mask_id, dtype=torch.long),
-             torch.tensor([0])), out / "soundstorm.onnx",
-        {"semantic": io("semantic", "int64", ["batch", "frames"]),
-         "acoustic": io("acoustic", "int64", ["batch", "frames", sc.levels]), "level": io("level", "int64", [1])},
-        {"logits": io("logits", "float32", ["batch", "frames", sc.codebook])}, fp16)
+    ss, ck = load_checkpoint(a.soundstorm)
+    sc = ss.cfg
+    graphs["soundstorm"] = export_soundstorm(ss, out / "soundstorm.onnx", fp16)
 
     ck2 = torch.load(a.t2s, map_location="cpu")
     tc = T2SConfig(**ck2["config"])

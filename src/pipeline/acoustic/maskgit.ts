@@ -18,6 +18,8 @@ export interface TokenGrid {
   readonly levels: number;
   /** Row-major [frames, levels]; maskId marks cells to generate. Updated in place. */
   readonly tokens: Int32Array;
+  /** Frames before this one are prompt (never masked); the model returns logits from here on. Default 0. */
+  readonly logitsFrom?: number;
 }
 
 export interface MaskGitOptions {
@@ -30,7 +32,7 @@ export interface MaskGitOptions {
   readonly noiseScale: number;
 }
 
-/** Returns [frames * codebookSize] logits of `level` given the current grid. */
+/** Returns [(frames - logitsFrom) * codebookSize] logits of `level` given the current grid. */
 export type PredictLevel = (level: number, grid: TokenGrid) => Promise<Float32Array>;
 
 export interface MaskGitTrace {
@@ -58,6 +60,7 @@ export async function decodeMaskGit(
   const K = opts.codebookSize;
   if (opts.schedule.length !== levels) throw new Error(`schedule has ${opts.schedule.length} levels, grid has ${levels}`);
   if (tokens.length !== frames * levels) throw new Error(`grid of ${tokens.length} cells is not ${frames}x${levels}`);
+  const from = grid.logitsFrom ?? 0;
   const trace: MaskGitTrace = { passes: 0, commits: [] };
   const sampled = new Int32Array(frames);
   const conf = new Float64Array(frames);
@@ -67,6 +70,7 @@ export async function decodeMaskGit(
     const steps = opts.schedule[q];
     const masked: number[] = [];
     for (let f = 0; f < frames; f++) if (tokens[f * levels + q] === opts.maskId) masked.push(f);
+    if (masked.length && masked[0] < from) throw new Error(`frame ${masked[0]} is masked but logits start at frame ${from}`);
     const n = masked.length;
     const commits: number[] = [];
     trace.commits.push(commits);
@@ -77,13 +81,13 @@ export async function decodeMaskGit(
       if (signal?.aborted) throw new DecodeAborted();
       const logits = await predict(q, grid);
       trace.passes++;
-      if (logits.length !== frames * K) throw new Error(`model returned ${logits.length} logits, expected ${frames}x${K}`);
+      if (logits.length !== (frames - from) * K) throw new Error(`model returned ${logits.length} logits, expected ${frames - from}x${K}`);
       const last = i === steps - 1;
       const temp = temperatureAt(i, steps, opts.temperatureStart, opts.temperatureEnd);
       const noise = noiseAt(i, steps, opts.noiseScale);
 
       for (const f of open) {
-        const base = f * K;
+        const base = (f - from) * K;
         let best = 0;
         let max = -Infinity;
         for (let k = 0; k < K; k++) {

@@ -3,10 +3,25 @@
  * frames and a prompt (voice prompt + tail of what this stream already said),
  * fills the new frames' RVQ tokens with MaskGIT decoding on the ONNX model.
  */
+import { cutLogits, packPasses, type PassRequest } from "../../engine/batch.js";
 import type { ServingManifest } from "../../models/manifest.js";
-import type { Graph } from "../../models/ort.js";
+import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js";
+
+/** Runs one pass of one window; returns logits [(frames - logitsFrom), codebook]. The inference
+ * pool's runner batches concurrent passes of many windows into one model call. */
+export type PassRunner = (req: PassRequest, opts?: RunOptions) => Promise<Float32Array>;
+
+/** A runner that calls the graph once per pass (batch of one): CLI tools, evals, tests. */
+export function directPassRunner(graph: GraphRunner, manifest: ServingManifest): PassRunner {
+  const Q = manifest.codec.levels;
+  const mask = manifest.soundstorm.mask_id;
+  return async (req, opts) => {
+    const out = await graph.run(packPasses([req], Q, mask), opts);
+    return cutLogits(out.logits!, [{ logitsFrom: req.logitsFrom, frames: req.semantic.length }]);
+  };
+}
 
 export interface AcousticRequest {
   /** Prompt semantic tokens at frame rate, [promptFrames]. */
@@ -21,6 +36,8 @@ export interface AcousticRequest {
   readonly schedule?: readonly number[];
   /** Greedy decoding (temperature 0, no noise): deterministic, the mode the Python reference decoder matches. */
   readonly greedy?: boolean;
+  /** Scheduling priority of every pass (see RunOptions). */
+  readonly priority?: number;
 }
 
 export interface AcousticResult {
@@ -34,7 +51,7 @@ export class AcousticGenerator {
   readonly maxWindowFrames: number;
   private readonly defaults: MaskGitOptions;
 
-  constructor(private readonly graph: Graph, manifest: ServingManifest) {
+  constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     const d = manifest.decoding;
@@ -56,21 +73,16 @@ export class AcousticGenerator {
     semantic.set(req.semantic, p);
     const tokens = new Int32Array(T * Q).fill(this.defaults.maskId);
     tokens.set(req.promptAcoustic, 0);
-    const grid: TokenGrid = { frames: T, levels: Q, tokens };
-    const semBig = BigInt64Array.from(semantic, (v) => BigInt(v));
+    const grid: TokenGrid = { frames: T, levels: Q, tokens, logitsFrom: p };
     const opts = {
       ...this.defaults,
       ...(req.schedule ? { schedule: req.schedule } : {}),
       ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
-    const trace = await decodeMaskGit(grid, opts, async (level, g) => {
-      const out = await this.graph.run({
-        semantic: { data: semBig, dims: [1, T] },
-        acoustic: { data: g.tokens, dims: [1, T, Q] },
-        level: { data: BigInt64Array.of(BigInt(level)), dims: [1] },
-      });
-      return out.logits.data as Float32Array;
-    }, new Rng(req.seed), req.signal);
+    const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
+    const trace = await decodeMaskGit(grid, opts,
+      (level, g) => this.pass({ semantic, tokens: g.tokens, level, logitsFrom: p }, runOpts),
+      new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(p * Q), passes: trace.passes };
   }
 }

@@ -8,7 +8,7 @@
  * therefore equals whole-utterance decoding.
  */
 import type { Manifest } from "../../models/manifest.js";
-import type { Graph } from "../../models/ort.js";
+import type { GraphRunner, RunOptions } from "../../models/ort.js";
 
 export class CodecStreamDecoder {
   private readonly levels: number;
@@ -21,7 +21,7 @@ export class CodecStreamDecoder {
   private known = 0;
   private emitted = 0;
 
-  constructor(private readonly graph: Graph, manifest: Pick<Manifest, "codec" | "audio">) {
+  constructor(private readonly graph: GraphRunner, manifest: Pick<Manifest, "codec" | "audio">) {
     this.levels = manifest.codec.levels;
     this.hop = manifest.audio.hop_length;
     this.left = manifest.codec.decoder_left_context_frames;
@@ -34,22 +34,22 @@ export class CodecStreamDecoder {
   }
 
   /** Add codes ([frames, levels] row-major) and return the PCM that is now final. */
-  async push(newCodes: Int32Array): Promise<Float32Array> {
+  async push(newCodes: Int32Array, run?: RunOptions): Promise<Float32Array> {
     if (newCodes.length % this.levels !== 0) throw new Error(`codes length ${newCodes.length} is not a multiple of ${this.levels}`);
     const merged = new Int32Array(this.codes.length + newCodes.length);
     merged.set(this.codes);
     merged.set(newCodes, this.codes.length);
     this.codes = merged;
     this.known += newCodes.length / this.levels;
-    return this.decodeUpTo(Math.max(this.emitted, this.known - this.right));
+    return this.decodeUpTo(Math.max(this.emitted, this.known - this.right), run);
   }
 
   /** Return the held-back frames (decoded without right context). */
-  async flush(): Promise<Float32Array> {
-    return this.decodeUpTo(this.known);
+  async flush(run?: RunOptions): Promise<Float32Array> {
+    return this.decodeUpTo(this.known, run);
   }
 
-  private async decodeUpTo(end: number): Promise<Float32Array> {
+  private async decodeUpTo(end: number, run?: RunOptions): Promise<Float32Array> {
     if (end <= this.emitted) return new Float32Array(0);
     const Q = this.levels;
     const start = Math.max(this.base, this.emitted - this.left);
@@ -61,7 +61,7 @@ export class CodecStreamDecoder {
       const row = (start - this.base + t) * Q;
       for (let q = 0; q < Q; q++) input[q * T + t] = this.codes[row + q];
     }
-    const out = await this.graph.run({ codes: { data: input, dims: [1, Q, T] } });
+    const out = await this.graph.run({ codes: { data: input, dims: [1, Q, T] } }, run);
     const audio = out.audio.data as Float32Array;
     if (audio.length !== T * this.hop) throw new Error(`codec decoder returned ${audio.length} samples for ${T} frames (hop ${this.hop})`);
     const pcm = audio.slice((this.emitted - start) * this.hop, (end - start) * this.hop);

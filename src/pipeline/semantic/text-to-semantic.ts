@@ -6,7 +6,7 @@
  * chunk of the same stream: phonemes and semantic tokens).
  */
 import type { ServingManifest } from "../../models/manifest.js";
-import type { Graph } from "../../models/ort.js";
+import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 
 export interface SemanticPrompt {
@@ -29,7 +29,7 @@ export class TextToSemantic {
   private readonly temperature: number;
   private readonly offset: number;
 
-  constructor(private readonly durationGraph: Graph, private readonly tokensGraph: Graph, manifest: ServingManifest) {
+  constructor(private readonly durationGraph: GraphRunner, private readonly tokensGraph: GraphRunner, manifest: ServingManifest) {
     this.minDur = manifest.text_to_semantic.min_frames_per_phoneme;
     this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
     this.vocab = manifest.semantic.vocab_size;
@@ -37,7 +37,7 @@ export class TextToSemantic {
     this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
   }
 
-  async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1): Promise<SemanticResult> {
+  async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1, run?: RunOptions): Promise<SemanticResult> {
     if (phonemes.length === 0) throw new Error("no phonemes");
     const pp = { data: prompt.phonemes, dims: [1, prompt.phonemes.length] };
     const ps = { data: prompt.semantic, dims: [1, prompt.semantic.length] };
@@ -45,7 +45,7 @@ export class TextToSemantic {
       phonemes: { data: phonemes, dims: [1, phonemes.length] },
       prompt_phonemes: pp,
       prompt_semantic: ps,
-    });
+    }, run);
     const logd = d.log_durations.data as Float32Array;
     // cumulative rounding (as in training): the total follows the unrounded sum, so many short
     // symbols do not all round the same way
@@ -72,7 +72,7 @@ export class TextToSemantic {
       frame_position: { data: framePos, dims: [1, total] },
       prompt_phonemes: pp,
       prompt_semantic: ps,
-    });
+    }, run);
     const logits = r.logits.data as Float32Array;
     const V = this.vocab;
     if (logits.length !== total * V) throw new Error(`t2s_tokens returned ${logits.length} logits, expected ${total}x${V}`);

@@ -89,8 +89,18 @@ class ConvModule(nn.Module):
         if pad_mask is not None:
             y = y.masked_fill(pad_mask[..., None], 0.0)
         y = self.dw(y.transpose(1, 2))
-        y = F.silu(self.bn(y)).transpose(1, 2)
-        return self.drop(self.pw2(y))
+        y = self.bn(y) if pad_mask is None else self._masked_norm(y, pad_mask)
+        return self.drop(self.pw2(F.silu(y).transpose(1, 2)))
+
+    def _masked_norm(self, y, pad_mask):
+        """GroupNorm(1) over the valid frames only, so a right-padded row of a batch gets exactly the
+        statistics it would get alone (what makes batching across streams exact)."""
+        valid = (~pad_mask).to(y.dtype)[:, None, :]                      # [B,1,T]
+        n = valid.sum((1, 2), keepdim=True) * y.shape[1]
+        mean = (y * valid).sum((1, 2), keepdim=True) / n
+        var = (((y - mean) * valid) ** 2).sum((1, 2), keepdim=True) / n
+        y = (y - mean) / torch.sqrt(var + self.bn.eps)
+        return y * self.bn.weight[None, :, None] + self.bn.bias[None, :, None]
 
 
 class ConformerBlock(nn.Module):
@@ -131,12 +141,15 @@ class SoundStorm(nn.Module):
             x = b(x, pad_mask)
         return x
 
-    def forward(self, semantic, acoustic, level):
-        """level: [1] int64, 0-based -> logits [B,T,codebook] for that level only."""
-        h = self.hidden(semantic, acoustic)
-        w = self.heads_w.index_select(0, level.reshape(1)).squeeze(0)
-        b = self.heads_b.index_select(0, level.reshape(1))
-        return torch.matmul(h, w) + b
+    def forward(self, semantic, acoustic, level, lengths=None):
+        """One serving pass over a batch of windows. level [B] int64 (0-based): the level each row
+        predicts; lengths [B]: valid frames of each right-padded row (None: all frames valid).
+        -> logits [B,T,codebook] of each row's level (rows past their length hold garbage)."""
+        pad = None
+        if lengths is not None:
+            pad = torch.arange(semantic.shape[1], device=semantic.device)[None, :] >= lengths[:, None]
+        h = self.hidden(semantic, acoustic, pad)
+        return torch.matmul(h, self.heads_w[level]) + self.heads_b[level][:, None]
 
     def logits_at(self, h, level: torch.Tensor) -> torch.Tensor:
         """Training: per-example level [B] -> logits [B,T,K]."""

@@ -1,0 +1,80 @@
+"""Export a SoundStorm checkpoint as the serving graph `soundstorm.onnx` (float16 weights).
+
+The serving contract batches windows of different streams in one pass: rows are right-padded to the
+longest window, `lengths` says how many frames of each row are real (padded frames are masked out of
+attention, the convolution and its normalisation, so a row gets exactly the logits it would get
+alone), and `level` says which RVQ level each row predicts.
+
+    cd models/training && /usr/bin/python3 -m sstrain.soundstorm.export \\
+        --ckpt ../../runs/soundstorm/last.ckpt --model-dir ../../models/default
+
+With --model-dir the graph is written there and the manifest's `graphs.soundstorm` entry (and
+training.json's soundstorm step, if that file exists) are updated in place.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..codec.export import OPSET, fp16_weights, io
+from .model import SoundStorm, SoundStormConfig
+
+
+def contract(levels: int, codebook: int) -> tuple[dict, dict]:
+    inputs = {"semantic": io("semantic", "int64", ["batch", "frames"]),
+              "acoustic": io("acoustic", "int64", ["batch", "frames", levels]),
+              "level": io("level", "int64", ["batch"]),
+              "lengths": io("lengths", "int64", ["batch"])}
+    return inputs, {"logits": io("logits", "float32", ["batch", "frames", codebook])}
+
+
+def export_soundstorm(model: SoundStorm, path: Path, fp16: bool = True) -> dict:
+    """Write the batched serving graph; returns its manifest entry."""
+    c = model.cfg
+    model.eval()
+    inputs, outputs = contract(c.levels, c.codebook)
+    B, T = 2, 40
+    args = (torch.zeros(B, T, dtype=torch.long), torch.full((B, T, c.levels), c.mask_id, dtype=torch.long),
+            torch.tensor([0, 1]), torch.tensor([T, T - 7]))
+    dyn = {s["name"]: {i: d for i, d in enumerate(s["shape"]) if isinstance(d, str)}
+           for s in list(inputs.values()) + list(outputs.values())}
+    torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],
+                      output_names=[s["name"] for s in outputs.values()], dynamic_axes=dyn, do_constant_folding=True)
+    if fp16:
+        fp16_weights(path)
+    return {"file": path.name, "inputs": inputs, "outputs": outputs}
+
+
+def load_checkpoint(path: str | Path) -> tuple[SoundStorm, dict]:
+    ck = torch.load(path, map_location="cpu")
+    model = SoundStorm(SoundStormConfig(**ck["config"]))
+    model.load_state_dict(ck["model"])
+    return model.eval(), ck
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--ckpt", required=True)
+    ap.add_argument("--model-dir", required=True, help="model set to update (model.json must exist)")
+    ap.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    out = Path(a.model_dir)
+    model, ck = load_checkpoint(a.ckpt)
+    entry = export_soundstorm(model, out / "soundstorm.onnx", fp16=not a.fp32)
+    man = json.loads((out / "model.json").read_text())
+    man["graphs"]["soundstorm"] = entry
+    (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")
+    tr = out / "training.json"
+    if tr.exists():
+        t = json.loads(tr.read_text())
+        t.setdefault("soundstorm", {})["step"] = ck["step"]
+        tr.write_text(json.dumps(t, indent=1) + "\n")
+    print(f"exported step {ck['step']} to {out / 'soundstorm.onnx'}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,255 @@
+/**
+ * The inference scheduler: one per process, shared by every context. Model calls from all contexts
+ * (text-to-semantic, SoundStorm passes, codec) wait in one priority queue and run on worker threads
+ * that own the onnxruntime sessions, so the event loop never blocks on a model and the machine's
+ * cores are used by design rather than by accident.
+ *
+ * - Priority: lower first (a context's first chunk before the rest), FIFO within a priority; each
+ *   SoundStorm pass is its own job, so a long context yields to a new one after at most one pass.
+ * - Dynamic batching: when a worker frees up and the next job is a SoundStorm pass, every other
+ *   queued pass joins it (up to maxBatch rows and maxBatchFrames padded frames) in one call; a
+ *   later-priority pass waits at most maxWaitMs for company.
+ * - Cancel: a job whose signal aborted is dropped before it runs (DecodeAborted).
+ */
+import { Worker } from "node:worker_threads";
+import { packPasses, splitLogits, type PassRequest } from "./batch.js";
+import type { FromWorker, ToWorker, WorkerInit } from "./worker-messages.js";
+import { servingManifest, type GraphName, type Manifest } from "../models/manifest.js";
+import type { GraphRunner, RunOptions, TensorValue } from "../models/ort.js";
+import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
+import type { PassRunner } from "../pipeline/acoustic/soundstorm.js";
+
+export interface BatchingOptions {
+  /** Off: one SoundStorm pass per model call. */
+  readonly enabled: boolean;
+  readonly maxBatch: number;
+  /** Rows x longest window, in frames: bounds one call's time (and so how long a first chunk can wait). */
+  readonly maxBatchFrames: number;
+  readonly maxWaitMs: number;
+}
+
+export interface PoolOptions {
+  readonly modelDir: string;
+  readonly graphs: readonly GraphName[];
+  readonly workers: number;
+  readonly intraOpThreads: number;
+  readonly batching: BatchingOptions;
+  /** After every call: graph, seconds inside onnxruntime, rows. */
+  readonly onRun?: (graph: string, seconds: number, batch: number) => void;
+}
+
+interface Job {
+  readonly seq: number;
+  readonly priority: number;
+  readonly enqueuedAt: number;
+  readonly signal?: AbortSignal;
+  readonly graph: GraphName;
+  /** Either a plain run (feeds) or a SoundStorm pass. */
+  readonly feeds?: Record<string, TensorValue>;
+  readonly pass?: PassRequest;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+interface Slot {
+  worker: Worker;
+  busy: Job[] | null;
+  id: number;
+}
+
+export class InferencePool {
+  private readonly queue: Job[] = [];
+  private readonly slots: Slot[] = [];
+  private seq = 0;
+  private nextId = 1;
+  private pumpScheduled = false;
+  private waitTimer: NodeJS.Timeout | null = null;
+  private closed = false;
+  private readonly levels: number;
+  private readonly maskId: number;
+  private readonly codebook: number;
+
+  private constructor(private readonly manifest: Manifest, private readonly opts: PoolOptions) {
+    this.levels = manifest.codec.levels;
+    this.maskId = servingManifest(manifest).soundstorm.mask_id;
+    this.codebook = manifest.codec.codebook_size;
+  }
+
+  /** Start the workers and load the graphs in each; resolves when all are ready. */
+  static async start(manifest: Manifest, opts: PoolOptions): Promise<InferencePool> {
+    const pool = new InferencePool(manifest, opts);
+    try {
+      await Promise.all(Array.from({ length: Math.max(1, opts.workers) }, () => pool.spawn()));
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  /** A runner for one graph whose calls go through the queue. */
+  graph(name: GraphName): GraphRunner {
+    const spec = this.manifest.graphs[name];
+    if (!spec) throw new Error(`model has no '${name}' graph`);
+    return {
+      name, spec,
+      run: (feeds, o) => this.submit<Record<string, TensorValue>>(name, o, { feeds: feeds as Record<string, TensorValue> }),
+    };
+  }
+
+  /** SoundStorm passes, batched across contexts. */
+  readonly passRunner: PassRunner = (req, o) => this.submit<Float32Array>("soundstorm", o, { pass: req });
+
+  /** Jobs waiting, and calls running now. */
+  get load(): { queued: number; running: number } {
+    return { queued: this.queue.length, running: this.slots.filter((s) => s.busy).length };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    for (const j of this.queue.splice(0)) j.reject(new Error("inference pool closed"));
+    await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
+  }
+
+  private submit<T>(graph: GraphName, o: RunOptions | undefined, what: { feeds?: Record<string, TensorValue>; pass?: PassRequest }): Promise<T> {
+    if (this.closed) return Promise.reject(new Error("inference pool closed"));
+    if (o?.signal?.aborted) return Promise.reject(new DecodeAborted());
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({
+        seq: this.seq++, priority: o?.priority ?? 1, enqueuedAt: performance.now(), graph, ...what,
+        ...(o?.signal ? { signal: o.signal } : {}), resolve: resolve as (v: unknown) => void, reject,
+      });
+      this.schedulePump();
+    });
+  }
+
+  /** Pump after the current microtasks: contexts resumed by one result all re-submit first, and batch together. */
+  private schedulePump(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    for (;;) {
+      const slot = this.slots.find((s) => !s.busy);
+      if (!slot || this.closed) return;
+      this.dropAborted();
+      if (this.queue.length === 0) return;
+      this.queue.sort((a, b) => a.priority - b.priority || a.seq - b.seq);
+      const head = this.queue[0];
+      if (!head.pass) {
+        this.queue.shift();
+        this.send(slot, [head]);
+        continue;
+      }
+      const b = this.opts.batching;
+      const batch = this.takePasses(b.enabled ? b.maxBatch : 1, b.enabled ? b.maxBatchFrames : 0, head, true);
+      // a later-priority pass alone waits briefly for passes of other contexts still sampling
+      if (b.enabled && batch.length < b.maxBatch && head.priority > 0 && performance.now() - head.enqueuedAt < b.maxWaitMs) {
+        if (!this.waitTimer) {
+          this.waitTimer = setTimeout(() => { this.waitTimer = null; this.pump(); }, Math.max(0, b.maxWaitMs - (performance.now() - head.enqueuedAt)));
+        }
+        return;
+      }
+      this.takePasses(b.enabled ? b.maxBatch : 1, b.enabled ? b.maxBatchFrames : 0, head, false);
+      this.send(slot, batch);
+    }
+  }
+
+  /** The passes that would batch with `head` (in queue order); removed from the queue unless dryRun. */
+  private takePasses(maxBatch: number, maxFrames: number, head: Job, dryRun: boolean): Job[] {
+    const out: Job[] = [head];
+    let longest = head.pass!.semantic.length;
+    for (const j of this.queue) {
+      if (out.length >= maxBatch) break;
+      if (j === head || !j.pass) continue;
+      const t = Math.max(longest, j.pass.semantic.length);
+      if ((out.length + 1) * t > maxFrames) continue;
+      out.push(j);
+      longest = t;
+    }
+    if (!dryRun) {
+      const taken = new Set(out);
+      for (let i = this.queue.length - 1; i >= 0; i--) if (taken.has(this.queue[i])) this.queue.splice(i, 1);
+    }
+    return out;
+  }
+
+  private dropAborted(): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const j = this.queue[i];
+      if (j.signal?.aborted) {
+        this.queue.splice(i, 1);
+        j.reject(new DecodeAborted());
+      }
+    }
+  }
+
+  private send(slot: Slot, jobs: Job[]): void {
+    slot.busy = jobs;
+    const id = (slot.id = this.nextId++);
+    const head = jobs[0];
+    if (head.pass) {
+      const reqs = jobs.map((j) => j.pass!);
+      const feeds = packPasses(reqs, this.levels, this.maskId);
+      const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, cuts: reqs.map((r) => ({ logitsFrom: r.logitsFrom, frames: r.semantic.length })) };
+      slot.worker.postMessage(msg, Object.values(feeds).map((v) => v.data.buffer as ArrayBuffer));
+    } else {
+      slot.worker.postMessage({ type: "run", id, graph: head.graph, feeds: head.feeds! } satisfies ToWorker);
+    }
+  }
+
+  private onMessage(slot: Slot, msg: FromWorker): void {
+    const jobs = slot.busy;
+    if (!jobs || !("id" in msg) || msg.id !== slot.id) return;
+    slot.busy = null;
+    if (msg.type === "error") {
+      for (const j of jobs) j.reject(new Error(`graph '${jobs[0].graph}': ${msg.message}`));
+    } else if (msg.type === "logits") {
+      this.opts.onRun?.(jobs[0].graph, msg.seconds, jobs.length);
+      const parts = splitLogits(msg.logits, jobs.map((j) => ({ logitsFrom: j.pass!.logitsFrom, frames: j.pass!.semantic.length })), this.codebook);
+      jobs.forEach((j, i) => j.resolve(parts[i]));
+    } else if (msg.type === "result") {
+      this.opts.onRun?.(jobs[0].graph, msg.seconds, 1);
+      jobs[0].resolve(msg.outputs);
+    }
+    this.schedulePump();
+  }
+
+  private spawn(): Promise<void> {
+    const init: WorkerInit = { modelDir: this.opts.modelDir, graphs: this.opts.graphs, intraOpThreads: this.opts.intraOpThreads };
+    const worker = new Worker(new URL("./inference-worker.js", import.meta.url), { workerData: init });
+    const slot: Slot = { worker, busy: null, id: 0 };
+    return new Promise<void>((resolve, reject) => {
+      let ready = false;
+      worker.on("message", (msg: FromWorker) => {
+        if (msg.type === "ready") {
+          ready = true;
+          this.slots.push(slot);
+          resolve();
+          this.schedulePump();
+        } else if (msg.type === "init_error") {
+          reject(new Error(msg.message));
+          void worker.terminate();
+        } else {
+          this.onMessage(slot, msg);
+        }
+      });
+      worker.on("error", (e) => { if (!ready) reject(e); });
+      worker.on("exit", (code) => {
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots.splice(i, 1);
+        for (const j of slot.busy ?? []) j.reject(new Error(`inference worker exited (code ${code})`));
+        slot.busy = null;
+        if (!ready) { reject(new Error(`inference worker exited during start (code ${code})`)); return; }
+        // a crashed worker is replaced, so one bad call does not take the server's capacity with it
+        if (!this.closed) this.spawn().catch(() => {});
+      });
+    });
+  }
+}

@@ -1,0 +1,22 @@
+/** Messages between the inference pool (main thread) and its workers. Internal, not a wire protocol. */
+import type { GraphName } from "../models/manifest.js";
+import type { TensorValue } from "../models/ort.js";
+
+export interface WorkerInit {
+  readonly modelDir: string;
+  readonly graphs: readonly GraphName[];
+  readonly intraOpThreads: number;
+}
+
+export type ToWorker =
+  | { readonly type: "run"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue> }
+  /** A batch of SoundStorm passes (feeds from packPasses); the reply holds only the cut logits. */
+  | { readonly type: "passes"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue>;
+      readonly cuts: readonly { readonly logitsFrom: number; readonly frames: number }[] };
+
+export type FromWorker =
+  | { readonly type: "ready" }
+  | { readonly type: "init_error"; readonly message: string }
+  | { readonly type: "result"; readonly id: number; readonly outputs: Record<string, TensorValue>; readonly seconds: number }
+  | { readonly type: "logits"; readonly id: number; readonly logits: Float32Array; readonly seconds: number }
+  | { readonly type: "error"; readonly id: number; readonly message: string };
