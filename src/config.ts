@@ -22,6 +22,9 @@ export interface ChunkPolicy {
   readonly maxChars: number;
   /** Synthesize complete words anyway if no new text arrived for this long (ms). */
   readonly maxDelayMs: number;
+  /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
+   * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
+  readonly firstWindowFrames: number;
 }
 
 export interface ServerConfig {
@@ -157,9 +160,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 12, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,
@@ -315,6 +318,7 @@ function validate(c: ServerConfig): void {
     if (!(p.firstMinChars > 0 && p.firstMinChars <= p.maxChars && p.minChars <= p.phraseChars && p.phraseChars <= p.maxChars)) {
       bad(`chunking.${name} must satisfy 0 < firstMinChars <= maxChars and minChars <= phraseChars <= maxChars`);
     }
+    if (!Number.isInteger(p.firstWindowFrames) || p.firstWindowFrames < 0) bad(`chunking.${name}.firstWindowFrames must be an integer >= 0`);
   }
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
   if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");

@@ -12,7 +12,7 @@ import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
-import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
+import { localBackend, Synthesizer, type SynthesisOptions } from "../src/synth/synthesizer.js";
 import { FIXTURE_MODEL, sleep, startTestServer, TestClient } from "./helpers.js";
 
 setFlagsFromString("--expose-gc");
@@ -36,9 +36,9 @@ function faultySynth(inner: Synthesizer): Synthesizer {
           return new Proxy(s, {
             get(st, p, r) {
               if (p === "synthesize") {
-                return async (text: string, signal?: AbortSignal) => {
+                return async (text: string, o?: SynthesisOptions) => {
                   if (text.includes("FAIL")) throw new Error("injected inference fault");
-                  return st.synthesize(text, signal);
+                  return st.synthesize(text, o);
                 };
               }
               const v = Reflect.get(st, p, r);

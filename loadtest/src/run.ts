@@ -29,6 +29,8 @@ export interface LoadOptions {
   readonly cancelFraction: number;
   /** Per-turn limit; a turn that has not finished by then is counted as timed out. */
   readonly turnTimeoutS: number;
+  /** Server pacing of each context (default: the server's, realtime); burst measures raw capacity. */
+  readonly pacing?: "realtime" | "burst";
 }
 
 export interface TurnRecord {
@@ -166,7 +168,10 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     let ctx: SynthesisContext | null = null;
     try {
       try {
-        ctx = sock.client!.createContext({ contextId: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}) });
+        ctx = sock.client!.createContext({
+          contextId: id, format: "opus", ...(o.voice ? { voice: o.voice } : {}), ...(o.latency ? { latency: o.latency } : {}),
+          ...(o.pacing ? { pacing: o.pacing } : {}),
+        });
       } catch {
         // the socket dropped between connecting and this turn
         countClient("socket_closed");

@@ -4,11 +4,13 @@
  * that own the onnxruntime sessions, so the event loop never blocks on a model and the machine's
  * cores are used by design rather than by accident.
  *
- * - Priority: lower first (a context's first chunk before the rest), FIFO within a priority; each
- *   SoundStorm pass is its own job, so a long context yields to a new one after at most one pass.
- * - Dynamic batching: when a worker frees up and the next job is a SoundStorm pass, every other
- *   queued pass joins it (up to maxBatch rows and maxBatchFrames padded frames) in one call; a
- *   later-priority pass waits at most maxWaitMs for company.
+ * - Priority: lower first, FIFO among equals. Contexts pass deadlines (when their listener runs out of
+ *   audio; a first chunk's is when it was cut), so this is earliest-deadline-first. Each SoundStorm
+ *   pass is its own job, so a long context yields to a more urgent one after at most one pass.
+ * - Dynamic batching: when a worker frees up and the next job is a SoundStorm pass, other queued
+ *   passes join it (up to maxBatch rows and maxBatchFrames padded frames, and no more than a fair
+ *   share when several workers are free) in one call; a pass whose deadline is not near waits at
+ *   most maxWaitMs for company.
  * - Cancel: a job whose signal aborted is dropped before it runs (DecodeAborted).
  */
 import { Worker } from "node:worker_threads";
@@ -18,6 +20,9 @@ import { servingManifest, type GraphName, type Manifest } from "../models/manife
 import type { GraphRunner, RunOptions, TensorValue } from "../models/ort.js";
 import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import type { PassRunner } from "../pipeline/acoustic/soundstorm.js";
+
+/** A job due within this many ms never waits for a batch to fill. */
+const URGENT_MS = 500;
 
 export interface BatchingOptions {
   /** Off: one SoundStorm pass per model call. */
@@ -148,15 +153,20 @@ export class InferencePool {
         continue;
       }
       const b = this.opts.batching;
-      const batch = this.takePasses(b.enabled ? b.maxBatch : 1, b.enabled ? b.maxBatchFrames : 0, head, true);
-      // a later-priority pass alone waits briefly for passes of other contexts still sampling
-      if (b.enabled && batch.length < b.maxBatch && head.priority > 0 && performance.now() - head.enqueuedAt < b.maxWaitMs) {
+      // with several workers free, share the queued passes out rather than piling them on one
+      const free = this.slots.filter((s) => !s.busy).length;
+      const passes = this.queue.reduce((n, j) => n + (j.pass ? 1 : 0), 0);
+      const rows = b.enabled ? Math.max(1, Math.min(b.maxBatch, Math.ceil(passes / free))) : 1;
+      const batch = this.takePasses(rows, b.enabled ? b.maxBatchFrames : 0, head, true);
+      // a pass whose deadline is not near, alone, waits briefly for passes of other contexts still sampling
+      const now = performance.now();
+      if (b.enabled && batch.length === passes && batch.length < b.maxBatch && head.priority > now + URGENT_MS && now - head.enqueuedAt < b.maxWaitMs) {
         if (!this.waitTimer) {
-          this.waitTimer = setTimeout(() => { this.waitTimer = null; this.pump(); }, Math.max(0, b.maxWaitMs - (performance.now() - head.enqueuedAt)));
+          this.waitTimer = setTimeout(() => { this.waitTimer = null; this.pump(); }, Math.max(0, b.maxWaitMs - (now - head.enqueuedAt)));
         }
         return;
       }
-      this.takePasses(b.enabled ? b.maxBatch : 1, b.enabled ? b.maxBatchFrames : 0, head, false);
+      this.takePasses(rows, b.enabled ? b.maxBatchFrames : 0, head, false);
       this.send(slot, batch);
     }
   }

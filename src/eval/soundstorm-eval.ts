@@ -175,7 +175,10 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         const voice = voicePrompt(m, v);
         const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
         const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), tail,
-          repeatTokens(sem, m.semantic.repeat), { maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1 });
+          repeatTokens(sem, m.semantic.repeat), {
+            maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+            ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
+          });
         const pcm = await decodeCodes(models, m, r.codes);
         const hyp = transcribe([pcm], sr)[0].text;
         const crops = await spk.classifyCrops(pcm);

@@ -16,7 +16,8 @@ export interface TensorValue {
 
 /** Scheduling hints for one run; a local Graph ignores them, the inference pool orders work by them. */
 export interface RunOptions {
-  /** Lower runs first (0: a context's first chunk, 1: the rest); FIFO within a priority. */
+  /** Lower runs first, FIFO among equals. The server passes a deadline: the time (performance.now()
+   * ms) by which the result is needed, so the scheduler is earliest-deadline-first. */
   readonly priority?: number;
   /** Aborted before the run starts: the run is dropped and rejects with DecodeAborted. */
   readonly signal?: AbortSignal;

@@ -82,7 +82,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
     };
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
       if (signal.aborted) break;
-      const r = await stream.synthesize(chunk.text, signal, req.speed ?? 1);
+      const r = await stream.synthesize(chunk.text, { signal, speed: req.speed ?? 1 });
       if (r) emit(r.pcm);
     }
     if (!signal.aborted) {

@@ -1,9 +1,11 @@
 /**
  * One synthesis context: text in (append/flush/end/cancel), audio out. Chunks
  * are synthesized strictly in order on a per-context work chain; audio is sent
- * as soon as each chunk's PCM exists. The first chunk's model calls get the
- * scheduler's first priority; when the context falls behind, chunks queued
- * behind the one being synthesized are merged into one (fewer, longer windows).
+ * as soon as each chunk's PCM exists. Model calls carry a deadline for the
+ * scheduler: a first chunk's is when it was cut (due now), a later chunk's is when
+ * the listener will have played everything generated so far. When the context
+ * falls behind, chunks queued behind the one being synthesized are merged into
+ * one (fewer, longer windows).
  */
 import type { ServerConfig } from "../config.js";
 import { ServiceError } from "../errors.js";
@@ -13,7 +15,7 @@ import { TextChunker, type TextChunk } from "../pipeline/text/chunker.js";
 import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import { encodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST } from "../protocol/audio-header.js";
 import type { LatencyProfile, OutputFormat, ServerEvent } from "../protocol/messages.js";
-import type { SpeechStream, Synthesizer } from "../synth/synthesizer.js";
+import type { ChunkSink, SpeechStream, Synthesizer } from "../synth/synthesizer.js";
 import { Pacer } from "./pacer.js";
 
 /** Where a context's events go (the socket adapter implements it). */
@@ -55,6 +57,8 @@ export class SynthesisContext {
   private readonly output: AudioOutput;
   private readonly abort = new AbortController();
   private readonly pacer: Pacer;
+  /** Samples of the first audio messages, encoded and sent before the rest of the first window. */
+  private readonly firstSamples: number;
   private work: Promise<void> = Promise.resolve();
   /** Chunks cut but not yet started, oldest first. */
   private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
@@ -64,6 +68,8 @@ export class SynthesisContext {
   private chunkStarted = false;
   private firstChunkReadyAt: number | null = null;
   private ttfaMs: number | null = null;
+  /** When the first audio message went out: the listener's playback clock starts about then. */
+  private firstSentAt: number | null = null;
   private audioSamples = 0;
   private codecFrames = 0;
   private generationMs = 0;
@@ -77,6 +83,7 @@ export class SynthesisContext {
     this.output = createAudioOutput(opts.format, deps.synth.manifest.audio.sample_rate,
       { bitrate: deps.config.opusBitrate, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
     this.pacer = new Pacer(deps.config.pacing.leadMs, 20, opts.pacing === "burst");
+    this.firstSamples = Math.round(deps.synth.manifest.audio.sample_rate * 0.04);
     deps.metrics.activeContexts.inc();
   }
 
@@ -175,9 +182,40 @@ export class SynthesisContext {
     if (this.closed) return;
     const started = performance.now();
     this.deps.metrics.queueWait.observe((started - readyAt) / 1000);
+    let encodeMs = 0;
+    let chunkAudio = false;
+    // words and audio go out as the stream produces them (audio window by window), not at the chunk's end
+    const sink: ChunkSink = {
+      words: (words) => {
+        if (this.closed || words.length === 0) return;
+        const { hop_length, sample_rate } = this.deps.synth.manifest.audio;
+        const baseMs = (this.codecFrames * hop_length * 1000) / sample_rate;  // frames of earlier chunks
+        this.emitJson({
+          type: "words", context_id: this.id, chunk_index: chunk.index,
+          words: words.map((w) => ({
+            word: w.word, start_ms: round(w.start_ms + baseMs), end_ms: round(w.end_ms + baseMs), char_offset: w.char_offset + chunk.charOffset,
+          })),
+        });
+      },
+      pcm: (pcm) => {
+        if (this.closed) return;
+        const t0 = performance.now();
+        if (!chunkAudio) { this.chunkStarted = true; chunkAudio = true; }
+        this.countAudio(pcm.length);
+        // the very first frames are encoded and sent on their own: first audio does not wait for the rest
+        const head = this.seq === 0 ? Math.min(pcm.length, this.firstSamples) : 0;
+        if (head > 0) this.sendPayloads(this.output.push(pcm.subarray(0, head)), false);
+        this.sendPayloads(this.output.push(head > 0 ? pcm.subarray(head) : pcm), false);
+        encodeMs += performance.now() - t0;
+      },
+    };
     let result;
     try {
-      result = await this.stream.synthesize(chunk.text, this.abort.signal, 1, this.chunks === 0 ? 0 : 1);
+      const policy = this.deps.config.chunking[this.opts.latency];
+      result = await this.stream.synthesize(chunk.text, {
+        signal: this.abort.signal, priority: this.deadline(readyAt), sink,
+        ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
+      });
     } catch (e) {
       this.fail(e);
       return;
@@ -187,21 +225,6 @@ export class SynthesisContext {
       this.sendError(new ServiceError("no_speakable_text", JSON.stringify(chunk.text.slice(0, 40)), this.id));
       return;
     }
-    const t0 = performance.now();
-    this.chunkStarted = true;
-    this.countAudio(result.pcm.length);
-    if (result.words.length) {
-      const { hop_length, sample_rate } = this.deps.synth.manifest.audio;
-      const baseMs = (this.codecFrames * hop_length * 1000) / sample_rate;  // frames of earlier chunks
-      this.emitJson({
-        type: "words", context_id: this.id, chunk_index: chunk.index,
-        words: result.words.map((w) => ({
-          word: w.word, start_ms: round(w.start_ms + baseMs), end_ms: round(w.end_ms + baseMs), char_offset: w.char_offset + chunk.charOffset,
-        })),
-      });
-    }
-    this.sendPayloads(this.output.push(result.pcm), false);
-    const encodeMs = performance.now() - t0;
     const elapsed = performance.now() - started;
     this.generationMs += elapsed;
     this.codecFrames += result.frames;
@@ -220,10 +243,17 @@ export class SynthesisContext {
     });
   }
 
+  /** When this context's listener runs out of audio (performance.now() ms): the scheduler's priority. */
+  private deadline(readyAt: number): number {
+    if (this.chunks === 0 || this.firstSentAt === null) return readyAt;
+    const sr = this.deps.synth.manifest.audio.sample_rate;
+    return this.firstSentAt + (1000 * this.audioSamples) / sr;
+  }
+
   private async finish(): Promise<void> {
     if (this.closed) return;
     try {
-      const tail = await this.stream.finish({ signal: this.abort.signal });
+      const tail = await this.stream.finish({ signal: this.abort.signal, priority: this.deadline(performance.now()) });
       if (this.closed) return;
       this.countAudio(tail.length);
       this.sendPayloads(this.output.push(tail), false);
@@ -271,6 +301,7 @@ export class SynthesisContext {
         audio: true,
         send: () => {
           this.deps.sink.sendBinary(msg);
+          if (first) this.firstSentAt = performance.now();
           if (first && this.firstChunkReadyAt !== null) {
             this.ttfaMs = performance.now() - this.firstChunkReadyAt;
             this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);

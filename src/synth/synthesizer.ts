@@ -23,6 +23,25 @@ export interface StageTimes {
   codec_ms: number;
 }
 
+/** Receives a chunk's results as soon as each exists (words after text-to-semantic, PCM window by window). */
+export interface ChunkSink {
+  words?(words: WordTime[]): void;
+  pcm?(pcm: Float32Array): void;
+}
+
+/** How a chunk is synthesized, beyond its text. */
+export interface SynthesisOptions {
+  readonly signal?: AbortSignal;
+  /** > 1 speaks faster (durations scaled). */
+  readonly speed?: number;
+  /** Orders this chunk's model calls among all contexts' (lower first; the server passes deadlines). */
+  readonly priority?: number;
+  /** At the stream's start, cut the first SoundStorm window to this many frames: its audio exists
+   * after a fraction of the chunk's passes (time to first audio), the rest follows in the next window. */
+  readonly firstWindowFrames?: number;
+  readonly sink?: ChunkSink;
+}
+
 export interface ChunkAudio {
   /** PCM that is final now (the codec may hold back a few frames until the next chunk or finish()). */
   readonly pcm: Float32Array;
@@ -148,6 +167,13 @@ export class Synthesizer {
 }
 
 
+function concatF32(parts: Float32Array[]): Float32Array {
+  const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
+  let at = 0;
+  for (const p of parts) { out.set(p, at); at += p.length; }
+  return out;
+}
+
 export class SpeechStream {
   private readonly repeat: number;
   private readonly promptSemanticFrames: Int32Array;
@@ -179,11 +205,10 @@ export class SpeechStream {
     this.chunkSeed = seed >>> 0;
   }
 
-  /**
-   * Synthesize one chunk of text; null when it has nothing speakable. `speed` > 1 speaks faster
-   * (durations scaled); `priority` orders this chunk's model calls among all contexts' (lower first).
-   */
-  async synthesize(text: string, signal?: AbortSignal, speed = 1, priority?: number): Promise<ChunkAudio | null> {
+  /** Synthesize one chunk of text; null when it has nothing speakable. */
+  async synthesize(text: string, o: SynthesisOptions = {}): Promise<ChunkAudio | null> {
+    const { signal, priority, sink } = o;
+    const speed = o.speed ?? 1;
     const m = this.manifest;
     const { t2s, acoustic } = this;
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
@@ -210,21 +235,30 @@ export class SpeechStream {
     this.prevPhonemes = ph.ids.slice(ph.ids.length - keep);
     this.prevSemantic = sem.tokens.slice(sem.tokens.length - keepFrames);
     if (signal?.aborted) return null;
-
-    t0 = performance.now();
-    const newSem = repeatTokens(sem.tokens, this.repeat);
-    const { codes, passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
-      maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
-      ...(signal ? { signal } : {}),
-      ...(priority !== undefined ? { priority } : {}),
-    });
-    stages.soundstorm_ms = performance.now() - t0;
-
-    t0 = performance.now();
-    const pcm = await this.codec.push(codes, run);
-    stages.codec_ms = performance.now() - t0;
     const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
     const words = alignWords(text, spokenGroups(ph.ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
+    sink?.words?.(words);
+
+    // each window's codes go to the codec (and its PCM to the sink) as soon as they exist
+    const newSem = repeatTokens(sem.tokens, this.repeat);
+    const pieces: Float32Array[] = [];
+    const t1 = performance.now();
+    const { passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
+      maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
+      ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
+      ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
+      ...(signal ? { signal } : {}),
+      ...(priority !== undefined ? { priority } : {}),
+      onWindow: async (codes) => {
+        const c0 = performance.now();
+        const pcm = await this.codec.push(codes, run);
+        stages.codec_ms += performance.now() - c0;
+        pieces.push(pcm);
+        sink?.pcm?.(pcm);
+      },
+    });
+    stages.soundstorm_ms = performance.now() - t1 - stages.codec_ms;
+    const pcm = pieces.length === 1 ? pieces[0] : concatF32(pieces);
     return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages, words };
   }
 

@@ -15,11 +15,17 @@ export interface WindowTail {
 export interface WindowOptions {
   readonly maxWindowFrames: number;
   readonly tailFrames: number;
+  /** Use only the last this-many frames of the voice prompt (default: all of it). */
+  readonly voicePromptFrames?: number;
   readonly seed: number;
   readonly signal?: AbortSignal;
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
+  /** At a stream's start (empty tail), the first window holds at most this many new frames. */
+  readonly firstWindowFrames?: number;
+  /** Called with each window's codes before the next window starts (streaming within a chunk). */
+  readonly onWindow?: (codes: Int32Array) => Promise<void>;
 }
 
 export interface WindowResult {
@@ -51,20 +57,24 @@ export async function generateInWindows(
   semantic: Int32Array, o: WindowOptions,
 ): Promise<WindowResult> {
   const Q = acoustic.levels;
+  const keep = Math.min(voice.frames, o.voicePromptFrames ?? voice.frames);
+  const voiceSem = voiceSemantic.subarray(voice.frames - keep);
+  const voiceAc = voice.acoustic.subarray((voice.frames - keep) * Q);
   const codes = new Int32Array(semantic.length * Q);
   let passes = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
-    const promptFrames = voice.frames + tail.semantic.length;
+    const promptFrames = keep + tail.semantic.length;
     const room = o.maxWindowFrames - promptFrames;
     if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
     // equal windows rather than full ones plus a sliver: every window pays for its prompt
     const left = semantic.length - done;
-    const n = Math.ceil(left / Math.ceil(left / room));
+    let n = Math.ceil(left / Math.ceil(left / room));
+    if (o.firstWindowFrames && tail.semantic.length === 0) n = Math.min(n, o.firstWindowFrames);
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
-      promptSemantic: concatI32(voiceSemantic, tail.semantic),
-      promptAcoustic: concatI32(voice.acoustic, tail.acoustic),
+      promptSemantic: concatI32(voiceSem, tail.semantic),
+      promptAcoustic: concatI32(voiceAc, tail.acoustic),
       semantic: part,
       seed: (o.seed + done) >>> 0,
       ...(o.signal ? { signal: o.signal } : {}),
@@ -75,6 +85,7 @@ export async function generateInWindows(
     passes += res.passes;
     windows++;
     codes.set(res.acoustic, done * Q);
+    if (o.onWindow) await o.onWindow(res.acoustic);
     tail.semantic = concatI32(tail.semantic, part).slice(-o.tailFrames);
     tail.acoustic = concatI32(tail.acoustic, res.acoustic).slice(-o.tailFrames * Q);
     done += n;

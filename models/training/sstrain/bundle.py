@@ -92,7 +92,10 @@ def main(argv=None) -> None:
     ap.add_argument("--t2s", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--tokens", required=True)
-    ap.add_argument("--schedule", default="8,1,1,1,1,1,1,1")
+    # one pass per level: on this model more level-1 iterations bought no WER (BENCHMARKS.md) and cost
+    # passes on every window; the tail of 50 frames (1 s) carries the stream on at two thirds the cost
+    ap.add_argument("--schedule", default="1,1,1,1,1,1,1,1")
+    ap.add_argument("--tail-frames", type=int, default=50)
     ap.add_argument("--max-window-frames", type=int, default=750)
     ap.add_argument("--fp32", action="store_true")
     a = ap.parse_args(argv)
@@ -143,7 +146,7 @@ def main(argv=None) -> None:
                                                                "description": "", "graphs": {}, "voices": {}}
     m["description"] = "Trained here from flite voices (codec, semantic tokenizer, SoundStorm, text-to-semantic); see MODEL_CARD.md."
     m["semantic"] = {"rate": 25, "vocab_size": tc.units, "repeat": 2}
-    m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": 100}
+    m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": a.tail_frames}
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
                              "log_duration_offset": tc.duration_offset}
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],

@@ -9,12 +9,16 @@ alone), and `level` says which RVQ level each row predicts.
         --ckpt ../../runs/soundstorm/last.ckpt --model-dir ../../models/default
 
 With --model-dir the graph is written there and the manifest's `graphs.soundstorm` entry (and
-training.json's soundstorm step, if that file exists) are updated in place.
+training.json's soundstorm step, if that file exists) are updated in place. The served graph is an
+int8 copy (models/tools/quantize_int8.py: 1.7x faster per pass on CPU, 98-99 % of argmaxes equal);
+the float16 graph stays beside it as the manifest's `reference_file` (parity tests, evaluation).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -31,8 +35,16 @@ def contract(levels: int, codebook: int) -> tuple[dict, dict]:
     return inputs, {"logits": io("logits", "float32", ["batch", "frames", codebook])}
 
 
-def export_soundstorm(model: SoundStorm, path: Path, fp16: bool = True) -> dict:
-    """Write the batched serving graph; returns its manifest entry."""
+QUANTIZER = Path(__file__).resolve().parents[3] / "tools" / "quantize_int8.py"
+
+
+def quantize(src: Path, dst: Path) -> None:
+    # reduce-range: 7-bit weights, so the u8 x s8 kernels of CPUs without VNNI cannot saturate
+    subprocess.run([sys.executable, str(QUANTIZER), "--reduce-range", str(src), str(dst)], check=True)
+
+
+def export_soundstorm(model: SoundStorm, path: Path, fp16: bool = True, int8: bool = True) -> dict:
+    """Write the batched serving graph (and its int8 copy); returns its manifest entry."""
     c = model.cfg
     model.eval()
     inputs, outputs = contract(c.levels, c.codebook)
@@ -45,7 +57,11 @@ def export_soundstorm(model: SoundStorm, path: Path, fp16: bool = True) -> dict:
                       output_names=[s["name"] for s in outputs.values()], dynamic_axes=dyn, do_constant_folding=True)
     if fp16:
         fp16_weights(path)
-    return {"file": path.name, "inputs": inputs, "outputs": outputs}
+    if not int8:
+        return {"file": path.name, "inputs": inputs, "outputs": outputs}
+    q = path.with_name(path.stem + "_int8.onnx")
+    quantize(path, q)
+    return {"file": q.name, "reference_file": path.name, "inputs": inputs, "outputs": outputs}
 
 
 def load_checkpoint(path: str | Path) -> tuple[SoundStorm, dict]:
@@ -60,11 +76,12 @@ def main(argv=None) -> None:
     ap.add_argument("--ckpt", required=True)
     ap.add_argument("--model-dir", required=True, help="model set to update (model.json must exist)")
     ap.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    ap.add_argument("--no-int8", action="store_true", help="serve the float graph itself")
     a = ap.parse_args(argv)
     torch.set_num_threads(2)
     out = Path(a.model_dir)
     model, ck = load_checkpoint(a.ckpt)
-    entry = export_soundstorm(model, out / "soundstorm.onnx", fp16=not a.fp32)
+    entry = export_soundstorm(model, out / "soundstorm.onnx", fp16=not a.fp32, int8=not a.no_int8)
     man = json.loads((out / "model.json").read_text())
     man["graphs"]["soundstorm"] = entry
     (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,135 @@
+/**
+ * `npm run bench`: the streaming engine's numbers on this machine, over loopback, with flite timed
+ * in the same run as the classical reference.
+ *
+ *  1. flite: wall time to synthesize each test paragraph's first sentence to a WAV (process start
+ *     included, as a user calling it would pay); median.
+ *  2. single stream at LLM pace: first audio at the client, from the moment the first phrase's last
+ *     token was sent, p50/p95; real-time factor.
+ *  3. N concurrent streams at LLM pace (default 16, starts staggered over --ramp s): underruns at
+ *     the client's playout (100 ms jitter buffer), first audio p50/p95, errors.
+ *  4. capacity with batching on and off: --streams streams, burst pacing, text sent at once;
+ *     audio seconds generated per wall second. "Off" disables both kinds of batching: passes of
+ *     different contexts in one model call, and merging a context's queued chunks.
+ *  5. the most streams with zero underruns: N = --sweep values in order until one underruns.
+ *
+ * Every phase runs its own server process (`soundstorm serve`) on the model under test.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { runLoad, type LoadOptions, type LoadResult } from "./run.js";
+import { startServerProcess } from "./server-process.js";
+import { loadParagraphs } from "./text.js";
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+function firstSentence(p: string): string {
+  return /^.*?[.!?](?=\s|$)/.exec(p)?.[0] ?? p;
+}
+
+/** flite's wall time (ms) for each text, median of `reps` runs each. */
+function timeFlite(texts: string[], reps: number): number[] {
+  const dir = mkdtempSync(join(tmpdir(), "bench-flite-"));
+  try {
+    return texts.map((t) => median(Array.from({ length: reps }, () => {
+      const t0 = performance.now();
+      const r = spawnSync("flite", ["-voice", "slt", "-t", t, "-o", join(dir, "out.wav")]);
+      if (r.status !== 0) throw new Error(`flite failed: ${r.stderr}`);
+      return performance.now() - t0;
+    })));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+interface Phase {
+  readonly name: string;
+  readonly streams: number;
+  readonly result: LoadResult;
+  readonly server: Record<string, string>;
+}
+
+function brief(r: LoadResult) {
+  return {
+    turns: r.turns, completed: r.completed, errors: r.errors, client_errors: r.client_errors, underruns: r.underruns,
+    underrun_ms: r.underrun_ms, ttfa_p50_ms: r.ttfa_ms.p50, ttfa_p95_ms: r.ttfa_ms.p95, ttfa_max_ms: r.ttfa_ms.max,
+    rtf: r.rtf, audio_seconds: r.audio_seconds, wall_s: r.duration_s,
+    audio_per_wall_s: Math.round((100 * r.audio_seconds) / r.duration_s) / 100,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: {
+    model: { type: "string" }, streams: { type: "string", default: "16" }, duration: { type: "string", default: "60" },
+    ramp: { type: "string", default: "4" }, "single-duration": { type: "string", default: "40" },
+    "capacity-duration": { type: "string", default: "40" }, sweep: { type: "string", default: "8,12,16,20,24" },
+    "sweep-duration": { type: "string", default: "40" }, skip: { type: "string", default: "" },
+    "tokens-per-s": { type: "string", default: "40" }, latency: { type: "string", default: "low" }, json: { type: "string" },
+  } });
+  const skip = new Set(values.skip!.split(",").filter(Boolean));
+  const here = resolve(new URL(".", import.meta.url).pathname);
+  const paragraphs = loadParagraphs(resolve(here, "../../../loadtest/texts.txt"));
+  const env: Record<string, string> = values.model ? { SOUNDSTORM_MODEL: resolve(values.model) } : {};
+  const out: Record<string, unknown> = { date: new Date().toISOString(), model: values.model ?? "models/default", latency: values.latency };
+  const log = (m: string) => process.stderr.write(m + "\n");
+  const base: Omit<LoadOptions, "url" | "streams" | "durationS"> = {
+    rate: 0, rampS: 0, contextsPerSocket: 1, paragraphs, tokensPerS: Number(values["tokens-per-s"]), jitter: 0.3,
+    jitterBufferMs: 100, cancelFraction: 0, turnTimeoutS: 180, latency: values.latency as LoadOptions["latency"],
+  };
+  const phase = async (name: string, streams: number, o: Partial<LoadOptions>, serverEnv: Record<string, string> = {}): Promise<Phase> => {
+    const srv = await startServerProcess({ ...env, ...serverEnv });
+    try {
+      log(`[${name}] ${streams} stream(s)...`);
+      const result = await runLoad({ ...base, url: srv.url, streams, durationS: 30, ...o });
+      log(`[${name}] ${JSON.stringify(brief(result))}`);
+      return { name, streams, result, server: serverEnv };
+    } finally {
+      await srv.stop();
+    }
+  };
+
+  // 1. flite, timed now so both sides see the same machine load
+  const firsts = paragraphs.map(firstSentence);
+  const flite = timeFlite(firsts, 3);
+  out.flite = { first_sentence_ms_median: Math.round(median(flite)), first_sentence_ms: flite.map(Math.round), sentences: firsts.length };
+  log(`[flite] first sentence median ${median(flite).toFixed(0)} ms`);
+
+  if (!skip.has("single")) {
+    // burst pacing: a turn ends when its audio is generated, so the run sees many first chunks
+    const p = await phase("single", 1, { durationS: Number(values["single-duration"]), pacing: "burst" });
+    out.single = { ...brief(p.result), ttfa_vs_flite: Math.round((100 * p.result.ttfa_ms.p50) / median(flite)) / 100 };
+  }
+  const n = Number(values.streams);
+  if (!skip.has("concurrent")) {
+    const p = await phase("concurrent", n, { durationS: Number(values.duration), rampS: Number(values.ramp) });
+    out.concurrent = { streams: n, ramp_s: Number(values.ramp), ...brief(p.result), turns_detail: p.result.records.map((r) => ({ start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs), underruns: r.underruns, audio_s: r.audioS })) };
+  }
+  if (!skip.has("capacity")) {
+    const cap = { durationS: Number(values["capacity-duration"]), pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };
+    const on = await phase("capacity-batching-on", n, cap);
+    const off = await phase("capacity-batching-off", n, cap, { SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
+    const tp = (p: Phase) => p.result.audio_seconds / p.result.duration_s;
+    out.capacity = {
+      streams: n, on: brief(on.result), off: brief(off.result), throughput_ratio: Math.round((100 * tp(on)) / tp(off)) / 100,
+    };
+  }
+  if (!skip.has("sweep")) {
+    const rows = [];
+    let best = 0;
+    for (const s of values.sweep!.split(",").map(Number)) {
+      const p = await phase(`sweep-${s}`, s, { durationS: Number(values["sweep-duration"]), rampS: Number(values.ramp) });
+      rows.push({ streams: s, ...brief(p.result) });
+      if (p.result.underruns > 0 || p.result.errors > 0) break;
+      best = s;
+    }
+    out.sweep = { max_streams_zero_underruns: best, rows };
+  }
+  const text = JSON.stringify(out, null, 2);
+  if (values.json) writeFileSync(values.json, text + "\n");
+  console.log(text);
+}
+
+main().catch((e) => { console.error(e); process.exit(1); });
