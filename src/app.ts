@@ -1,5 +1,5 @@
 /** Wires config, models, synthesizer, metrics and the server together. */
-import { buildConfig, fromEnv, intraOpThreads, type ConfigOverrides, type ServerConfig } from "./config.js";
+import { buildConfig, fromEnv, inferenceWorkers, intraOpThreads, type ConfigOverrides, type ServerConfig } from "./config.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { InferencePool } from "./engine/inference-pool.js";
 import { loadManifest, type Manifest } from "./models/manifest.js";
@@ -33,7 +33,7 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
     : undefined;
   const manifest = loadManifest(config.modelDir);
   const pool = await InferencePool.start(manifest, {
-    modelDir: config.modelDir, graphs: SERVING_GRAPHS, workers: config.inference.workers,
+    modelDir: config.modelDir, graphs: SERVING_GRAPHS, workers: inferenceWorkers(config),
     intraOpThreads: intraOpThreads(config), batching: config.inference.batching, ...(onRun ? { onRun } : {}),
   });
   const models: ServingModels = { manifest, pool, dispose: () => pool.close() };

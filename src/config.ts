@@ -58,7 +58,9 @@ export interface ServerConfig {
   readonly inference: {
     /** onnxruntime intra-op threads per session, in each worker. 0: the machine's cores / workers. */
     readonly intraOpThreads: number;
-    /** Inference worker threads (each owns a copy of the serving graphs and runs one call at a time). */
+    /** Inference worker threads (each owns a copy of the serving graphs and runs one call at a time).
+     * 0: one per core, at most 4 (on 2 cores, two single-threaded workers carried 16 streams with
+     * fewer underruns than one two-threaded worker: one runs while the other's batch is sampled). */
     readonly workers: number;
     /** Seed used when a context gives none. */
     readonly defaultSeed: number;
@@ -72,6 +74,9 @@ export interface ServerConfig {
       /** How long a pass (not of a first chunk) may wait for others to batch with. */
       readonly maxWaitMs: number;
     };
+    /** A chunk due within this many ms (its listener's audio runs out by then; a stream's first chunk
+     * always) is decoded with the model's `decoding.fast_schedule`, others with `decoding.schedule`. */
+    readonly fastScheduleSlackMs: number;
     /** Merging a context's queued chunks into one synthesis when it falls behind (each window pays
      * for its voice prompt and tail, so fewer, longer windows cost less per second of audio). */
     readonly coalesce: {
@@ -166,9 +171,10 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   inference: {
     intraOpThreads: 0,
-    workers: 1,
+    workers: 0,
     defaultSeed: 0,
     batching: { enabled: true, maxBatch: 8, maxBatchFrames: 3000, maxWaitMs: 1 },
+    fastScheduleSlackMs: 3000,
     coalesce: { enabled: true, maxChars: 240 },
   },
   opusBitrate: 32_000,
@@ -210,10 +216,16 @@ function intEnv(env: NodeJS.ProcessEnv, name: string): number | undefined {
   return n;
 }
 
+/** Inference workers: as configured, or one per core (at most 4). */
+export function inferenceWorkers(config: ServerConfig): number {
+  const w = config.inference.workers;
+  return w > 0 ? w : Math.max(1, Math.min(4, availableParallelism()));
+}
+
 /** Threads per onnxruntime session: as configured, or the machine's cores shared among the workers. */
 export function intraOpThreads(config: ServerConfig): number {
-  const { intraOpThreads: t, workers } = config.inference;
-  return t > 0 ? t : Math.max(1, Math.floor(availableParallelism() / workers));
+  const t = config.inference.intraOpThreads;
+  return t > 0 ? t : Math.max(1, Math.floor(availableParallelism() / inferenceWorkers(config)));
 }
 
 function boolEnv(env: NodeJS.ProcessEnv, name: string): boolean | undefined {
@@ -323,10 +335,11 @@ function validate(c: ServerConfig): void {
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
   if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");
   if (!Number.isInteger(c.inference.intraOpThreads) || c.inference.intraOpThreads < 0) bad("inference.intraOpThreads must be an integer >= 0 (0: automatic)");
-  if (!Number.isInteger(c.inference.workers) || c.inference.workers < 1) bad("inference.workers must be an integer >= 1");
+  if (!Number.isInteger(c.inference.workers) || c.inference.workers < 0) bad("inference.workers must be an integer >= 0 (0: automatic)");
   const b = c.inference.batching;
   if (!(b.maxBatch >= 1 && b.maxBatchFrames >= 1 && b.maxWaitMs >= 0)) bad("inference.batching needs maxBatch >= 1, maxBatchFrames >= 1, maxWaitMs >= 0");
   if (!(c.inference.coalesce.maxChars >= 1)) bad("inference.coalesce.maxChars must be >= 1");
+  if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
   const v = c.voices;

@@ -78,12 +78,15 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
     const synth = async (it: Item, schedule?: readonly number[]) => {
       const voice = voicePrompt(m, it.voice);
       const t0 = performance.now();
-      const r = await gen.generate({
-        promptSemantic: repeatTokens(voice.semantic, m.semantic.repeat), promptAcoustic: voice.acoustic,
-        semantic: repeatTokens(it.sem, m.semantic.repeat), seed: 1, ...(schedule ? { schedule } : {}),
-      });
+      // as the server does it: the manifest's window, tail and voice-prompt settings
+      const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
+        repeatTokens(it.sem, m.semantic.repeat), {
+          maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+          ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
+          ...(schedule ? { schedule } : {}),
+        });
       const ms = performance.now() - t0;
-      const pcm = await decodeCodes(models, m, r.acoustic);
+      const pcm = await decodeCodes(models, m, r.codes);
       return { pcm, ms, passes: r.passes, seconds: pcm.length / sr };
     };
     const generated: Float32Array[] = [];

@@ -50,6 +50,9 @@ const Text = Type.Object({
 });
 const Decoding = Type.Object({
   schedule: Type.Array(Pos, { minItems: 1 }),
+  /** Iterations per level when a chunk is due soon (a stream's first chunk, or little audio left to
+   * play): fewer passes for a little voice fidelity. Default: `schedule`. */
+  fast_schedule: Type.Optional(Type.Array(Pos, { minItems: 1 })),
   temperature_start: Type.Number({ minimum: 0 }),
   temperature_end: Type.Number({ minimum: 0 }),
   noise_scale: Type.Number({ minimum: 0 }),
@@ -151,6 +154,7 @@ export function loadManifest(modelDir: string): Manifest {
   if (m.audio.sample_rate !== m.audio.hop_length * m.audio.frame_rate) fail(path, "sample_rate != hop_length * frame_rate");
   if (m.soundstorm && m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
   if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
+  if (m.decoding?.fast_schedule && m.decoding.fast_schedule.length !== q) fail(path, `decoding.fast_schedule has ${m.decoding.fast_schedule.length} entries for ${q} levels`);
   if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
   if (m.text) {
     const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;

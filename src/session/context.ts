@@ -212,8 +212,11 @@ export class SynthesisContext {
     let result;
     try {
       const policy = this.deps.config.chunking[this.opts.latency];
+      const deadline = this.deadline(readyAt);
+      // due soon: fewer passes (the listener is waiting); plenty of audio queued: the full schedule
+      const fast = this.chunks === 0 || deadline - performance.now() < this.deps.config.inference.fastScheduleSlackMs;
       result = await this.stream.synthesize(chunk.text, {
-        signal: this.abort.signal, priority: this.deadline(readyAt), sink,
+        signal: this.abort.signal, priority: deadline, sink, fast,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       });
     } catch (e) {

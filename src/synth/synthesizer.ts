@@ -39,6 +39,8 @@ export interface SynthesisOptions {
   /** At the stream's start, cut the first SoundStorm window to this many frames: its audio exists
    * after a fraction of the chunk's passes (time to first audio), the rest follows in the next window. */
   readonly firstWindowFrames?: number;
+  /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
+  readonly fast?: boolean;
   readonly sink?: ChunkSink;
 }
 
@@ -247,6 +249,7 @@ export class SpeechStream {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
+      ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),
       onWindow: async (codes) => {

@@ -92,9 +92,10 @@ def main(argv=None) -> None:
     ap.add_argument("--t2s", required=True)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--tokens", required=True)
-    # one pass per level: on this model more level-1 iterations bought no WER (BENCHMARKS.md) and cost
-    # passes on every window; the tail of 50 frames (1 s) carries the stream on at two thirds the cost
-    ap.add_argument("--schedule", default="1,1,1,1,1,1,1,1")
+    # level-1 iterations: 4 when there is time (slt's voice held better than with 1, BENCHMARKS.md),
+    # one pass per level when a chunk is due soon; the tail of 50 frames (1 s) carries the stream on
+    ap.add_argument("--schedule", default="4,1,1,1,1,1,1,1")
+    ap.add_argument("--fast-schedule", default="1,1,1,1,1,1,1,1")
     ap.add_argument("--tail-frames", type=int, default=50)
     ap.add_argument("--max-window-frames", type=int, default=750)
     ap.add_argument("--fp32", action="store_true")
@@ -151,7 +152,7 @@ def main(argv=None) -> None:
                              "log_duration_offset": tc.duration_offset}
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],
                  "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " "}
-    m["decoding"] = {"schedule": [int(x) for x in a.schedule.split(",")], "temperature_start": 1.0, "temperature_end": 0.3,
+    m["decoding"] = {"schedule": [int(x) for x in a.schedule.split(",")], "fast_schedule": [int(x) for x in a.fast_schedule.split(",")], "temperature_start": 1.0, "temperature_end": 0.3,
                      "noise_scale": 4.5, "semantic_temperature": 0.0}
     m.setdefault("graphs", {}).update(graphs)
     m["voices"] = {v: f"voices/{v}.json" for v in voices}
