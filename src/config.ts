@@ -25,6 +25,11 @@ export interface ChunkPolicy {
   /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
    * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
   readonly firstWindowFrames: number;
+  /** Voice-prompt frames (its last ones) the first window is conditioned on; 0: the whole prompt.
+   * Every pass pays for the prompt, so it is most of the first audio's wait (60 frames: first audio
+   * p50 80 ms instead of 131), but on the default model the first window's voice then carries on
+   * through the tail: slt was recognised as slt in 2-3 of 20 turns instead of 7-9 (BENCHMARKS.md). */
+  readonly firstWindowPromptFrames: number;
 }
 
 export interface ServerConfig {
@@ -165,9 +170,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25, firstWindowPromptFrames: 0 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40, firstWindowPromptFrames: 0 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0, firstWindowPromptFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,
@@ -331,6 +336,7 @@ function validate(c: ServerConfig): void {
       bad(`chunking.${name} must satisfy 0 < firstMinChars <= maxChars and minChars <= phraseChars <= maxChars`);
     }
     if (!Number.isInteger(p.firstWindowFrames) || p.firstWindowFrames < 0) bad(`chunking.${name}.firstWindowFrames must be an integer >= 0`);
+    if (!Number.isInteger(p.firstWindowPromptFrames) || p.firstWindowPromptFrames < 0) bad(`chunking.${name}.firstWindowPromptFrames must be an integer >= 0`);
   }
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
   if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");

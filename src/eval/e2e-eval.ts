@@ -8,7 +8,7 @@ import { loadSynthesizer } from "../app.js";
 import { buildConfig, type ServerConfig } from "../config.js";
 import { createMetrics, type Metrics } from "../metrics.js";
 import { decodeAudioMessage } from "../protocol/audio-header.js";
-import type { ServerEvent } from "../protocol/messages.js";
+import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe } from "./asr.js";
@@ -45,14 +45,14 @@ export interface TurnResult {
 
 /** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, seed = 1): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, seed = 1, latency: LatencyProfile = "balanced"): Promise<TurnResult> {
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (e: Error) => void;
   const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
   const ctx = new SynthesisContext(
-    { id: "eval", index: 0, voice, format: "pcm_16000", latency: "balanced", seed, pacing: "burst" },
+    { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst" },
     {
       synth, config, metrics,
       sink: {

@@ -218,6 +218,7 @@ export class SynthesisContext {
       result = await this.stream.synthesize(chunk.text, {
         signal: this.abort.signal, priority: deadline, sink, fast,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
+        ...(policy.firstWindowPromptFrames > 0 ? { firstWindowPromptFrames: policy.firstWindowPromptFrames } : {}),
       });
     } catch (e) {
       this.fail(e);

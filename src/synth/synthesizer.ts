@@ -39,6 +39,8 @@ export interface SynthesisOptions {
   /** At the stream's start, cut the first SoundStorm window to this many frames: its audio exists
    * after a fraction of the chunk's passes (time to first audio), the rest follows in the next window. */
   readonly firstWindowFrames?: number;
+  /** The first window's voice prompt: its last this-many frames (default: the whole prompt). */
+  readonly firstWindowPromptFrames?: number;
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
   readonly sink?: ChunkSink;
@@ -249,6 +251,7 @@ export class SpeechStream {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
+      ...(o.firstWindowPromptFrames ? { firstWindowPromptFrames: o.firstWindowPromptFrames } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),

@@ -22,8 +22,11 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
-  /** At a stream's start (empty tail), the first window holds at most this many new frames. */
+  /** At a stream's start (empty tail), the first window holds at most this many new frames... */
   readonly firstWindowFrames?: number;
+  /** ...and is conditioned on only the last this-many frames of the voice prompt (a shorter window
+   * for the first audio; the next window has the whole prompt and this one as its tail). */
+  readonly firstWindowPromptFrames?: number;
   /** Called with each window's codes before the next window starts (streaming within a chunk). */
   readonly onWindow?: (codes: Int32Array) => Promise<void>;
 }
@@ -64,7 +67,12 @@ export async function generateInWindows(
   let passes = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
-    const promptFrames = keep + tail.semantic.length;
+    // the stream's first window may take a shorter voice prompt (time to first audio)
+    const first = tail.semantic.length === 0 && done === 0 && o.firstWindowFrames && o.firstWindowPromptFrames;
+    const k = first ? Math.min(keep, o.firstWindowPromptFrames!) : keep;
+    const vSem = voiceSem.subarray(keep - k);
+    const vAc = voiceAc.subarray((keep - k) * Q);
+    const promptFrames = k + tail.semantic.length;
     const room = o.maxWindowFrames - promptFrames;
     if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
     // equal windows rather than full ones plus a sliver: every window pays for its prompt
@@ -73,8 +81,8 @@ export async function generateInWindows(
     if (o.firstWindowFrames && tail.semantic.length === 0) n = Math.min(n, o.firstWindowFrames);
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
-      promptSemantic: concatI32(voiceSem, tail.semantic),
-      promptAcoustic: concatI32(voiceAc, tail.acoustic),
+      promptSemantic: concatI32(vSem, tail.semantic),
+      promptAcoustic: concatI32(vAc, tail.acoustic),
       semantic: part,
       seed: (o.seed + done) >>> 0,
       ...(o.signal ? { signal: o.signal } : {}),
