@@ -157,7 +157,7 @@ export class InferencePool {
       const free = this.slots.filter((s) => !s.busy).length;
       const passes = this.queue.reduce((n, j) => n + (j.pass ? 1 : 0), 0);
       const rows = b.enabled ? Math.max(1, Math.min(b.maxBatch, Math.ceil(passes / free))) : 1;
-      const batch = this.takePasses(rows, b.enabled ? b.maxBatchFrames : 0, head, true);
+      const batch = this.passBatch(rows, b.enabled ? b.maxBatchFrames : 0, head);
       // a pass whose deadline is not near, alone, waits briefly for passes of other contexts still sampling
       const now = performance.now();
       if (b.enabled && batch.length === passes && batch.length < b.maxBatch && head.priority > now + URGENT_MS && now - head.enqueuedAt < b.maxWaitMs) {
@@ -166,13 +166,14 @@ export class InferencePool {
         }
         return;
       }
-      this.takePasses(rows, b.enabled ? b.maxBatchFrames : 0, head, false);
+      const taken = new Set(batch);
+      for (let i = this.queue.length - 1; i >= 0; i--) if (taken.has(this.queue[i])) this.queue.splice(i, 1);
       this.send(slot, batch);
     }
   }
 
-  /** The passes that would batch with `head` (in queue order); removed from the queue unless dryRun. */
-  private takePasses(maxBatch: number, maxFrames: number, head: Job, dryRun: boolean): Job[] {
+  /** The queued passes that batch with `head` (queue order), within the row and padded-frame limits. */
+  private passBatch(maxBatch: number, maxFrames: number, head: Job): Job[] {
     const out: Job[] = [head];
     let longest = head.pass!.semantic.length;
     for (const j of this.queue) {
@@ -182,10 +183,6 @@ export class InferencePool {
       if ((out.length + 1) * t > maxFrames) continue;
       out.push(j);
       longest = t;
-    }
-    if (!dryRun) {
-      const taken = new Set(out);
-      for (let i = this.queue.length - 1; i >= 0; i--) if (taken.has(this.queue[i])) this.queue.splice(i, 1);
     }
     return out;
   }

@@ -82,7 +82,6 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
         repeatTokens(it.sem, m.semantic.repeat), {
           maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
-          ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
           ...(schedule ? { schedule } : {}),
         });
       const ms = performance.now() - t0;
@@ -180,8 +179,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), tail,
           repeatTokens(sem, m.semantic.repeat), {
             maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
-            ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
-          });
+            });
         const pcm = await decodeCodes(models, m, r.codes);
         const hyp = transcribe([pcm], sr)[0].text;
         const crops = await spk.classifyCrops(pcm);

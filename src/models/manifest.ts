@@ -31,12 +31,7 @@ const Codec = Type.Object({
   decoder_right_context_frames: Type.Integer({ minimum: 0 }),
 });
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
-const SoundStorm = Type.Object({
-  mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }),
-  /** Frames of the voice prompt (its last ones) each window is conditioned on; default all. Every
-   * window pays for its conditioning frames on every pass, so this is a speed/voice trade-off. */
-  voice_prompt_frames: Type.Optional(Pos),
-});
+const SoundStorm = Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
   /** frames = exp(log_duration) - offset: lets silent symbols (stress marks, spaces) get zero frames. Default 0. */

@@ -249,7 +249,6 @@ export class SpeechStream {
     const t1 = performance.now();
     const { passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
-      ...(m.soundstorm.voice_prompt_frames ? { voicePromptFrames: m.soundstorm.voice_prompt_frames } : {}),
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
       ...(o.firstWindowPromptFrames ? { firstWindowPromptFrames: o.firstWindowPromptFrames } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),

@@ -15,8 +15,6 @@ export interface WindowTail {
 export interface WindowOptions {
   readonly maxWindowFrames: number;
   readonly tailFrames: number;
-  /** Use only the last this-many frames of the voice prompt (default: all of it). */
-  readonly voicePromptFrames?: number;
   readonly seed: number;
   readonly signal?: AbortSignal;
   readonly schedule?: readonly number[];
@@ -60,18 +58,15 @@ export async function generateInWindows(
   semantic: Int32Array, o: WindowOptions,
 ): Promise<WindowResult> {
   const Q = acoustic.levels;
-  const keep = Math.min(voice.frames, o.voicePromptFrames ?? voice.frames);
-  const voiceSem = voiceSemantic.subarray(voice.frames - keep);
-  const voiceAc = voice.acoustic.subarray((voice.frames - keep) * Q);
   const codes = new Int32Array(semantic.length * Q);
   let passes = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
-    // the stream's first window may take a shorter voice prompt (time to first audio)
+    // the stream's first window may take only the end of the voice prompt (time to first audio)
     const first = tail.semantic.length === 0 && done === 0 && o.firstWindowFrames && o.firstWindowPromptFrames;
-    const k = first ? Math.min(keep, o.firstWindowPromptFrames!) : keep;
-    const vSem = voiceSem.subarray(keep - k);
-    const vAc = voiceAc.subarray((keep - k) * Q);
+    const k = first ? Math.min(voice.frames, o.firstWindowPromptFrames!) : voice.frames;
+    const vSem = voiceSemantic.subarray(voice.frames - k);
+    const vAc = voice.acoustic.subarray((voice.frames - k) * Q);
     const promptFrames = k + tail.semantic.length;
     const room = o.maxWindowFrames - promptFrames;
     if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
