@@ -21,8 +21,18 @@ export interface PassRequest {
 
 export type PassFeeds = Record<"semantic" | "acoustic" | "level" | "lengths", TensorValue>;
 
+/** Which of a window's logits are kept: frames [logitsFrom, frames). */
+export interface LogitsCut {
+  readonly logitsFrom: number;
+  readonly frames: number;
+}
+
 export function framesOf(r: PassRequest): number {
   return r.semantic.length;
+}
+
+export function cutOf(r: PassRequest): LogitsCut {
+  return { logitsFrom: r.logitsFrom, frames: r.semantic.length };
 }
 
 export function packPasses(reqs: readonly PassRequest[], levels: number, maskId: number): PassFeeds {
@@ -51,7 +61,7 @@ export function packPasses(reqs: readonly PassRequest[], levels: number, maskId:
 }
 
 /** The wanted frames of every row, one after another: [sum(frames - logitsFrom), K]. */
-export function cutLogits(logits: TensorValue, reqs: readonly { readonly logitsFrom: number; readonly frames: number }[]): Float32Array {
+export function cutLogits(logits: TensorValue, reqs: readonly LogitsCut[]): Float32Array {
   const [B, T, K] = logits.dims as [number, number, number];
   if (B !== reqs.length) throw new Error(`model returned ${B} rows for ${reqs.length} windows`);
   const data = logits.data as Float32Array;
@@ -67,7 +77,7 @@ export function cutLogits(logits: TensorValue, reqs: readonly { readonly logitsF
 }
 
 /** Views of each row's logits in cutLogits' output. */
-export function splitLogits(cut: Float32Array, reqs: readonly { readonly logitsFrom: number; readonly frames: number }[], K: number): Float32Array[] {
+export function splitLogits(cut: Float32Array, reqs: readonly LogitsCut[], K: number): Float32Array[] {
   let at = 0;
   return reqs.map((r) => {
     const n = (r.frames - r.logitsFrom) * K;

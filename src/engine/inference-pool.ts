@@ -14,7 +14,7 @@
  * - Cancel: a job whose signal aborted is dropped before it runs (DecodeAborted).
  */
 import { Worker } from "node:worker_threads";
-import { packPasses, splitLogits, type PassRequest } from "./batch.js";
+import { cutOf, packPasses, splitLogits, type PassRequest } from "./batch.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-messages.js";
 import { servingManifest, type GraphName, type Manifest } from "../models/manifest.js";
 import type { GraphRunner, RunOptions, TensorValue } from "../models/ort.js";
@@ -204,7 +204,7 @@ export class InferencePool {
     if (head.pass) {
       const reqs = jobs.map((j) => j.pass!);
       const feeds = packPasses(reqs, this.levels, this.maskId);
-      const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, cuts: reqs.map((r) => ({ logitsFrom: r.logitsFrom, frames: r.semantic.length })) };
+      const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, cuts: reqs.map(cutOf) };
       slot.worker.postMessage(msg, Object.values(feeds).map((v) => v.data.buffer as ArrayBuffer));
     } else {
       slot.worker.postMessage({ type: "run", id, graph: head.graph, feeds: head.feeds! } satisfies ToWorker);
@@ -219,7 +219,7 @@ export class InferencePool {
       for (const j of jobs) j.reject(new Error(`graph '${jobs[0].graph}': ${msg.message}`));
     } else if (msg.type === "logits") {
       this.opts.onRun?.(jobs[0].graph, msg.seconds, jobs.length);
-      const parts = splitLogits(msg.logits, jobs.map((j) => ({ logitsFrom: j.pass!.logitsFrom, frames: j.pass!.semantic.length })), this.codebook);
+      const parts = splitLogits(msg.logits, jobs.map((j) => cutOf(j.pass!)), this.codebook);
       jobs.forEach((j, i) => j.resolve(parts[i]));
     } else if (msg.type === "result") {
       this.opts.onRun?.(jobs[0].graph, msg.seconds, 1);

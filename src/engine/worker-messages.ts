@@ -1,6 +1,7 @@
 /** Messages between the inference pool (main thread) and its workers. Internal, not a wire protocol. */
 import type { GraphName } from "../models/manifest.js";
 import type { TensorValue } from "../models/ort.js";
+import type { LogitsCut } from "./batch.js";
 
 export interface WorkerInit {
   readonly modelDir: string;
@@ -12,7 +13,7 @@ export type ToWorker =
   | { readonly type: "run"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue> }
   /** A batch of SoundStorm passes (feeds from packPasses); the reply holds only the cut logits. */
   | { readonly type: "passes"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue>;
-      readonly cuts: readonly { readonly logitsFrom: number; readonly frames: number }[] };
+      readonly cuts: readonly LogitsCut[] };
 
 export type FromWorker =
   | { readonly type: "ready" }

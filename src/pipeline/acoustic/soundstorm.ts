@@ -3,7 +3,7 @@
  * frames and a prompt (voice prompt + tail of what this stream already said),
  * fills the new frames' RVQ tokens with MaskGIT decoding on the ONNX model.
  */
-import { cutLogits, packPasses, type PassRequest } from "../../engine/batch.js";
+import { cutLogits, cutOf, packPasses, type PassRequest } from "../../engine/batch.js";
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
@@ -19,7 +19,7 @@ export function directPassRunner(graph: GraphRunner, manifest: ServingManifest):
   const mask = manifest.soundstorm.mask_id;
   return async (req, opts) => {
     const out = await graph.run(packPasses([req], Q, mask), opts);
-    return cutLogits(out.logits!, [{ logitsFrom: req.logitsFrom, frames: req.semantic.length }]);
+    return cutLogits(out.logits!, [cutOf(req)]);
   };
 }
 
