@@ -7,6 +7,7 @@ import { SERVING_GRAPHS } from "./models/model-set.js";
 import { startServer, type RunningServer } from "./server/uws-server.js";
 import { VoiceService } from "./server/voices.js";
 import { Synthesizer } from "./synth/synthesizer.js";
+import { promptTokensOf } from "./synth/windows.js";
 
 export interface App {
   readonly config: ServerConfig;
@@ -35,6 +36,7 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
   const pool = await InferencePool.start(manifest, {
     modelDir: config.modelDir, graphs: SERVING_GRAPHS, workers: inferenceWorkers(config),
     intraOpThreads: intraOpThreads(config), batching: config.inference.batching, ...(onRun ? { onRun } : {}),
+    prompts: [...manifest.voicePrompts.values()].map((v) => promptTokensOf(v, manifest.semantic?.repeat ?? 1)),
   });
   const models: ServingModels = { manifest, pool, dispose: () => pool.close() };
   const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner });

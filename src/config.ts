@@ -25,11 +25,6 @@ export interface ChunkPolicy {
   /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
    * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
   readonly firstWindowFrames: number;
-  /** Voice-prompt frames (its last ones) the first window is conditioned on; 0: the whole prompt.
-   * Every pass pays for the prompt, so it is most of the first audio's wait (60 frames: first audio
-   * p50 80 ms instead of 131), but on the default model the first window's voice then carries on
-   * through the tail: slt was recognised as slt in 2-3 of 20 turns instead of 7-9 (BENCHMARKS.md). */
-  readonly firstWindowPromptFrames: number;
 }
 
 export interface ServerConfig {
@@ -83,7 +78,7 @@ export interface ServerConfig {
      * always) is decoded with the model's `decoding.fast_schedule`, others with `decoding.schedule`. */
     readonly fastScheduleSlackMs: number;
     /** Merging a context's queued chunks into one synthesis when it falls behind (each window pays
-     * for its voice prompt and tail, so fewer, longer windows cost less per second of audio). */
+     * for its tail on every pass, so fewer, longer windows cost less per second of audio). */
     readonly coalesce: {
       readonly enabled: boolean;
       /** Largest merged text, characters. */
@@ -92,6 +87,10 @@ export interface ServerConfig {
   };
   /** Opus encoder bitrate, bits per second. */
   readonly opusBitrate: number;
+  /** Opus encoder complexity, 0-10. Encoding runs on the event loop for every stream: at 10 it costs
+   * ~2 % of a core per real-time stream here, at 5 ~0.4 % (BENCHMARKS.md), for speech at this bitrate
+   * hardly audible. */
+  readonly opusComplexity: number;
   readonly pacing: {
     /** Default for contexts that do not choose: realtime (audio at most leadMs ahead of real time) or burst. */
     readonly default: "realtime" | "burst";
@@ -170,9 +169,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25, firstWindowPromptFrames: 0 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40, firstWindowPromptFrames: 0 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0, firstWindowPromptFrames: 0 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,
@@ -183,6 +182,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     coalesce: { enabled: true, maxChars: 240 },
   },
   opusBitrate: 32_000,
+  opusComplexity: 5,
   pacing: { default: "realtime", leadMs: 300 },
   auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
   frameGuard: { enabled: true, maxHeadBytes: 16 * 1024 },
@@ -336,8 +336,8 @@ function validate(c: ServerConfig): void {
       bad(`chunking.${name} must satisfy 0 < firstMinChars <= maxChars and minChars <= phraseChars <= maxChars`);
     }
     if (!Number.isInteger(p.firstWindowFrames) || p.firstWindowFrames < 0) bad(`chunking.${name}.firstWindowFrames must be an integer >= 0`);
-    if (!Number.isInteger(p.firstWindowPromptFrames) || p.firstWindowPromptFrames < 0) bad(`chunking.${name}.firstWindowPromptFrames must be an integer >= 0`);
   }
+  if (!Number.isInteger(c.opusComplexity) || c.opusComplexity < 0 || c.opusComplexity > 10) bad("opusComplexity must be an integer 0-10");
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");
   if (!Number.isInteger(c.frameGuard.maxHeadBytes) || c.frameGuard.maxHeadBytes < 1024) bad("frameGuard.maxHeadBytes must be an integer >= 1024");
   if (!Number.isInteger(c.inference.intraOpThreads) || c.inference.intraOpThreads < 0) bad("inference.intraOpThreads must be an integer >= 0 (0: automatic)");

@@ -6,6 +6,8 @@ import { createApp, type App } from "../src/app.js";
 import type { ConfigOverrides } from "../src/config.js";
 import { decodeAudioMessage, type AudioHeader } from "../src/protocol/audio-header.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
+import { promptKey } from "../src/engine/prompt-cache.js";
+import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
 
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
 export const FIXTURE_MODEL = resolve("models/fixture");
@@ -108,4 +110,26 @@ export function ffprobeCodec(path: string): string {
   const r = spawnSync("ffprobe", ["-v", "error", "-select_streams", "a:0", "-show_entries", "stream=codec_name", "-of", "csv=p=0", path]);
   if (r.status !== 0) throw new Error(`ffprobe failed: ${r.stderr.toString()}`);
   return r.stdout.toString().trim();
+}
+
+/** One case of a SoundStorm golden file (models/tools/soundstorm_golden.py). */
+export interface GoldenCase {
+  voice_semantic: number[];
+  voice_acoustic: number[];
+  tail_semantic: number[];
+  tail_acoustic: number[];
+  semantic: number[];
+  schedule: number[];
+  expected: number[];
+  passes: number;
+}
+
+/** The greedy request a golden case describes. */
+export function goldenRequest(c: GoldenCase): AcousticRequest {
+  const semantic = Int32Array.from(c.voice_semantic), acoustic = Int32Array.from(c.voice_acoustic);
+  return {
+    voice: { key: promptKey(semantic, acoustic), semantic, acoustic },
+    tailSemantic: Int32Array.from(c.tail_semantic), tailAcoustic: Int32Array.from(c.tail_acoustic),
+    semantic: Int32Array.from(c.semantic), seed: 1, schedule: c.schedule, greedy: true,
+  };
 }

@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { test, before, after } from "node:test";
 import { cutLogits, packPasses, splitLogits, type PassRequest } from "../src/engine/batch.js";
 import { InferencePool } from "../src/engine/inference-pool.js";
+import { promptKey, type PromptTokens } from "../src/engine/prompt-cache.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { loadModelSet, type ModelSet } from "../src/models/model-set.js";
 import { DecodeAborted } from "../src/pipeline/acoustic/maskgit.js";
@@ -21,13 +22,20 @@ const MASK = manifest.soundstorm.mask_id;
 let local: ModelSet;
 let direct: PassRunner;
 
-function window(rng: Rng, frames: number, prompt: number, level: number): PassRequest {
+/** A random voice prompt (fixture weights: mechanics only). */
+function voice(rng: Rng, frames: number): PromptTokens {
+  const semantic = Int32Array.from({ length: frames }, () => Math.floor(rng.next() * manifest.semantic.vocab_size));
+  const acoustic = Int32Array.from({ length: frames * Q }, () => Math.floor(rng.next() * K));
+  return { key: promptKey(semantic, acoustic), semantic, acoustic };
+}
+
+function window(rng: Rng, frames: number, tail: number, level: number, prompt = voice(rng, 6)): PassRequest {
   const semantic = Int32Array.from({ length: frames }, () => Math.floor(rng.next() * manifest.semantic.vocab_size));
   const tokens = new Int32Array(frames * Q).fill(MASK);
   for (let f = 0; f < frames; f++) {
-    for (let q = 0; q < Q; q++) if (f < prompt || q < level) tokens[f * Q + q] = Math.floor(rng.next() * K);
+    for (let q = 0; q < Q; q++) if (f < tail || q < level) tokens[f * Q + q] = Math.floor(rng.next() * K);
   }
-  return { semantic, tokens, level, logitsFrom: prompt };
+  return { prompt, semantic, tokens, level, logitsFrom: tail };
 }
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
@@ -68,7 +76,10 @@ test("passes of different windows batched in one call get the logits each gets a
   });
   try {
     const rng = new Rng(7);
-    const reqs = [window(rng, 30, 12, 0), window(rng, 18, 5, 1), window(rng, 41, 20, 3), window(rng, 9, 0, 2), window(rng, 25, 25 - 1, 0)];
+    // different voice prompts (one with none), tails, lengths and levels in one call
+    const shared = voice(rng, 14);
+    const reqs = [window(rng, 30, 12, 0, shared), window(rng, 18, 5, 1), window(rng, 41, 20, 3, shared), window(rng, 9, 0, 2, voice(rng, 0)),
+      window(rng, 25, 25 - 1, 0, voice(rng, 21))];
     const alone = await Promise.all(reqs.map((r) => direct(r)));
     const batched = await Promise.all(reqs.map((r) => pool.passRunner(r, { priority: 1e12 })));
     for (let i = 0; i < reqs.length; i++) {

@@ -12,11 +12,12 @@ import { resolve } from "node:path";
 import { loadModelSet } from "../src/models/model-set.js";
 import { servingManifest } from "../src/models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
+import { goldenRequest, type GoldenCase } from "./helpers.js";
 
 interface Golden {
   mask_id: number;
   levels: number;
-  cases: { semantic: number[]; prompt_frames: number; prompt_acoustic: number[]; schedule: number[]; expected: number[]; passes: number }[];
+  cases: GoldenCase[];
 }
 
 const modelDir = resolve(process.env.SOUNDSTORM_PARITY_MODEL ?? "models/fixture");
@@ -32,13 +33,7 @@ test("greedy SoundStorm decoding in TypeScript matches the Python reference toke
     const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), m);
     assert.ok(golden.cases.length >= 1);
     for (const [i, c] of golden.cases.entries()) {
-      const p = c.prompt_frames;
-      const r = await gen.generate({
-        promptSemantic: Int32Array.from(c.semantic.slice(0, p)),
-        promptAcoustic: Int32Array.from(c.prompt_acoustic),
-        semantic: Int32Array.from(c.semantic.slice(p)),
-        seed: 1, schedule: c.schedule, greedy: true,
-      });
+      const r = await gen.generate(goldenRequest(c));
       assert.equal(r.passes, c.passes, `case ${i}: forward passes`);
       const got = Array.from(r.acoustic);
       const diff = got.reduce((n, v, j) => n + (v !== c.expected[j] ? 1 : 0), 0);

@@ -17,7 +17,7 @@ import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { Graph } from "../src/models/ort.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { Resampler } from "../src/pipeline/audio/resample.js";
-import { startTestServer } from "./helpers.js";
+import { goldenRequest, startTestServer, type GoldenCase } from "./helpers.js";
 
 const DEFAULT_MODEL = resolve("models/default");
 const work = mkdtempSync(join(tmpdir(), "soundstorm-trained-"));
@@ -45,7 +45,7 @@ test("models/default is a trained, complete set with the four flite voices", () 
 
 test("trained SoundStorm: TypeScript greedy decoding equals the Python reference token for token", async () => {
   const golden = JSON.parse(readFileSync("test/golden/soundstorm-default.json", "utf8")) as {
-    cases: { semantic: number[]; prompt_frames: number; prompt_acoustic: number[]; schedule: number[]; expected: number[]; passes: number }[];
+    cases: GoldenCase[];
   };
   // the served graph is int8 (quantized after export); parity is checked on the float16 graph it came from
   const m = servingManifest(loadManifest(DEFAULT_MODEL));
@@ -56,11 +56,7 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
   try {
     const gen = new AcousticGenerator(directPassRunner(graph, m), m);
     for (const [i, c] of golden.cases.entries()) {
-      const p = c.prompt_frames;
-      const r = await gen.generate({
-        promptSemantic: Int32Array.from(c.semantic.slice(0, p)), promptAcoustic: Int32Array.from(c.prompt_acoustic),
-        semantic: Int32Array.from(c.semantic.slice(p)), seed: 1, schedule: c.schedule, greedy: true,
-      });
+      const r = await gen.generate(goldenRequest(c));
       assert.equal(r.passes, c.passes);
       const diff = Array.from(r.acoustic).reduce((n, v, j) => n + (v !== c.expected[j] ? 1 : 0), 0);
       assert.equal(diff, 0, `case ${i}: ${diff} of ${r.acoustic.length} tokens differ`);

@@ -58,14 +58,28 @@ class SoundStormFixture(nn.Module):
         self.mix = Embed(WIDTH)
         self.heads = nn.Parameter(torch.randn(LEVELS, WIDTH, CODEBOOK) * 0.5)
 
-    def forward(self, semantic, acoustic, level, lengths=None):
-        """The serving contract (sstrain/soundstorm/export.py): level [B] per row, lengths [B] valid frames."""
+    def forward(self, semantic, acoustic, level, lengths, prompt_k, prompt_v, prompt_lengths):
+        """The serving contract (sstrain/soundstorm/export.py): level [B] per row, lengths [B] valid
+        frames, a cached voice prompt's keys/values [1,B,1,P,WIDTH] (one layer, one head) that the
+        window attends to; returns the logits and this window's own keys/values."""
         x = self.sem(semantic)
         for q in range(LEVELS):
             x = x + self.ac[q](acoustic[:, :, q])
-        pad = None if lengths is None else torch.arange(semantic.shape[1])[None, :] >= lengths[:, None]
-        x = self.mix(x, pad)
-        return torch.matmul(x, self.heads[level]) * 3.0
+        q_, k, v = self.mix.qkv(x).chunk(3, dim=-1)
+        valid = torch.arange(semantic.shape[1])[None, :] < lengths[:, None]
+        keys_ok = torch.arange(prompt_k.shape[3])[None, :] < prompt_lengths[:, None]
+        allowed = torch.cat([keys_ok, valid], 1)[:, None, :]
+        ka, va = torch.cat([prompt_k[0, :, 0], k], 1), torch.cat([prompt_v[0, :, 0], v], 1)
+        s = torch.matmul(q_, ka.transpose(1, 2)) / math.sqrt(WIDTH)
+        x = self.mix.norm(x + torch.matmul(torch.softmax(s.masked_fill(~allowed, -1e4), -1), va))
+        return torch.matmul(x, self.heads[level]) * 3.0, k[None, :, None], v[None, :, None]
+
+    def prompt_cache(self, semantic, acoustic):
+        """[1,1,1,P,WIDTH] keys and values of one prompt (semantic [P], acoustic [P,Q])."""
+        empty = torch.zeros(1, 1, 1, 1, WIDTH)
+        _, k, v = self(semantic[None], acoustic[None], torch.zeros(1, dtype=torch.long), torch.tensor([semantic.shape[0]]),
+                       empty, empty, torch.zeros(1, dtype=torch.long))
+        return k, v
 
 
 class DurationFixture(nn.Module):
@@ -167,16 +181,23 @@ def main():
     graphs = {}
     with torch.no_grad():
         T = 20
+        kv = torch.zeros(1, 2, 1, 6, WIDTH)
         graphs["soundstorm"] = export(
             SoundStormFixture().eval(),
             (torch.zeros(2, T, dtype=torch.long), torch.full((2, T, LEVELS), CODEBOOK, dtype=torch.long),
-             torch.tensor([0, 1], dtype=torch.long), torch.tensor([T, T - 3], dtype=torch.long)),
+             torch.tensor([0, 1], dtype=torch.long), torch.tensor([T, T - 3], dtype=torch.long), kv, kv.clone(),
+             torch.tensor([6, 2], dtype=torch.long)),
             out / "soundstorm.onnx",
             {"semantic": io("semantic", "int64", ["batch", "frames"]),
              "acoustic": io("acoustic", "int64", ["batch", "frames", LEVELS]),
              "level": io("level", "int64", ["batch"]),
-             "lengths": io("lengths", "int64", ["batch"])},
-            {"logits": io("logits", "float32", ["batch", "frames", CODEBOOK])})
+             "lengths": io("lengths", "int64", ["batch"]),
+             "prompt_k": io("prompt_k", "float32", [1, "batch", 1, "prompt_frames", WIDTH]),
+             "prompt_v": io("prompt_v", "float32", [1, "batch", 1, "prompt_frames", WIDTH]),
+             "prompt_lengths": io("prompt_lengths", "int64", ["batch"])},
+            {"logits": io("logits", "float32", ["batch", "frames", CODEBOOK]),
+             "k": io("k", "float32", [1, "batch", 1, "frames", WIDTH]),
+             "v": io("v", "float32", [1, "batch", 1, "frames", WIDTH])})
         P, Pp, Tp = 7, 5, 9
         graphs["t2s_duration"] = export(
             DurationFixture(len(symbols)).eval(),

@@ -2,6 +2,10 @@
 (sstrain/soundstorm/decode.py) run greedily on the fixture's SoundStorm, rebuilt from the same
 seed make_fixture.py uses, so CI can check the TypeScript decoder without PyTorch.
 
+Each case is a voice prompt, a tail (unmasked frames of the window) and new frames. For a trained
+model the reference runs the training form (the whole sequence, the voice prompt isolated by the
+attention mask), so the TypeScript path with cached prompt states is checked against it too.
+
     /usr/bin/python3 models/tools/soundstorm_golden.py --out test/golden/soundstorm-fixture.json
     # a trained model: its checkpoint and the ONNX set exported from it
     /usr/bin/python3 models/tools/soundstorm_golden.py --ckpt runs/soundstorm/last.ckpt --out /tmp/golden.json
@@ -42,34 +46,52 @@ def main():
         levels, codebook, vocab, name = cfg.levels, cfg.codebook, cfg.semantic_vocab, "trained"
         z = np.load(Path(a.tokens) / "valid.npz")
         real = (np.repeat(z["semantic"][:400].astype(np.int64), 2), z["codes"][:800].astype(np.int64))
-        shapes = ((150, 100, [8] + [1] * (levels - 1)), (150, 60, [16] + [1] * (levels - 1)), (100, 80, [4, 2] + [1] * (levels - 2)))
+        # (voice prompt, tail, new frames, schedule)
+        shapes = ((148, 60, 100, [8] + [1] * (levels - 1)), (150, 0, 60, [16] + [1] * (levels - 1)),
+                  (100, 100, 80, [4, 2] + [1] * (levels - 2)))
     else:
         torch.manual_seed(a.seed)
         model = fx.SoundStormFixture().eval()   # first module make_fixture builds after seeding
         levels, codebook, vocab, name, real = fx.LEVELS, fx.CODEBOOK, fx.SEM_VOCAB, "fixture", None
-        shapes = ((12, 30, [8, 1, 1, 1]), (0, 25, [4, 2, 1, 1]), (20, 40, [16, 1, 1, 1]))
+        shapes = ((12, 6, 30, [8, 1, 1, 1]), (0, 0, 25, [4, 2, 1, 1]), (20, 0, 40, [16, 1, 1, 1]), (9, 14, 5, [2, 2, 1, 1]))
     rng = np.random.default_rng(7)
     cases = []
-    for prompt, new, schedule in shapes:
-        T = prompt + new
-        tokens = np.full((T, levels), codebook, dtype=np.int64)
+    for prompt, tail, new, schedule in shapes:
         if real is not None:
-            s0 = int(rng.integers(0, len(real[0]) - T))
-            sem = real[0][s0:s0 + T]
-            tokens[:prompt] = real[1][s0:s0 + prompt]
+            s0 = int(rng.integers(0, len(real[0]) - prompt))
+            vsem, vac = real[0][s0:s0 + prompt], real[1][s0:s0 + prompt]
+            s1 = int(rng.integers(0, len(real[0]) - tail - new))
+            sem, ac = real[0][s1:s1 + tail + new], real[1][s1:s1 + tail + new]
         else:
-            sem = rng.integers(0, vocab, T)
-            tokens[:prompt] = rng.integers(0, codebook, (prompt, levels))
+            vsem, vac = rng.integers(0, vocab, prompt), rng.integers(0, codebook, (prompt, levels))
+            sem, ac = rng.integers(0, vocab, tail + new), rng.integers(0, codebook, (tail + new, levels))
+        tokens = np.full((tail + new, levels), codebook, dtype=np.int64)
+        tokens[:tail] = ac[:tail]
 
-        def predict(level, grid):
+        if real is not None:
+            def predict(level, grid):  # training form: voice prompt + window as one sequence
+                s = torch.from_numpy(np.concatenate([vsem, sem]))[None]
+                g = torch.from_numpy(np.concatenate([vac, grid]))[None]
+                with torch.no_grad():
+                    h = model.hidden(s, g, None, torch.tensor([prompt]))
+                    out = model.logits_at(h, torch.tensor([level]))
+                return out[0, prompt:].numpy()
+        else:
             with torch.no_grad():
-                out = model(torch.from_numpy(sem)[None], torch.from_numpy(grid)[None], torch.tensor([level]))
-            return out[0].numpy()
+                pk, pv = model.prompt_cache(torch.from_numpy(vsem), torch.from_numpy(vac)) if prompt else (torch.zeros(1, 1, 1, 1, fx.WIDTH),) * 2
+
+            def predict(level, grid):
+                T = grid.shape[0]
+                with torch.no_grad():
+                    out, _, _ = model(torch.from_numpy(sem)[None], torch.from_numpy(grid)[None], torch.tensor([level]),
+                                      torch.tensor([T]), pk, pv, torch.tensor([prompt]))
+                return out[0].numpy()
 
         filled, passes = decode_greedy(tokens, codebook, schedule, predict)
-        cases.append({"semantic": sem.tolist(), "prompt_frames": prompt,
-                      "prompt_acoustic": tokens[:prompt].reshape(-1).tolist(), "schedule": schedule,
-                      "expected": filled[prompt:].reshape(-1).tolist(), "passes": passes})
+        cases.append({"voice_semantic": vsem.tolist(), "voice_acoustic": vac.reshape(-1).tolist(),
+                      "tail_semantic": sem[:tail].tolist(), "tail_acoustic": tokens[:tail].reshape(-1).tolist(),
+                      "semantic": sem[tail:].tolist(), "schedule": schedule,
+                      "expected": filled[tail:].reshape(-1).tolist(), "passes": passes})
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps({"model": name, "mask_id": codebook, "levels": levels,
                                        "cases": cases}) + "\n")

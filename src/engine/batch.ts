@@ -2,20 +2,24 @@
  * Packing SoundStorm passes of different windows into one batched model call, and cutting the
  * result back into per-window logits. Pure functions: the pool's worker and the local runner share
  * them. Rows are right-padded to the longest window; `lengths` tells the graph which frames are
- * real (it masks the rest), `level` which RVQ level each row predicts. Only the logits a window's
- * decoder reads (frames from `logitsFrom` to its end) are kept.
+ * real (it masks the rest), `level` which RVQ level each row predicts. Each row's voice prompt is
+ * not in the window: its cached states are added where the graph runs (PromptCache.feeds). Only the
+ * logits a window's decoder reads (frames from `logitsFrom` to its end) are kept.
  */
 import type { TensorValue } from "../models/ort.js";
+import type { PromptTokens } from "./prompt-cache.js";
 
-/** One SoundStorm pass over one window. */
+/** One SoundStorm pass over one window (after its voice prompt). */
 export interface PassRequest {
+  /** The voice prompt the window follows (its states come from a PromptCache). */
+  readonly prompt: PromptTokens;
   /** Semantic tokens at the frame rate, [frames]. */
   readonly semantic: Int32Array;
   /** The current token grid, row-major [frames, levels] (mask id where still to generate). */
   readonly tokens: Int32Array;
   /** 0-based RVQ level to predict. */
   readonly level: number;
-  /** First frame whose logits are wanted (the prompt before it is never masked). */
+  /** First frame whose logits are wanted (the tail before it is never masked). */
   readonly logitsFrom: number;
 }
 

@@ -15,6 +15,7 @@
  */
 import { Worker } from "node:worker_threads";
 import { cutOf, packPasses, splitLogits, type PassRequest } from "./batch.js";
+import type { PromptTokens } from "./prompt-cache.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-messages.js";
 import { servingManifest, type GraphName, type Manifest } from "../models/manifest.js";
 import type { GraphRunner, RunOptions, TensorValue } from "../models/ort.js";
@@ -39,6 +40,8 @@ export interface PoolOptions {
   readonly workers: number;
   readonly intraOpThreads: number;
   readonly batching: BatchingOptions;
+  /** Voice prompts each worker prepares SoundStorm states for before serving (others: on first use). */
+  readonly prompts?: readonly PromptTokens[];
   /** After every call: graph, seconds inside onnxruntime, rows. */
   readonly onRun?: (graph: string, seconds: number, batch: number) => void;
 }
@@ -204,7 +207,7 @@ export class InferencePool {
     if (head.pass) {
       const reqs = jobs.map((j) => j.pass!);
       const feeds = packPasses(reqs, this.levels, this.maskId);
-      const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, cuts: reqs.map(cutOf) };
+      const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, prompts: reqs.map((r) => r.prompt), cuts: reqs.map(cutOf) };
       slot.worker.postMessage(msg, Object.values(feeds).map((v) => v.data.buffer as ArrayBuffer));
     } else {
       slot.worker.postMessage({ type: "run", id, graph: head.graph, feeds: head.feeds! } satisfies ToWorker);
@@ -229,7 +232,9 @@ export class InferencePool {
   }
 
   private spawn(): Promise<void> {
-    const init: WorkerInit = { modelDir: this.opts.modelDir, graphs: this.opts.graphs, intraOpThreads: this.opts.intraOpThreads };
+    const init: WorkerInit = {
+      modelDir: this.opts.modelDir, graphs: this.opts.graphs, intraOpThreads: this.opts.intraOpThreads, prompts: this.opts.prompts ?? [],
+    };
     const worker = new Worker(new URL("./inference-worker.js", import.meta.url), { workerData: init });
     const slot: Slot = { worker, busy: null, id: 0 };
     return new Promise<void>((resolve, reject) => {

@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { cutLogits } from "./batch.js";
+import { PromptCache } from "./prompt-cache.js";
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import type { TensorValue } from "../models/ort.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-messages.js";
@@ -20,8 +21,14 @@ function own<T extends TensorValue["data"]>(a: T): T {
 async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   let models: ModelSet;
+  // this worker's copy of every voice prompt's states (a few hundred KB each), made on first use
+  let prompts: PromptCache | null = null;
   try {
     models = await loadModelSet(init.modelDir, { intraOpThreads: init.intraOpThreads }, init.graphs);
+    if (models.graphs.soundstorm) {
+      prompts = new PromptCache(models.graphs.soundstorm, models.manifest.codec.levels);
+      for (const p of init.prompts) await prompts.get(p);
+    }
   } catch (e) {
     port!.postMessage({ type: "init_error", message: (e as Error).message } satisfies FromWorker);
     return;
@@ -29,7 +36,8 @@ async function main(): Promise<void> {
   port!.on("message", async (msg: ToWorker) => {
     const t0 = performance.now();
     try {
-      const out = await models.graphs[msg.graph].run(msg.feeds);
+      const feeds = msg.type === "passes" ? { ...msg.feeds, ...(await prompts!.feeds(msg.prompts)) } : msg.feeds;
+      const out = await models.graphs[msg.graph].run(feeds);
       const seconds = (performance.now() - t0) / 1000;
       if (msg.type === "passes") {
         const logits = cutLogits(out.logits!, msg.cuts);

@@ -2,18 +2,21 @@
 import type { GraphName } from "../models/manifest.js";
 import type { TensorValue } from "../models/ort.js";
 import type { LogitsCut } from "./batch.js";
+import type { PromptTokens } from "./prompt-cache.js";
 
 export interface WorkerInit {
   readonly modelDir: string;
   readonly graphs: readonly GraphName[];
   readonly intraOpThreads: number;
+  /** Voice prompts whose SoundStorm states are computed before the worker reports ready. */
+  readonly prompts: readonly PromptTokens[];
 }
 
 export type ToWorker =
   | { readonly type: "run"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue> }
-  /** A batch of SoundStorm passes (feeds from packPasses); the reply holds only the cut logits. */
+  /** A batch of SoundStorm passes (feeds from packPasses, each row's voice prompt); the reply holds only the cut logits. */
   | { readonly type: "passes"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue>;
-      readonly cuts: readonly LogitsCut[] };
+      readonly prompts: readonly PromptTokens[]; readonly cuts: readonly LogitsCut[] };
 
 export type FromWorker =
   | { readonly type: "ready" }

@@ -9,7 +9,7 @@
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
-import { generateInWindows, repeatTokens } from "../synth/windows.js";
+import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
@@ -79,7 +79,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       const voice = voicePrompt(m, it.voice);
       const t0 = performance.now();
       // as the server does it: the manifest's window, tail and voice-prompt settings
-      const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
+      const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
         repeatTokens(it.sem, m.semantic.repeat), {
           maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
           ...(schedule ? { schedule } : {}),
@@ -176,7 +176,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         for (const x of picked) { sem.set(x.sem, off); off += x.sem.length; }
         const voice = voicePrompt(m, v);
         const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
-        const r = await generateInWindows(gen, voice, repeatTokens(voice.semantic, m.semantic.repeat), tail,
+        const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), tail,
           repeatTokens(sem, m.semantic.repeat), {
             maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
             });

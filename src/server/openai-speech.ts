@@ -69,7 +69,7 @@ export function parseSpeechRequest(body: string, synth: Synthesizer): { req: Spe
 /** Synthesize and hand each piece of the response body to `write` as soon as it exists. */
 export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req: SpeechRequest, format: SpeechFormat,
   write: (bytes: Uint8Array) => void, signal: AbortSignal): Promise<{ audioSeconds: number }> {
-  const out: AudioOutput = createAudioOutput(format.output, synth.manifest.audio.sample_rate, { bitrate: config.opusBitrate, serial: 1 });
+  const out: AudioOutput = createAudioOutput(format.output, synth.manifest.audio.sample_rate, { bitrate: config.opusBitrate, complexity: config.opusComplexity, serial: 1 });
   try {
     const head = format.header(out.info.sampleRate);
     if (head.length) write(head);

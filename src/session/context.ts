@@ -81,7 +81,7 @@ export class SynthesisContext {
     this.chunker = new TextChunker(deps.config.chunking[opts.latency]);
     this.stream = deps.synth.openStream(opts.voice, opts.seed);
     this.output = createAudioOutput(opts.format, deps.synth.manifest.audio.sample_rate,
-      { bitrate: deps.config.opusBitrate, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
+      { bitrate: deps.config.opusBitrate, complexity: deps.config.opusComplexity, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
     this.pacer = new Pacer(deps.config.pacing.leadMs, 20, opts.pacing === "burst");
     this.firstSamples = Math.round(deps.synth.manifest.audio.sample_rate * 0.04);
     deps.metrics.activeContexts.inc();
@@ -218,7 +218,6 @@ export class SynthesisContext {
       result = await this.stream.synthesize(chunk.text, {
         signal: this.abort.signal, priority: deadline, sink, fast,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
-        ...(policy.firstWindowPromptFrames > 0 ? { firstWindowPromptFrames: policy.firstWindowPromptFrames } : {}),
       });
     } catch (e) {
       this.fail(e);

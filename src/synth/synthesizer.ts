@@ -14,7 +14,8 @@ import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
 import { normalizeText } from "../pipeline/text/normalize.js";
 import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
-import { concatI32, generateInWindows, repeatTokens, type WindowTail } from "./windows.js";
+import type { PromptTokens } from "../engine/prompt-cache.js";
+import { concatI32, generateInWindows, promptTokensOf, repeatTokens, type WindowTail } from "./windows.js";
 
 export interface StageTimes {
   g2p_ms: number;
@@ -39,8 +40,6 @@ export interface SynthesisOptions {
   /** At the stream's start, cut the first SoundStorm window to this many frames: its audio exists
    * after a fraction of the chunk's passes (time to first audio), the rest follows in the next window. */
   readonly firstWindowFrames?: number;
-  /** The first window's voice prompt: its last this-many frames (default: the whole prompt). */
-  readonly firstWindowPromptFrames?: number;
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
   readonly sink?: ChunkSink;
@@ -180,7 +179,8 @@ function concatF32(parts: Float32Array[]): Float32Array {
 
 export class SpeechStream {
   private readonly repeat: number;
-  private readonly promptSemanticFrames: Int32Array;
+  /** The voice as SoundStorm's prompt (frame-rate semantic tokens, content key for its cached states). */
+  private readonly voicePrompt: PromptTokens;
   /** The voice's semantic tokens given to text-to-semantic (empty when the voice has no phonemes). */
   private readonly t2sVoiceSemantic: Int32Array;
   /** Previous chunk of this stream, for text-to-semantic conditioning. */
@@ -201,7 +201,7 @@ export class SpeechStream {
     private readonly codec: CodecStreamDecoder,
   ) {
     this.repeat = manifest.semantic.repeat;
-    this.promptSemanticFrames = repeatTokens(voice.semantic, this.repeat);
+    this.voicePrompt = promptTokensOf(voice, this.repeat);
     // a voice cloned without a transcript has no phonemes: text-to-semantic then gets no voice prompt
     // at all rather than frames without their phonemes (half a pair would mislead the duration model,
     // which reads the speaking rate from frames per prompt phoneme); SoundStorm still gets the voice
@@ -247,10 +247,9 @@ export class SpeechStream {
     const newSem = repeatTokens(sem.tokens, this.repeat);
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
-    const { passes } = await generateInWindows(acoustic, this.voice, this.promptSemanticFrames, this.tail, newSem, {
+    const { passes } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
-      ...(o.firstWindowPromptFrames ? { firstWindowPromptFrames: o.firstWindowPromptFrames } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),

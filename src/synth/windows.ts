@@ -1,8 +1,10 @@
 /**
  * Acoustic generation in windows: each SoundStorm window is [voice prompt] + [tail of what this stream
  * already generated] + [new frames], and only the new frames are committed. Audio longer than a window
- * is generated window after window, each conditioned on the tail of the previous one.
+ * is generated window after window, each conditioned on the tail of the previous one. (The voice
+ * prompt's states are cached per voice: a window's cost is its tail and new frames.)
  */
+import { promptKey, type PromptTokens } from "../engine/prompt-cache.js";
 import type { VoicePrompt } from "../models/manifest.js";
 import type { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
 
@@ -20,11 +22,8 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
-  /** At a stream's start (empty tail), the first window holds at most this many new frames... */
+  /** At a stream's start (empty tail), the first window holds at most this many new frames. */
   readonly firstWindowFrames?: number;
-  /** ...and is conditioned on only the last this-many frames of the voice prompt (a shorter window
-   * for the first audio; the next window has the whole prompt and this one as its tail). */
-  readonly firstWindowPromptFrames?: number;
   /** Called with each window's codes before the next window starts (streaming within a chunk). */
   readonly onWindow?: (codes: Int32Array) => Promise<void>;
 }
@@ -49,25 +48,28 @@ export function concatI32(a: Int32Array, b: Int32Array): Int32Array {
   return out;
 }
 
-/**
- * Generate RVQ tokens for `semantic` (frame rate) after `tail`, updating `tail` in place.
- * `voiceSemantic` is the voice prompt's semantic tokens at the frame rate.
- */
+const promptMemo = new WeakMap<VoicePrompt, PromptTokens>();
+
+/** A voice as the acoustic model's prompt: semantic tokens at the frame rate and a content key. */
+export function promptTokensOf(voice: VoicePrompt, repeat: number): PromptTokens {
+  const hit = promptMemo.get(voice);
+  if (hit && hit.semantic.length === voice.frames) return hit;
+  const semantic = repeatTokens(voice.semantic, repeat).subarray(0, voice.frames);
+  const made = { key: promptKey(semantic, voice.acoustic), semantic, acoustic: voice.acoustic };
+  promptMemo.set(voice, made);
+  return made;
+}
+
+/** Generate RVQ tokens for `semantic` (frame rate) after `tail`, updating `tail` in place. */
 export async function generateInWindows(
-  acoustic: AcousticGenerator, voice: VoicePrompt, voiceSemantic: Int32Array, tail: WindowTail,
-  semantic: Int32Array, o: WindowOptions,
+  acoustic: AcousticGenerator, voice: PromptTokens, tail: WindowTail, semantic: Int32Array, o: WindowOptions,
 ): Promise<WindowResult> {
   const Q = acoustic.levels;
   const codes = new Int32Array(semantic.length * Q);
   let passes = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
-    // the stream's first window may take only the end of the voice prompt (time to first audio)
-    const first = tail.semantic.length === 0 && done === 0 && o.firstWindowFrames && o.firstWindowPromptFrames;
-    const k = first ? Math.min(voice.frames, o.firstWindowPromptFrames!) : voice.frames;
-    const vSem = voiceSemantic.subarray(voice.frames - k);
-    const vAc = voice.acoustic.subarray((voice.frames - k) * Q);
-    const promptFrames = k + tail.semantic.length;
+    const promptFrames = voice.semantic.length + tail.semantic.length;
     const room = o.maxWindowFrames - promptFrames;
     if (room <= 0) throw new Error(`voice prompt and tail (${promptFrames} frames) fill the whole window`);
     // equal windows rather than full ones plus a sliver: every window pays for its prompt
@@ -76,8 +78,7 @@ export async function generateInWindows(
     if (o.firstWindowFrames && tail.semantic.length === 0) n = Math.min(n, o.firstWindowFrames);
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
-      promptSemantic: concatI32(vSem, tail.semantic),
-      promptAcoustic: concatI32(vAc, tail.acoustic),
+      voice, tailSemantic: tail.semantic, tailAcoustic: tail.acoustic,
       semantic: part,
       seed: (o.seed + done) >>> 0,
       ...(o.signal ? { signal: o.signal } : {}),

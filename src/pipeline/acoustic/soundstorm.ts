@@ -1,9 +1,11 @@
 /**
  * The SoundStorm stage: given semantic tokens (at the codec frame rate) for new
- * frames and a prompt (voice prompt + tail of what this stream already said),
- * fills the new frames' RVQ tokens with MaskGIT decoding on the ONNX model.
+ * frames, a voice prompt and the tail of what this stream already said, fills the
+ * new frames' RVQ tokens with MaskGIT decoding on the ONNX model. The window the
+ * model sees is [tail + new frames]; the voice prompt enters as cached states.
  */
 import { cutLogits, cutOf, packPasses, type PassRequest } from "../../engine/batch.js";
+import { PromptCache, type PromptTokens } from "../../engine/prompt-cache.js";
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
@@ -13,21 +15,24 @@ import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js
  * pool's runner batches concurrent passes of many windows into one model call. */
 export type PassRunner = (req: PassRequest, opts?: RunOptions) => Promise<Float32Array>;
 
-/** A runner that calls the graph once per pass (batch of one): CLI tools, evals, tests. */
+/** A runner that calls the graph once per pass (batch of one), with its own prompt cache: CLI tools, evals, tests. */
 export function directPassRunner(graph: GraphRunner, manifest: ServingManifest): PassRunner {
   const Q = manifest.codec.levels;
   const mask = manifest.soundstorm.mask_id;
+  const prompts = new PromptCache(graph, Q);
   return async (req, opts) => {
-    const out = await graph.run(packPasses([req], Q, mask), opts);
+    const out = await graph.run({ ...packPasses([req], Q, mask), ...(await prompts.feeds([req.prompt])) }, opts);
     return cutLogits(out.logits!, [cutOf(req)]);
   };
 }
 
 export interface AcousticRequest {
-  /** Prompt semantic tokens at frame rate, [promptFrames]. */
-  readonly promptSemantic: Int32Array;
-  /** Prompt acoustic tokens, row-major [promptFrames, levels]. */
-  readonly promptAcoustic: Int32Array;
+  /** The voice prompt (see promptTokensOf). */
+  readonly voice: PromptTokens;
+  /** Tail of this stream's committed frames: semantic at frame rate [tailFrames]... */
+  readonly tailSemantic: Int32Array;
+  /** ...and acoustic, row-major [tailFrames, levels]. */
+  readonly tailAcoustic: Int32Array;
   /** Semantic tokens of the frames to generate, at frame rate. */
   readonly semantic: Int32Array;
   readonly seed: number;
@@ -63,16 +68,18 @@ export class AcousticGenerator {
 
   async generate(req: AcousticRequest): Promise<AcousticResult> {
     const Q = this.levels;
-    const p = req.promptSemantic.length;
+    const p = req.tailSemantic.length;
     const n = req.semantic.length;
     const T = p + n;
-    if (req.promptAcoustic.length !== p * Q) throw new Error(`prompt acoustic has ${req.promptAcoustic.length} cells for ${p} frames x ${Q} levels`);
-    if (T > this.maxWindowFrames) throw new Error(`window of ${T} frames exceeds the model's ${this.maxWindowFrames}`);
+    if (req.tailAcoustic.length !== p * Q) throw new Error(`tail acoustic has ${req.tailAcoustic.length} cells for ${p} frames x ${Q} levels`);
+    // positions run on from the voice prompt's: the whole must stay within the lengths trained on
+    const total = req.voice.semantic.length + T;
+    if (total > this.maxWindowFrames) throw new Error(`voice prompt + window of ${total} frames exceeds the model's ${this.maxWindowFrames}`);
     const semantic = new Int32Array(T);
-    semantic.set(req.promptSemantic, 0);
+    semantic.set(req.tailSemantic, 0);
     semantic.set(req.semantic, p);
     const tokens = new Int32Array(T * Q).fill(this.defaults.maskId);
-    tokens.set(req.promptAcoustic, 0);
+    tokens.set(req.tailAcoustic, 0);
     const grid: TokenGrid = { frames: T, levels: Q, tokens, logitsFrom: p };
     const opts = {
       ...this.defaults,
@@ -81,7 +88,7 @@ export class AcousticGenerator {
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const trace = await decodeMaskGit(grid, opts,
-      (level, g) => this.pass({ semantic, tokens: g.tokens, level, logitsFrom: p }, runOpts),
+      (level, g) => this.pass({ prompt: req.voice, semantic, tokens: g.tokens, level, logitsFrom: p }, runOpts),
       new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(p * Q), passes: trace.passes };
   }

@@ -74,8 +74,8 @@ class OpusOutput implements AudioOutput {
   private headersSent = false;
   private readonly ratio: number;
 
-  constructor(sampleRate: number, bitrate: number, ogg: boolean, serial: number) {
-    this.enc = new OpusFrameEncoder(sampleRate, bitrate);
+  constructor(sampleRate: number, bitrate: number, complexity: number | undefined, ogg: boolean, serial: number) {
+    this.enc = new OpusFrameEncoder(sampleRate, bitrate, complexity);
     this.framer = new Framer(this.enc.frameSamples);
     this.ratio = 48000 / sampleRate;
     this.info = { codec: "opus", sampleRate: 48000, inputSampleRate: sampleRate, preSkip: this.enc.preSkip48k, frameDuration48k: 960 };
@@ -151,10 +151,10 @@ class PcmOutput implements AudioOutput {
   dispose(): void {}
 }
 
-export function createAudioOutput(format: OutputFormat, sampleRate: number, opts: { bitrate: number; serial: number }): AudioOutput {
+export function createAudioOutput(format: OutputFormat, sampleRate: number, opts: { bitrate: number; complexity?: number; serial: number }): AudioOutput {
   switch (format) {
-    case "opus": return new OpusOutput(sampleRate, opts.bitrate, false, opts.serial);
-    case "ogg_opus": return new OpusOutput(sampleRate, opts.bitrate, true, opts.serial);
+    case "opus": return new OpusOutput(sampleRate, opts.bitrate, opts.complexity, false, opts.serial);
+    case "ogg_opus": return new OpusOutput(sampleRate, opts.bitrate, opts.complexity, true, opts.serial);
     case "pcm_s16le": return new PcmOutput(sampleRate, sampleRate, "pcm_s16le");
     case "pcm_8000": return new PcmOutput(sampleRate, 8000, "pcm_s16le");
     case "pcm_16000": return new PcmOutput(sampleRate, 16000, "pcm_s16le");

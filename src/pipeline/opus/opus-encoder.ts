@@ -3,8 +3,9 @@ import OpusScript from "opusscript";
 
 const OPUS_RATES = [8000, 12000, 16000, 24000, 48000] as const;
 type OpusRate = (typeof OPUS_RATES)[number];
-/** OPUS_SET_BITRATE / OPUS_GET_LOOKAHEAD request ids from opus_defines.h. */
+/** OPUS_SET_BITRATE / OPUS_SET_COMPLEXITY request ids from opus_defines.h. */
 const OPUS_SET_BITRATE = 4002;
+const OPUS_SET_COMPLEXITY = 4010;
 
 export function isOpusRate(r: number): r is OpusRate {
   return (OPUS_RATES as readonly number[]).includes(r);
@@ -17,11 +18,12 @@ export class OpusFrameEncoder {
   private enc: OpusScript | null;
   private readonly pcm16: Int16Array;
 
-  constructor(readonly sampleRate: number, bitrate: number) {
+  constructor(readonly sampleRate: number, bitrate: number, complexity = 5) {
     if (!isOpusRate(sampleRate)) throw new Error(`Opus cannot encode ${sampleRate} Hz audio (supported: ${OPUS_RATES.join(", ")})`);
     this.frameSamples = sampleRate / 50;
     this.enc = new OpusScript(sampleRate, 1, OpusScript.Application.AUDIO);
     this.enc.encoderCTL(OPUS_SET_BITRATE, bitrate);
+    this.enc.encoderCTL(OPUS_SET_COMPLEXITY, complexity);
     // libopus' lookahead is Fs/400 + Fs/250 samples (2.5 ms + 4 ms), i.e. 312 at 48 kHz
     this.preSkip48k = 312;
     this.pcm16 = new Int16Array(this.frameSamples);

@@ -11,6 +11,7 @@ import math
 import os
 import time
 from dataclasses import fields
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,6 +53,35 @@ def validate(model: Codec, data: PackedCorpus, mel: MelLoss, dev: torch.device, 
     return {"valid_mel": float(np.mean(losses))}
 
 
+class GeneratedPairs:
+    """SoundStorm-generated codes of corpus utterances (sstrain.soundstorm.generate) with the real audio
+    they stand for: crops of both, frame-aligned, for fine-tuning the decoder on what it will decode."""
+
+    def __init__(self, npz: str | Path, corpus: PackedCorpus, hop: int):
+        z = np.load(npz)
+        by_id = {u.id: u for u in corpus.utts}
+        self.corpus, self.hop = corpus, hop
+        self.items = [(by_id[str(i)], z["codes"][z["offsets"][k]:z["offsets"][k + 1]].astype(np.int64))
+                      for k, i in enumerate(z["ids"]) if str(i) in by_id]
+        if not self.items:
+            raise ValueError(f"{npz}: none of its utterances are in the corpus split")
+
+    def random_crops(self, rng: np.random.Generator, batch: int, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> codes [batch, Q, frames], audio [batch, frames * hop]"""
+        codes, audio = [], []
+        while len(codes) < batch:
+            u, c = self.items[int(rng.integers(len(self.items)))]
+            if len(c) < frames:
+                continue
+            s = int(rng.integers(len(c) - frames + 1))
+            x = np.zeros(frames * self.hop, np.float32)
+            seg = self.corpus.audio(u)[s * self.hop:(s + frames) * self.hop]
+            x[:len(seg)] = seg
+            codes.append(c[s:s + frames].T)
+            audio.append(x)
+        return torch.from_numpy(np.stack(codes)), torch.from_numpy(np.stack(audio))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True)
@@ -66,6 +96,9 @@ def main(argv=None) -> None:
     ap.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only, on all levels: the codes stay exactly as they are, so models "
                          "trained on them (SoundStorm) stay valid while the decoder improves")
+    ap.add_argument("--pairs", default=None, help="with --freeze-encoder: SoundStorm-generated codes of train utterances "
+                                                   "(sstrain.soundstorm.generate) to decode into their real audio")
+    ap.add_argument("--pairs-share", type=float, default=0.5, help="share of each batch taken from --pairs")
     for f in fields(CodecConfig):
         if f.type in ("int", "float"):
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
@@ -106,6 +139,9 @@ def main(argv=None) -> None:
     train = PackedCorpus(a.corpus, "train")
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
+    pairs = GeneratedPairs(a.pairs, train, cfg.hop) if (a.pairs and frozen) else None
+    if pairs:
+        print(f"{len(pairs.items)} generated utterances; {a.pairs_share:.0%} of each batch", flush=True)
     if step == 0 and not frozen:
         init_codebooks(model, train, rng, cfg, dev)
         print("codebooks initialised by k-means", flush=True)
@@ -126,7 +162,13 @@ def main(argv=None) -> None:
         if frozen:
             with torch.no_grad():
                 q = model.quantizer(model.encoder(x), cfg.levels)
-            y = model.decoder(q.quantized)
+                lat = q.quantized
+                if pairs:
+                    k = max(1, round(cfg.batch * a.pairs_share))
+                    gc, gx = pairs.random_crops(rng, k, cfg.crop_frames)
+                    lat = torch.cat([lat[:cfg.batch - k], model.quantizer.decode_codes(gc.to(dev))])
+                    x = torch.cat([x[:cfg.batch - k], gx.to(dev)])
+            y = model.decoder(lat)
         else:
             y, q = model(x)
         l_mel = mel(y, x)

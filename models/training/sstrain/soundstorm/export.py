@@ -5,6 +5,11 @@ longest window, `lengths` says how many frames of each row are real (padded fram
 attention, the convolution and its normalisation, so a row gets exactly the logits it would get
 alone), and `level` says which RVQ level each row predicts.
 
+The voice prompt is not part of the window: the model was trained with the prompt attending only to
+itself, so its keys and values per layer (`prompt_k`, `prompt_v`, right-padded per row, real length in
+`prompt_lengths`) are computed once per voice by running this same graph on the prompt alone
+(`prompt_lengths` 0; outputs `k`, `v`) and fed to every pass of every window in that voice.
+
     cd models/training && /usr/bin/python3 -m sstrain.soundstorm.export \\
         --ckpt ../../runs/soundstorm/last.ckpt --model-dir ../../models/default
 
@@ -27,12 +32,18 @@ from ..codec.export import OPSET, fp16_weights, io
 from .model import SoundStorm, SoundStormConfig
 
 
-def contract(levels: int, codebook: int) -> tuple[dict, dict]:
+def contract(c: SoundStormConfig) -> tuple[dict, dict]:
+    kv = [c.layers, "batch", c.heads, "prompt_frames", c.dim // c.heads]
+    own = [c.layers, "batch", c.heads, "frames", c.dim // c.heads]
     inputs = {"semantic": io("semantic", "int64", ["batch", "frames"]),
-              "acoustic": io("acoustic", "int64", ["batch", "frames", levels]),
+              "acoustic": io("acoustic", "int64", ["batch", "frames", c.levels]),
               "level": io("level", "int64", ["batch"]),
-              "lengths": io("lengths", "int64", ["batch"])}
-    return inputs, {"logits": io("logits", "float32", ["batch", "frames", codebook])}
+              "lengths": io("lengths", "int64", ["batch"]),
+              "prompt_k": io("prompt_k", "float32", kv),
+              "prompt_v": io("prompt_v", "float32", kv),
+              "prompt_lengths": io("prompt_lengths", "int64", ["batch"])}
+    return inputs, {"logits": io("logits", "float32", ["batch", "frames", c.codebook]),
+                    "k": io("k", "float32", own), "v": io("v", "float32", own)}
 
 
 QUANTIZER = Path(__file__).resolve().parents[3] / "tools" / "quantize_int8.py"
@@ -47,10 +58,11 @@ def export_soundstorm(model: SoundStorm, path: Path, fp16: bool = True, int8: bo
     """Write the batched serving graph (and its int8 copy); returns its manifest entry."""
     c = model.cfg
     model.eval()
-    inputs, outputs = contract(c.levels, c.codebook)
-    B, T = 2, 40
+    inputs, outputs = contract(c)
+    B, T, P = 2, 40, 12
+    kv = torch.zeros(c.layers, B, c.heads, P, c.dim // c.heads)
     args = (torch.zeros(B, T, dtype=torch.long), torch.full((B, T, c.levels), c.mask_id, dtype=torch.long),
-            torch.tensor([0, 1]), torch.tensor([T, T - 7]))
+            torch.tensor([0, 1]), torch.tensor([T, T - 7]), kv, kv.clone(), torch.tensor([P, P - 5]))
     dyn = {s["name"]: {i: d for i, d in enumerate(s["shape"]) if isinstance(d, str)}
            for s in list(inputs.values()) + list(outputs.values())}
     torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],

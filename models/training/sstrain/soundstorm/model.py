@@ -32,12 +32,16 @@ class SoundStormConfig:
         return asdict(self)
 
 
-def rotary(x: torch.Tensor) -> torch.Tensor:
-    """Rotary position embedding on [B, H, T, Dh] (pairs of channels rotated by position-dependent angles)."""
+def rotary(x: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
+    """Rotary position embedding on [B, H, T, Dh]; positions start at offset [B] (default 0), so frames
+    after a cached voice prompt get the positions they would have had in one long sequence."""
     T, Dh = x.shape[-2], x.shape[-1]
     half = Dh // 2
     inv = torch.exp(torch.arange(half, dtype=torch.float32, device=x.device) * (-math.log(10000.0) / half))
-    ang = torch.arange(T, dtype=torch.float32, device=x.device)[:, None] * inv[None]
+    pos = torch.arange(T, dtype=torch.float32, device=x.device)[None, :]
+    if offset is not None:
+        pos = pos + offset.to(torch.float32)[:, None]
+    ang = (pos[..., None] * inv)[:, None]                              # [B|1, 1, T, half]
     cos, sin = torch.cos(ang), torch.sin(ang)
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
@@ -51,17 +55,19 @@ class Attention(nn.Module):
         self.out = nn.Linear(d, d)
         self.drop = dropout
 
-    def forward(self, x: torch.Tensor, pad_mask: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x, allowed, offset=None, past=None):
+        """allowed [B, T|1, keys] (True = may attend); past: (k, v) [B,H,P,Dh] of a cached prompt, put
+        before this sequence's own keys. -> (output, (k, v) of this sequence after rotary)."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
-        q, k = rotary(q), rotary(k)
-        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(self.dh)
-        if pad_mask is not None:
-            s = s.masked_fill(pad_mask[:, None, None, :], -1e4)
+        q, k = rotary(q, offset), rotary(k, offset)
+        ka, va = (k, v) if past is None else (torch.cat([past[0], k], 2), torch.cat([past[1], v], 2))
+        s = torch.matmul(q, ka.transpose(-1, -2)) / math.sqrt(self.dh)
+        s = s.masked_fill(~allowed[:, None], -1e4)
         a = torch.softmax(s, -1)
         if self.training and self.drop:
             a = F.dropout(a, self.drop)
-        return self.out(torch.matmul(a, v).transpose(1, 2).reshape(B, T, D))
+        return self.out(torch.matmul(a, va).transpose(1, 2).reshape(B, T, D)), (k, v)
 
 
 class FeedForward(nn.Module):
@@ -84,21 +90,22 @@ class ConvModule(nn.Module):
         self.pw2 = nn.Linear(d, d)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x, pad_mask):
-        y = F.glu(self.pw1(self.norm(x)), dim=-1)
-        if pad_mask is not None:
-            y = y.masked_fill(pad_mask[..., None], 0.0)
-        y = self.dw(y.transpose(1, 2))
-        y = self.bn(y) if pad_mask is None else self._masked_norm(y, pad_mask)
-        return self.drop(self.pw2(F.silu(y).transpose(1, 2)))
+    def forward(self, x, segments):
+        """segments: boolean masks [B,T], disjoint. The convolution and its GroupNorm(1) statistics stay
+        inside each segment, so padded frames never leak in (batching is exact) and an isolated voice
+        prompt is computed the same whether or not frames follow it (its states can be cached)."""
+        y = F.glu(self.pw1(self.norm(x)), dim=-1).transpose(1, 2)      # [B,D,T]
+        out = torch.zeros_like(y)
+        for seg in segments:
+            m = seg.to(y.dtype)[:, None, :]
+            z = self.dw(y * m)
+            out = out + self._masked_norm(z, m) * m
+        return self.drop(self.pw2(F.silu(out).transpose(1, 2)))
 
-    def _masked_norm(self, y, pad_mask):
-        """GroupNorm(1) over the valid frames only, so a right-padded row of a batch gets exactly the
-        statistics it would get alone (what makes batching across streams exact)."""
-        valid = (~pad_mask).to(y.dtype)[:, None, :]                      # [B,1,T]
-        n = valid.sum((1, 2), keepdim=True) * y.shape[1]
-        mean = (y * valid).sum((1, 2), keepdim=True) / n
-        var = (((y - mean) * valid) ** 2).sum((1, 2), keepdim=True) / n
+    def _masked_norm(self, y, m):
+        n = (m.sum((1, 2), keepdim=True) * y.shape[1]).clamp(min=1.0)
+        mean = (y * m).sum((1, 2), keepdim=True) / n
+        var = (((y - mean) * m) ** 2).sum((1, 2), keepdim=True) / n
         y = (y - mean) / torch.sqrt(var + self.bn.eps)
         return y * self.bn.weight[None, :, None] + self.bn.bias[None, :, None]
 
@@ -114,12 +121,13 @@ class ConformerBlock(nn.Module):
         self.ff2 = FeedForward(d, c.ff_mult, c.dropout)
         self.norm = nn.LayerNorm(d)
 
-    def forward(self, x, pad_mask=None):
+    def forward(self, x, allowed, segments, offset=None, past=None):
         x = x + 0.5 * self.ff1(x)
-        x = x + self.attn(self.attn_norm(x), pad_mask)
-        x = x + self.conv(x, pad_mask)
+        a, kv = self.attn(self.attn_norm(x), allowed, offset, past)
+        x = x + a
+        x = x + self.conv(x, segments)
         x = x + 0.5 * self.ff2(x)
-        return self.norm(x)
+        return self.norm(x), kv
 
 
 class SoundStorm(nn.Module):
@@ -134,22 +142,54 @@ class SoundStorm(nn.Module):
         self.heads_b = nn.Parameter(torch.zeros(c.levels, c.codebook))
         self.register_buffer("level_offsets", torch.arange(c.levels) * (c.codebook + 1), persistent=False)
 
-    def hidden(self, semantic, acoustic, pad_mask=None):
-        """semantic [B,T], acoustic [B,T,Q] (mask id = codebook) -> [B,T,D]"""
-        x = self.sem(semantic) + self.ac(acoustic + self.level_offsets).sum(2)
+    def embed(self, semantic, acoustic):
+        return self.sem(semantic) + self.ac(acoustic + self.level_offsets).sum(2)
+
+    def hidden(self, semantic, acoustic, pad_mask=None, prefix=None):
+        """Training form. semantic [B,T], acoustic [B,T,Q] (mask id = codebook), pad_mask [B,T] (True =
+        padding), prefix [B]: each row's first prefix frames are a voice prompt that attends only to
+        itself (0 = none) -> [B,T,D]"""
+        B, T = semantic.shape
+        valid = torch.ones(B, T, dtype=torch.bool, device=semantic.device) if pad_mask is None else ~pad_mask
+        if prefix is None:
+            allowed, segments = valid[:, None, :], [valid]
+        else:
+            t = torch.arange(T, device=semantic.device)
+            in_prompt = t[None, :] < prefix[:, None]                                 # [B,T]
+            allowed = valid[:, None, :] & (~in_prompt[:, :, None] | in_prompt[:, None, :])
+            segments = [valid & in_prompt, valid & ~in_prompt]
+        x = self.embed(semantic, acoustic)
         for b in self.blocks:
-            x = b(x, pad_mask)
+            x, _ = b(x, allowed, segments)
         return x
 
-    def forward(self, semantic, acoustic, level, lengths=None):
-        """One serving pass over a batch of windows. level [B] int64 (0-based): the level each row
-        predicts; lengths [B]: valid frames of each right-padded row (None: all frames valid).
-        -> logits [B,T,codebook] of each row's level (rows past their length hold garbage)."""
-        pad = None
-        if lengths is not None:
-            pad = torch.arange(semantic.shape[1], device=semantic.device)[None, :] >= lengths[:, None]
-        h = self.hidden(semantic, acoustic, pad)
-        return torch.matmul(h, self.heads_w[level]) + self.heads_b[level][:, None]
+    def forward(self, semantic, acoustic, level, lengths, prompt_k, prompt_v, prompt_lengths):
+        """One serving pass over a batch of windows, after each row's cached voice prompt.
+        semantic [B,T], acoustic [B,T,Q]; level [B] (0-based) the level each row predicts; lengths [B]
+        valid frames of each right-padded row; prompt_k/prompt_v [L,B,H,P,Dh] every layer's keys and
+        values of each row's voice prompt (right-padded), prompt_lengths [B] (0 = no prompt).
+        -> logits [B,T,codebook] of each row's level, and k, v [L,B,H,T,Dh] of these frames: run on a
+        voice prompt alone (prompt_lengths 0) they are that prompt's cache."""
+        B, T = semantic.shape
+        valid = torch.arange(T, device=semantic.device)[None, :] < lengths[:, None]
+        keys_ok = torch.arange(prompt_k.shape[3], device=semantic.device)[None, :] < prompt_lengths[:, None]
+        allowed = torch.cat([keys_ok, valid], 1)[:, None, :]
+        x = self.embed(semantic, acoustic)
+        ks, vs = [], []
+        for i, b in enumerate(self.blocks):
+            x, (k, v) = b(x, allowed, [valid], prompt_lengths, (prompt_k[i], prompt_v[i]))
+            ks.append(k)
+            vs.append(v)
+        logits = torch.matmul(x, self.heads_w[level]) + self.heads_b[level][:, None]
+        return logits, torch.stack(ks), torch.stack(vs)
+
+    def prompt_cache(self, semantic, acoustic):
+        """Keys and values [L,1,H,P,Dh] of one voice prompt (semantic [P], acoustic [P,Q])."""
+        c = self.cfg
+        empty = torch.zeros(c.layers, 1, c.heads, 1, c.dim // c.heads)
+        _, k, v = self(semantic[None], acoustic[None], torch.zeros(1, dtype=torch.long),
+                       torch.tensor([semantic.shape[0]]), empty, empty, torch.zeros(1, dtype=torch.long))
+        return k, v
 
     def logits_at(self, h, level: torch.Tensor) -> torch.Tensor:
         """Training: per-example level [B] -> logits [B,T,K]."""

@@ -1,7 +1,9 @@
 """Train SoundStorm on (semantic units, codec codes) with the paper's masking scheme: a prompt boundary
 t, a level q, a cosine mask ratio on level q after t, every finer level masked after t, and the loss
 on the masked cells of level q only. Examples are single utterances or two utterances of the same
-speaker back to back (like a voice prompt followed by new speech). Resumable, logs JSON lines.
+speaker back to back: the first is a voice prompt, isolated (it attends only to itself, see
+SoundStorm.hidden), so serving computes a voice's states once and reuses them for every window.
+Resumable (or --init-from another run's weights), logs JSON lines.
 
     cd models/training && /usr/bin/python3 -m sstrain.soundstorm.train --tokens ../../data/tokens --run ../../runs/soundstorm
 """
@@ -66,7 +68,8 @@ def init_from_statistics(model: SoundStorm, data: Tokens) -> None:
     model.ac.weight.normal_(0.0, 0.1)
 
 
-def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev):
+def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev,
+               prompt_prob: float = 0.5):
     sem = np.zeros((B, L), np.int64)
     ac = np.zeros((B, L, c.levels), np.int64)
     pad = np.ones((B, L), bool)
@@ -74,7 +77,7 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
     for b in range(B):
         i = int(rng.integers(len(data.ids)))
         s, a = data.utt(i)
-        if rng.random() < 0.5:  # another utterance of the same speaker first, as a prompt would be
+        if rng.random() < prompt_prob:  # another utterance of the same speaker first, as a voice prompt
             pool = data.by_speaker[data.speaker[i]]
             s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
             k = int(rng.integers(50, 200))
@@ -110,8 +113,9 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
     target = torch.zeros(B, L, dtype=torch.bool, device=ac.device)
     for b in range(B):
         n = int(lengths[b])
-        t = int(join[b]) if (join[b] and rng.random() < 0.5) else int(rng.integers(0, max(1, n - 1)))
-        t = min(t, n - 1)  # the prompt part may be longer than the crop
+        j = min(int(join[b]), n - 1)  # the prompt part may be longer than the crop
+        # a voice prompt is never masked (serving never masks it); after it, the unmasked part is a tail
+        t = j if (j and rng.random() < 0.5) else int(rng.integers(j, max(j + 1, n - 1)))
         q = int(rng.choice(Q, p=level_probs(Q))) if level is None else level
         p = math.cos(rng.uniform(0, math.pi / 2)) if ratio is None else ratio
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
@@ -126,7 +130,8 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
 
 def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None):
     inp, lv, target = mask_batch(ac, pad, join, rng, c, level, ratio)
-    logits = model.logits_at(model.hidden(sem, inp, pad), lv)
+    prefix = torch.from_numpy(np.minimum(join, (~pad).sum(1).cpu().numpy() - 1)).to(sem.device)
+    logits = model.logits_at(model.hidden(sem, inp, pad, prefix), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
     acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
@@ -146,6 +151,8 @@ def main(argv=None) -> None:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--valid-every", type=int, default=250)
     ap.add_argument("--max-minutes", type=float, default=0)
+    ap.add_argument("--prompt-prob", type=float, default=0.5, help="share of examples led by a voice prompt")
+    ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
     a = ap.parse_args(argv)
@@ -154,27 +161,32 @@ def main(argv=None) -> None:
     meta = json.loads((tokens / "meta.json").read_text())
     ck_path = run / "last.ckpt"
     ck = torch.load(ck_path, map_location="cpu") if ck_path.exists() else None
-    c = SoundStormConfig(**ck["config"]) if ck else SoundStormConfig(semantic_vocab=int(meta.get("units", 512)))
+    init = torch.load(a.init_from, map_location="cpu") if (a.init_from and ck is None) else None
+    src = ck or init
+    c = SoundStormConfig(**src["config"]) if src else SoundStormConfig(semantic_vocab=int(meta.get("units", 512)))
     for k in c.to_dict():
-        if getattr(a, k, None) is not None and not ck:
+        if getattr(a, k, None) is not None and not src:
             setattr(c, k, getattr(a, k))
     model = SoundStorm(c).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
+    if init:
+        model.load_state_dict(init["model"])
+        print(f"initialised from {a.init_from} (step {init['step']})", flush=True)
     if ck:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     train, valid = Tokens(tokens / "train.npz"), Tokens(tokens / "valid.npz")
-    if step == 0:
+    if step == 0 and not init:
         init_from_statistics(model, train)
         print("initialised semantic embedding and heads from code statistics", flush=True)
     print(f"{len(train.ids)} train utterances; model {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params", flush=True)
     (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
     lengths = [int(x) for x in a.lengths.split(",")]
     rng = np.random.default_rng(step)
-    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev)
+    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0)
     log = open(run / "log.jsonl", "a")
     agg, t0, t_start = {}, time.time(), time.time()
     model.train()
@@ -183,7 +195,7 @@ def main(argv=None) -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         L = lengths[int(rng.integers(len(lengths)))]
-        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev)
+        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob)
         loss, acc = step_loss(model, sem, ac, pad, join, rng, c)
         opt.zero_grad(set_to_none=True)
         loss.backward()

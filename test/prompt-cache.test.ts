@@ -1,0 +1,86 @@
+/**
+ * Voice prompt states: packed per row with the right padding, computed once per voice, and a window
+ * decoded after cached states gets the logits of the same prompt computed fresh. Fixture weights
+ * (random, for mechanics).
+ */
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { packPromptStates, PromptCache, promptKey, type PromptStates } from "../src/engine/prompt-cache.js";
+import type { GraphRunner } from "../src/models/ort.js";
+import { loadManifest, servingManifest } from "../src/models/manifest.js";
+import { loadModelSet, type ModelSet } from "../src/models/model-set.js";
+import { directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
+import { Rng } from "../src/util/rng.js";
+import { FIXTURE_MODEL } from "./helpers.js";
+
+const manifest = servingManifest(loadManifest(FIXTURE_MODEL));
+const Q = manifest.codec.levels;
+const K = manifest.codec.codebook_size;
+let models: ModelSet;
+
+before(async () => { models = await loadModelSet(FIXTURE_MODEL, { intraOpThreads: 1 }, ["soundstorm"]); });
+after(async () => { await models.dispose(); });
+
+function tokens(rng: Rng, frames: number) {
+  const semantic = Int32Array.from({ length: frames }, () => Math.floor(rng.next() * manifest.semantic.vocab_size));
+  const acoustic = Int32Array.from({ length: frames * Q }, () => Math.floor(rng.next() * K));
+  return { key: promptKey(semantic, acoustic), semantic, acoustic };
+}
+
+test("packPromptStates lays rows out as [layers, batch, heads, frames, dim], right-padded with zeros", () => {
+  const shape = { layers: 2, heads: 2, headDim: 3 };
+  const states = (frames: number, base: number): PromptStates => {
+    const n = shape.layers * shape.heads * frames * shape.headDim;
+    return { frames, k: Float32Array.from({ length: n }, (_, i) => base + i), v: Float32Array.from({ length: n }, (_, i) => -(base + i)) };
+  };
+  const f = packPromptStates([states(2, 100), states(0, 0), states(1, 500)], shape);
+  assert.deepEqual(f.prompt_k.dims, [2, 3, 2, 2, 3]);
+  assert.deepEqual(Array.from(f.prompt_lengths.data as Int32Array), [2, 0, 1]);
+  const k = f.prompt_k.data as Float32Array;
+  const at = (l: number, b: number, h: number, p: number, d: number) => k[(((l * 3 + b) * 2 + h) * 2 + p) * 3 + d];
+  // row 0, layer 1, head 1, frame 1, dim 2 = source index ((1*2+1)*2+1)*3+2 = 23
+  assert.equal(at(1, 0, 1, 1, 2), 123);
+  assert.equal(at(0, 1, 0, 0, 0), 0, "a row without a prompt is all padding");
+  assert.equal(at(1, 2, 1, 0, 1), 500 + (1 * 2 + 1) * 3 + 1);
+  assert.equal(at(1, 2, 1, 1, 1), 0, "padding after a shorter prompt");
+  assert.equal((f.prompt_v.data as Float32Array)[0], -100);
+  // no prompt anywhere: one padded frame, so every dimension stays positive
+  assert.deepEqual(packPromptStates([states(0, 0)], shape).prompt_k.dims, [2, 1, 2, 1, 3]);
+});
+
+test("a voice's states are computed once and equal prompts share them; the cache evicts the least recently used", async () => {
+  const graph = models.graphs.soundstorm;
+  let runs = 0;
+  const counting: GraphRunner = { name: graph.name, spec: graph.spec, run: (f, o) => { runs++; return graph.run(f, o); } };
+  const cache = new PromptCache(counting, Q, 2);
+  const rng = new Rng(5);
+  const a = tokens(rng, 9), b = tokens(rng, 4), c = tokens(rng, 7);
+  const sa = await cache.get(a);
+  assert.equal(sa.frames, 9);
+  assert.equal(sa.k.length, 9 * 32, "one layer, one head, 9 frames, width 32 (the fixture)");
+  await cache.get({ ...a, semantic: a.semantic.slice(), acoustic: a.acoustic.slice() });
+  assert.equal(runs, 1, "same content, same key: no second run");
+  await cache.get(b);
+  await cache.get(a);      // a is now the most recent
+  await cache.get(c);      // evicts b
+  assert.equal(cache.size, 2);
+  runs = 0;
+  await cache.get(a);
+  assert.equal(runs, 0);
+  await cache.get(b);
+  assert.equal(runs, 1, "b was evicted and is computed again");
+  assert.notEqual(promptKey(a.semantic, a.acoustic), promptKey(b.semantic, b.acoustic));
+});
+
+test("passes after a voice prompt depend on the prompt, and repeated passes reuse its states exactly", async () => {
+  const rng = new Rng(9);
+  const run = directPassRunner(models.graphs.soundstorm, manifest);
+  const semantic = Int32Array.from({ length: 12 }, () => Math.floor(rng.next() * manifest.semantic.vocab_size));
+  const grid = new Int32Array(12 * Q).fill(manifest.soundstorm.mask_id);
+  const p1 = tokens(rng, 10), p2 = tokens(rng, 10);
+  const first = await run({ prompt: p1, semantic, tokens: grid, level: 0, logitsFrom: 0 });
+  const again = await run({ prompt: p1, semantic, tokens: grid, level: 0, logitsFrom: 0 });
+  const other = await run({ prompt: p2, semantic, tokens: grid, level: 0, logitsFrom: 0 });
+  assert.deepEqual(Array.from(again), Array.from(first));
+  assert.ok(first.some((v, i) => Math.abs(v - other[i]) > 1e-3), "a different voice prompt changes the logits");
+});
