@@ -177,7 +177,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     intraOpThreads: 0,
     workers: 0,
     defaultSeed: 0,
-    batching: { enabled: true, maxBatch: 8, maxBatchFrames: 3000, maxWaitMs: 1 },
+    batching: { enabled: true, maxBatch: 8, maxBatchFrames: 1500, maxWaitMs: 1 },
     fastScheduleSlackMs: 3000,
     coalesce: { enabled: true, maxChars: 240 },
   },

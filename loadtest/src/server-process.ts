@@ -27,6 +27,9 @@ export async function startServerProcess(env: Record<string, string> = {}, args:
     port = Number(/listening on [^:]+:(\d+)/.exec(log)?.[1] ?? 0);
   }
   if (!port) throw new Error(`server did not start: ${log}`);
+  let stopping = false;
+  // a server that dies under load must say why, not just stop answering
+  void exited.then((code) => { if (!stopping) process.stderr.write(`server exited unexpectedly (code ${code}):\n${log.slice(-4000)}\n`); });
   const base = `http://127.0.0.1:${port}`;
   return {
     port, url: `ws://127.0.0.1:${port}/v1/stream`, child,
@@ -35,6 +38,7 @@ export async function startServerProcess(env: Record<string, string> = {}, args:
       return Number(/^soundstorm_process_resident_memory_bytes (\S+)$/m.exec(body)?.[1] ?? NaN);
     },
     async stop() {
+      stopping = true;
       child.kill("SIGTERM");
       return exited;
     },

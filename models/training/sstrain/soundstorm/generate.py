@@ -1,9 +1,10 @@
 """Generate SoundStorm codes for corpus utterances, as the server would (their ground-truth semantic
 units, a voice prompt from another utterance of the same speaker, the served schedule with sampling),
-and store them beside the utterance ids. The codec decoder is then fine-tuned to turn these generated
-codes into the real audio they stand for (`sstrain.codec.train --pairs`), the way TTS vocoders are
-fine-tuned on predicted features: the decoder learns what SoundStorm's fine levels mean rather than
-only what the encoder's do.
+and store them beside the utterance ids: the Python twin of the server's sampling decoder, for
+experiments on what SoundStorm actually produces. `sstrain.codec.train --pairs` fine-tunes the codec
+decoder to turn such codes into the real audio they stand for (as TTS vocoders are fine-tuned on
+predicted features); tried in session 4 it did not make SoundStorm's output more intelligible
+(BENCHMARKS.md, Codec), so the shipped decoder is not trained that way.
 
     cd models/training && /usr/bin/python3 -m sstrain.soundstorm.generate --ckpt ../../runs/soundstorm-iso/last.ckpt \\
         --tokens ../../data/tokens --out ../../data/generated/train.npz --count 1500
