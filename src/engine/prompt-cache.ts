@@ -59,6 +59,11 @@ export function packPromptStates(states: readonly PromptStates[], shape: KvShape
   const { layers: L, heads: H, headDim: D } = shape;
   const B = states.length;
   const P = Math.max(1, ...states.map((s) => s.frames));
+  if (B === 1 && states[0].frames === P) {
+    // one row (most calls on this CPU): the cached arrays already have the graph's layout
+    const dims = [L, 1, H, P, D];
+    return { prompt_k: { data: states[0].k, dims }, prompt_v: { data: states[0].v, dims }, prompt_lengths: { data: Int32Array.of(P), dims: [1] } };
+  }
   const k = new Float32Array(L * B * H * P * D);
   const v = new Float32Array(k.length);
   const lengths = new Int32Array(B);

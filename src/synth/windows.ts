@@ -53,7 +53,7 @@ const promptMemo = new WeakMap<VoicePrompt, PromptTokens>();
 /** A voice as the acoustic model's prompt: semantic tokens at the frame rate and a content key. */
 export function promptTokensOf(voice: VoicePrompt, repeat: number): PromptTokens {
   const hit = promptMemo.get(voice);
-  if (hit && hit.semantic.length === voice.frames) return hit;
+  if (hit) return hit;
   const semantic = repeatTokens(voice.semantic, repeat).subarray(0, voice.frames);
   const made = { key: promptKey(semantic, voice.acoustic), semantic, acoustic: voice.acoustic };
   promptMemo.set(voice, made);
