@@ -51,7 +51,8 @@ export function promptKey(semantic: Int32Array, acoustic: Int32Array): string {
   for (const x of semantic) mix(x);
   mix(-1);
   for (const x of acoustic) mix(x);
-  return `${semantic.length}:${a.toString(16)}${b.toString(16)}`;
+  // fixed-width lanes: unpadded hex could print two different hashes as the same key
+  return `${semantic.length}:${a.toString(16).padStart(8, "0")}${b.toString(16).padStart(8, "0")}`;
 }
 
 /** The states of a batch's prompts as graph inputs, right-padded to the longest (at least one frame). */

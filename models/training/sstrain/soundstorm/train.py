@@ -105,11 +105,13 @@ def level_probs(Q: int) -> np.ndarray:
 
 def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.random.Generator, c: SoundStormConfig,
                level: int | None = None, ratio: float | None = None):
-    """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T])."""
+    """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T],
+    isolated voice-prompt length per example [B])."""
     B, L, Q = ac.shape
     lengths = (~pad).sum(1).cpu().numpy()
     inp = ac.clone()
     levels = np.zeros(B, np.int64)
+    prefix = np.zeros(B, np.int64)
     target = torch.zeros(B, L, dtype=torch.bool, device=ac.device)
     for b in range(B):
         n = int(lengths[b])
@@ -121,16 +123,15 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
         if not bool(m.any()):
             m[int(rng.integers(n - t))] = True
-        levels[b] = q
+        levels[b], prefix[b] = q, j
         inp[b, t:n, q] = torch.where(m, torch.full_like(m, c.mask_id, dtype=torch.long), inp[b, t:n, q])
         inp[b, t:n, q + 1:] = c.mask_id
         target[b, t:n] = m
-    return inp, torch.from_numpy(levels).to(ac.device), target
+    return inp, torch.from_numpy(levels).to(ac.device), target, torch.from_numpy(prefix).to(ac.device)
 
 
 def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None):
-    inp, lv, target = mask_batch(ac, pad, join, rng, c, level, ratio)
-    prefix = torch.from_numpy(np.minimum(join, (~pad).sum(1).cpu().numpy() - 1)).to(sem.device)
+    inp, lv, target, prefix = mask_batch(ac, pad, join, rng, c, level, ratio)
     logits = model.logits_at(model.hidden(sem, inp, pad, prefix), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
