@@ -94,17 +94,22 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
     return t(sem), t(ac), t(pad), join
 
 
-def level_probs(Q: int) -> np.ndarray:
+DEFAULT_LEVEL_WEIGHTS = (3.5, 1.8, 1.2)
+
+
+def level_probs(Q: int, weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS) -> np.ndarray:
     """Which level an example trains. The paper samples uniformly; with a CPU's budget of steps we
     sample coarse levels more often (they carry most of the intelligibility, and fine levels given the
-    coarse ones are easier), keeping every level in training."""
+    coarse ones are easier), keeping every level in training. `weights` are the first levels' weights
+    against 1 for each of the rest."""
     w = np.ones(Q)
-    w[:3] = [3.5, 1.8, 1.2][:Q]
+    w[:len(weights)] = weights[:Q]
     return w / w.sum()
 
 
 def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.random.Generator, c: SoundStormConfig,
-               level: int | None = None, ratio: float | None = None):
+               level: int | None = None, ratio: float | None = None,
+               weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS):
     """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T],
     isolated voice-prompt length per example [B])."""
     B, L, Q = ac.shape
@@ -118,7 +123,7 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
         j = min(int(join[b]), n - 1)  # the prompt part may be longer than the crop
         # a voice prompt is never masked (serving never masks it); after it, the unmasked part is a tail
         t = j if (j and rng.random() < 0.5) else int(rng.integers(j, max(j + 1, n - 1)))
-        q = int(rng.choice(Q, p=level_probs(Q))) if level is None else level
+        q = int(rng.choice(Q, p=level_probs(Q, weights))) if level is None else level
         p = math.cos(rng.uniform(0, math.pi / 2)) if ratio is None else ratio
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
         if not bool(m.any()):
@@ -130,8 +135,8 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
     return inp, torch.from_numpy(levels).to(ac.device), target, torch.from_numpy(prefix).to(ac.device)
 
 
-def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None):
-    inp, lv, target, prefix = mask_batch(ac, pad, join, rng, c, level, ratio)
+def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
+    inp, lv, target, prefix = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
     logits = model.logits_at(model.hidden(sem, inp, pad, prefix), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
@@ -153,6 +158,8 @@ def main(argv=None) -> None:
     ap.add_argument("--valid-every", type=int, default=250)
     ap.add_argument("--max-minutes", type=float, default=0)
     ap.add_argument("--prompt-prob", type=float, default=0.5, help="share of examples led by a voice prompt")
+    ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
+                    help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
@@ -186,6 +193,7 @@ def main(argv=None) -> None:
     print(f"{len(train.ids)} train utterances; model {sum(p.numel() for p in model.parameters()) / 1e6:.1f} M params", flush=True)
     (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
     lengths = [int(x) for x in a.lengths.split(",")]
+    weights = tuple(float(x) for x in a.level_weights.split(","))
     rng = np.random.default_rng(step)
     vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0)
     log = open(run / "log.jsonl", "a")
@@ -197,7 +205,7 @@ def main(argv=None) -> None:
             g["lr"] = lr
         L = lengths[int(rng.integers(len(lengths)))]
         sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob)
-        loss, acc = step_loss(model, sem, ac, pad, join, rng, c)
+        loss, acc = step_loss(model, sem, ac, pad, join, rng, c, weights=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
