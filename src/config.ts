@@ -20,8 +20,12 @@ export interface ChunkPolicy {
   readonly phraseChars: number;
   /** Hard cap: cut at the last word boundary when the buffer reaches this. */
   readonly maxChars: number;
-  /** Synthesize complete words anyway if no new text arrived for this long (ms). */
+  /** Synthesize complete words anyway when no chunk was cut for this long after text started waiting (ms)... */
   readonly maxDelayMs: number;
+  /** ...unless the listener still has more than this much generated audio to play (ms): then the text
+   * waits for a phrase boundary (or maxChars, flush, end), which makes fewer, better-cut chunks and less
+   * work per second of audio. 0: maxDelayMs always cuts. */
+  readonly holdAheadMs: number;
   /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
    * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
   readonly firstWindowFrames: number;
@@ -169,9 +173,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, firstWindowFrames: 25 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, firstWindowFrames: 40 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, firstWindowFrames: 0 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 2000, firstWindowFrames: 25 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, firstWindowFrames: 40 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, firstWindowFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,

@@ -9,6 +9,7 @@ import type { App } from "../src/app.js";
 import { loadModelSet } from "../src/models/model-set.js";
 import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
+import { buildConfig } from "../src/config.js";
 import { FIXTURE_MODEL, startTestServer, TestClient } from "./helpers.js";
 
 let app: App;
@@ -101,5 +102,34 @@ test("a stream's first window is decoded and handed on before the rest of its fi
     assert.equal(pieces2.length, 1);
   } finally {
     await models.dispose();
+  }
+});
+
+test("maxDelayMs cuts waiting text while the listener is short of audio, and holds it while plenty is queued", async () => {
+  const low = { ...buildConfig().chunking.low, maxDelayMs: 100, holdAheadMs: 1000 };
+  const held = await startTestServer({ chunking: { low } });
+  try {
+    const c = await TestClient.connect(held.port);
+    c.send({ type: "create_context", context_id: "h", latency: "low", pacing: "burst" });
+    await c.nextEvent("context_created", "h");
+    // no boundary in the text: only the delay timer can cut it (nothing generated yet, so it does)
+    const first = "One two three four five six seven eight nine ten eleven twelve thirteen fourteen ";
+    c.send({ type: "append_text", context_id: "h", text: first });
+    const m0 = await c.nextEvent("chunk_metrics", "h");
+    assert.equal(m0.text, first.trim());
+    assert.ok(m0.audio_ms > 2000, `fixture chunk is long enough for the test (${m0.audio_ms} ms)`);
+    // burst pacing: all of it is queued at the listener, far more than holdAheadMs
+    const second = "and then more words ";
+    const appendedAt = performance.now();
+    c.send({ type: "append_text", context_id: "h", text: second });
+    await new Promise((r) => setTimeout(r, 400));
+    assert.equal(c.events.filter((e) => e.type === "chunk_metrics" && e.chunk_index === 1).length, 0, "held while audio is queued");
+    // once the queued audio falls under holdAheadMs, the waiting words are cut without a boundary
+    const m1 = await c.nextEvent("chunk_metrics", "h", m0.audio_ms + 5000);
+    assert.equal(m1.text, second.trim());
+    assert.ok(performance.now() - appendedAt >= 400);
+    c.close();
+  } finally {
+    await held.close();
   }
 });

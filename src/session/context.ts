@@ -134,12 +134,20 @@ export class SynthesisContext {
 
   private armDelayTimer(): void {
     this.clearDelayTimer();
-    const ms = this.deps.config.chunking[this.opts.latency].maxDelayMs;
+    const { maxDelayMs, holdAheadMs } = this.deps.config.chunking[this.opts.latency];
     this.delayTimer = setTimeout(() => {
       this.delayTimer = null;
-      if (this.state === "open") this.enqueue(this.chunker.flushWords());
-    }, ms);
+      if (this.state !== "open") return;
+      // the listener has plenty to play: cutting now would only make a short chunk; wait for a boundary
+      if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer();
+      else this.enqueue(this.chunker.flushWords());
+    }, maxDelayMs);
     this.delayTimer.unref();
+  }
+
+  /** Generated audio the listener has not played yet (ms); 0 before the first audio went out. */
+  private aheadMs(): number {
+    return this.chunks === 0 || this.firstSentAt === null ? 0 : this.deadline(0) - performance.now();
   }
 
   private clearDelayTimer(): void {

@@ -14,7 +14,7 @@ export class TextChunker {
   /** Absolute character offset of buf[0] in everything pushed so far. */
   private offset = 0;
 
-  constructor(private readonly policy: Omit<ChunkPolicy, "firstWindowFrames">) {}
+  constructor(private readonly policy: Omit<ChunkPolicy, "firstWindowFrames" | "holdAheadMs">) {}
 
   /** Characters buffered, not yet in a chunk. */
   get pending(): number {

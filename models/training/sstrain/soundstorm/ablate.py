@@ -74,6 +74,7 @@ def main(argv=None) -> None:
     ap.add_argument("--per-voice", type=int, default=20)
     ap.add_argument("--schedule", default="4,1,1,1,1,1,1,1")
     ap.add_argument("--variants", default="gt:8,gt:4,gt:2,gt:1,ss:8,ss:4,ss:2,ss:1,gt1+ss:8,gt1+ss:4")
+    ap.add_argument("--sampling", default="1.0,0.3,4.5", help="level temperature start,end and Gumbel noise scale")
     ap.add_argument("--prompt-frames", type=int, default=150)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
@@ -115,7 +116,8 @@ def main(argv=None) -> None:
                 grid[0, :p] = torch.from_numpy(pa)
                 if fix_level1:
                     grid[0, p:, 0] = torch.from_numpy(gt[:, 0])
-                return sample_codes(model, semt, grid, pad, prefix, schedule, gen)[0, p:]
+                t0_, t1_, ns = (float(x) for x in a.sampling.split(","))
+                return sample_codes(model, semt, grid, pad, prefix, schedule, gen, t0_, t1_, ns)[0, p:]
 
             made: dict[str, torch.Tensor] = {}
             for v in variants:
@@ -139,7 +141,7 @@ def main(argv=None) -> None:
         result[v] = per
         print(f"{v:10s} " + "  ".join(f"{k} {x:6.2f}" for k, x in per.items()), flush=True)
     if a.json:
-        Path(a.json).write_text(json.dumps({"per_voice": a.per_voice, "schedule": schedule, "wer": result}, indent=1))
+        Path(a.json).write_text(json.dumps({"per_voice": a.per_voice, "schedule": schedule, "sampling": a.sampling, "wer": result}, indent=1))
 
 
 if __name__ == "__main__":

@@ -49,8 +49,11 @@ def sample_codes(model: SoundStorm, sem: torch.Tensor, grid: torch.Tensor, pad: 
                 grid[:, :, q] = torch.where(open_, tok, grid[:, :, q])
                 break
             temp = t_start + (t_end - t_start) * (i / (S - 1))
-            probs = torch.softmax(logits.float() / temp, -1)
-            tok = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=gen).view(B, T)
+            if temp <= 0:                                                       # greedy, as maskgit.ts
+                tok = logp.argmax(-1)
+            else:
+                probs = torch.softmax(logits.float() / temp, -1)
+                tok = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=gen).view(B, T)
             u = torch.rand(B, T, generator=gen).clamp(1e-9, 1 - 1e-9)
             conf = logp.gather(-1, tok[..., None]).squeeze(-1) + noise_scale * (1 - i / S) * -torch.log(-torch.log(u))
             conf = conf.masked_fill(~open_, -math.inf)
