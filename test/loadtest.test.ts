@@ -32,6 +32,16 @@ test("playout counts an underrun when a frame arrives after its play time", () =
   assert.deepEqual(p.gaps, [10, 140, 10]);
 });
 
+test("playout tells which chunk ran dry and how early each chunk arrived", () => {
+  const p = new Playout(100);
+  p.arrive(0, true);     // chunk 0 plays 100..140
+  p.arrive(0);
+  p.arrive(90, true);    // chunk 1, due at 140: 50 ms early
+  p.arrive(200, true);   // chunk 2, due at 160: 40 ms late, at 60 ms into the audio
+  assert.deepEqual(p.chunkMarginsMs, [100, 50, -40]);
+  assert.deepEqual(p.underrunsAt, [{ chunk: 2, audioMs: 60, ms: 40 }]);
+});
+
 test("a short run writes JSON and an HTML report whose counts match the server's /metrics", async () => {
   const dir = mkdtempSync(join(tmpdir(), "soundstorm-lt-"));
   const json = join(dir, "out.json"), html = join(dir, "report.html");

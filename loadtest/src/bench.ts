@@ -52,6 +52,19 @@ interface Phase {
   readonly server: Record<string, string>;
 }
 
+/** How early each chunk's first frame arrived before it was due at the client's playout, for the
+ * second chunk of a turn (the tightest: the first chunk is short) and for later ones: min, p5, p50. */
+function marginSummary(records: LoadResult["records"]) {
+  const pick = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    const at = (q: number) => (s.length ? s[Math.min(s.length - 1, Math.floor(q * s.length))] : null);
+    return { chunks: s.length, min: s.length ? s[0] : null, p5: at(0.05), p50: at(0.5) };
+  };
+  const second = records.flatMap((r) => (r.chunkMarginsMs ?? []).slice(0, 1));
+  const later = records.flatMap((r) => (r.chunkMarginsMs ?? []).slice(1));
+  return { second_chunk: pick(second), later_chunks: pick(later) };
+}
+
 function brief(r: LoadResult) {
   return {
     turns: r.turns, completed: r.completed, errors: r.errors, client_errors: r.client_errors, underruns: r.underruns,
@@ -105,7 +118,15 @@ async function main(): Promise<void> {
   const n = Number(values.streams);
   if (!skip.has("concurrent")) {
     const p = await phase("concurrent", n, { durationS: Number(values.duration), rampS: Number(values.ramp) });
-    out.concurrent = { streams: n, ramp_s: Number(values.ramp), ...brief(p.result), turns_detail: p.result.records.map((r) => ({ start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs), underruns: r.underruns, audio_s: r.audioS })) };
+    const margins = marginSummary(p.result.records);
+    out.concurrent = {
+      streams: n, ramp_s: Number(values.ramp), ...brief(p.result), margins_ms: margins,
+      turns_detail: p.result.records.map((r) => ({
+        start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs),
+        underruns: r.underruns, ...(r.underrunsAt ? { underruns_at: r.underrunsAt } : {}), audio_s: r.audioS,
+      })),
+    };
+    log(`[concurrent] chunk margins (how early a chunk's first frame arrived before due): ${JSON.stringify(margins)}`);
   }
   if (!skip.has("capacity")) {
     const cap = { durationS: Number(values["capacity-duration"]), pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };

@@ -40,6 +40,10 @@ export interface TurnRecord {
   ttfaServerMs: number | null;
   audioS: number;
   underruns: number;
+  /** Each underrun's chunk and audio position in the turn. */
+  underrunsAt?: { chunk: number; audioMs: number; ms: number }[];
+  /** Per chunk after the first, how early its first frame arrived before it was due (ms). */
+  chunkMarginsMs?: number[];
   cancelled: boolean;
   /** Refused with at_capacity (admission control). */
   refused?: boolean;
@@ -192,7 +196,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
           firstAudioAt = at;
           if (phraseSentAt !== null) { rec.ttfaMs = at - phraseSentAt; record(ttfa, rec.ttfaMs); }
         }
-        playout.arrive(at);
+        playout.arrive(at, f.chunkStart);
         if (!ogg) {
           try { decoder.decode(Buffer.from(f.payload)); } catch { decodeErrors++; }
         }
@@ -237,6 +241,8 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         if (gapSamples.length < 200_000) gapSamples.push(Math.round(g * 10) / 10);
       }
       rec.underruns = playout.underruns;
+      if (playout.underrunsAt.length > 0) rec.underrunsAt = playout.underrunsAt;
+      rec.chunkMarginsMs = playout.chunkMarginsMs.slice(1).map(Math.round);
       underruns += playout.underruns;
       underrunMs += playout.underrunMs;
       decoder.delete();
