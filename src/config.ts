@@ -81,6 +81,9 @@ export interface ServerConfig {
     /** A chunk due within this many ms (its listener's audio runs out by then; a stream's first chunk
      * always) is decoded with the model's `decoding.fast_schedule`, others with `decoding.schedule`. */
     readonly fastScheduleSlackMs: number;
+    /** A later chunk due within this many ms also gets its profile's firstWindowFrames cap on its first
+     * window, so its first audio comes after a short window (a turn's first chunk is often under 0.5 s). */
+    readonly urgentSlackMs: number;
     /** Merging a context's queued chunks into one synthesis when it falls behind (each window pays
      * for its tail on every pass, so fewer, longer windows cost less per second of audio). */
     readonly coalesce: {
@@ -183,6 +186,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     defaultSeed: 0,
     batching: { enabled: true, maxBatch: 8, maxBatchFrames: 1500, maxWaitMs: 1 },
     fastScheduleSlackMs: 3000,
+    urgentSlackMs: 700,
     coalesce: { enabled: true, maxChars: 240 },
   },
   opusBitrate: 32_000,
@@ -350,6 +354,7 @@ function validate(c: ServerConfig): void {
   if (!(b.maxBatch >= 1 && b.maxBatchFrames >= 1 && b.maxWaitMs >= 0)) bad("inference.batching needs maxBatch >= 1, maxBatchFrames >= 1, maxWaitMs >= 0");
   if (!(c.inference.coalesce.maxChars >= 1)) bad("inference.coalesce.maxChars must be >= 1");
   if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
+  if (!(c.inference.urgentSlackMs >= 0)) bad("inference.urgentSlackMs must be >= 0");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
   const v = c.voices;

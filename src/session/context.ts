@@ -222,9 +222,12 @@ export class SynthesisContext {
       const policy = this.deps.config.chunking[this.opts.latency];
       const deadline = this.deadline(readyAt);
       // due soon: fewer passes (the listener is waiting); plenty of audio queued: the full schedule
-      const fast = this.chunks === 0 || deadline - performance.now() < this.deps.config.inference.fastScheduleSlackMs;
+      const slack = deadline - performance.now();
+      const fast = this.chunks === 0 || slack < this.deps.config.inference.fastScheduleSlackMs;
+      // little audio left at the listener (a turn's short first chunk): its first audio after a short window
+      const urgent = this.chunks > 0 && slack < this.deps.config.inference.urgentSlackMs;
       result = await this.stream.synthesize(chunk.text, {
-        signal: this.abort.signal, priority: deadline, sink, fast,
+        signal: this.abort.signal, priority: deadline, sink, fast, urgent,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       });
     } catch (e) {

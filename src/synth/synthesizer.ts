@@ -40,6 +40,8 @@ export interface SynthesisOptions {
   /** At the stream's start, cut the first SoundStorm window to this many frames: its audio exists
    * after a fraction of the chunk's passes (time to first audio), the rest follows in the next window. */
   readonly firstWindowFrames?: number;
+  /** Cut this chunk's first window to firstWindowFrames mid-stream too: the listener is about to run out. */
+  readonly urgent?: boolean;
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
   readonly sink?: ChunkSink;
@@ -249,7 +251,7 @@ export class SpeechStream {
     const t1 = performance.now();
     const { passes } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
-      ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames } : {}),
+      ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames, capFirstWindow: o.urgent === true } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),

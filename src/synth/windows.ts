@@ -22,8 +22,10 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
-  /** At a stream's start (empty tail), the first window holds at most this many new frames. */
+  /** At a stream's start (empty tail), the first window holds at most this many new frames... */
   readonly firstWindowFrames?: number;
+  /** ...and mid-stream too when set (the listener is about to run out of audio). */
+  readonly capFirstWindow?: boolean;
   /** Called with each window's codes before the next window starts (streaming within a chunk). */
   readonly onWindow?: (codes: Int32Array) => Promise<void>;
 }
@@ -75,7 +77,7 @@ export async function generateInWindows(
     // equal windows rather than full ones plus a sliver: every window pays for its prompt
     const left = semantic.length - done;
     let n = Math.ceil(left / Math.ceil(left / room));
-    if (o.firstWindowFrames && tail.semantic.length === 0) n = Math.min(n, o.firstWindowFrames);
+    if (o.firstWindowFrames && (tail.semantic.length === 0 || (o.capFirstWindow && done === 0))) n = Math.min(n, o.firstWindowFrames);
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
       voice, tailSemantic: tail.semantic, tailAcoustic: tail.acoustic,

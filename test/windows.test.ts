@@ -1,0 +1,39 @@
+/** Window planning (no model: a recording stand-in for SoundStorm): where the first-window cap applies. */
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import type { AcousticGenerator, AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
+import { generateInWindows, type WindowTail } from "../src/synth/windows.js";
+
+const Q = 2;
+
+/** Records each window's new-frame count and tail length; emits frame index as every level's code. */
+function recorder(): { gen: AcousticGenerator; windows: { tail: number; n: number }[] } {
+  const windows: { tail: number; n: number }[] = [];
+  const gen = {
+    levels: Q,
+    async generate(req: AcousticRequest) {
+      windows.push({ tail: req.tailSemantic.length, n: req.semantic.length });
+      return { acoustic: new Int32Array(req.semantic.length * Q).fill(7), passes: 1 };
+    },
+  } as unknown as AcousticGenerator;
+  return { gen, windows };
+}
+
+const voice = { key: "v", semantic: new Int32Array(10), acoustic: new Int32Array(10 * Q) };
+const opts = { maxWindowFrames: 400, tailFrames: 50, seed: 1, firstWindowFrames: 25 };
+
+test("the first-window cap applies at a stream's start, and mid-stream only when asked (urgent)", async () => {
+  const fresh = recorder();
+  const tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+  await generateInWindows(fresh.gen, voice, tail, new Int32Array(100), opts);
+  assert.deepEqual(fresh.windows, [{ tail: 0, n: 25 }, { tail: 25, n: 75 }]);
+
+  const later = recorder();
+  await generateInWindows(later.gen, voice, tail, new Int32Array(100), opts);
+  assert.deepEqual(later.windows, [{ tail: 50, n: 100 }], "mid-stream: one window");
+
+  const urgent = recorder();
+  const r = await generateInWindows(urgent.gen, voice, tail, new Int32Array(100), { ...opts, capFirstWindow: true });
+  assert.deepEqual(urgent.windows, [{ tail: 50, n: 25 }, { tail: 50, n: 75 }], "urgent: short first window, then the rest");
+  assert.equal(r.codes.length, 100 * Q);
+});
