@@ -147,7 +147,8 @@ export class SynthesisContext {
 
   /** Generated audio the listener has not played yet (ms); 0 before the first audio went out. */
   private aheadMs(): number {
-    return this.chunks === 0 || this.firstSentAt === null ? 0 : this.deadline(0) - performance.now();
+    const now = performance.now();
+    return this.deadline(now) - now;
   }
 
   private clearDelayTimer(): void {
