@@ -1,6 +1,8 @@
 /** Starts `soundstorm serve` as a child process on a free port, for benchmarks that must own the server. */
 import { spawn, type ChildProcess } from "node:child_process";
-import { dirname, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export interface ServerProcess {
@@ -19,7 +21,8 @@ export async function startServerProcess(env: Record<string, string> = {}, args:
   });
   let log = "";
   child.stderr!.on("data", (d) => { log += d; });
-  const exited = new Promise<number | null>((res) => child.on("exit", (c) => res(c)));
+  let signal: NodeJS.Signals | null = null;
+  const exited = new Promise<number | null>((res) => child.on("exit", (c, sig) => { signal = sig; res(c); }));
   let port = 0;
   for (let i = 0; i < 1200 && !port; i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -29,7 +32,14 @@ export async function startServerProcess(env: Record<string, string> = {}, args:
   if (!port) throw new Error(`server did not start: ${log}`);
   let stopping = false;
   // a server that dies under load must say why, not just stop answering
-  void exited.then((code) => { if (!stopping) process.stderr.write(`server exited unexpectedly (code ${code}):\n${log.slice(-4000)}\n`); });
+  // (kept in a file too: a bench's output is often discarded, and such deaths are rare)
+  void exited.then((code) => {
+    if (stopping) return;
+    const file = join(tmpdir(), `soundstorm-server-died-${Date.now()}.log`);
+    const head = `server exited unexpectedly (code ${code}, signal ${signal}) at ${new Date().toISOString()}`;
+    try { writeFileSync(file, `${head}\n${log.slice(-200_000)}`); } catch { /* the message below still says why */ }
+    process.stderr.write(`${head}; its log: ${file}\n${log.slice(-4000)}\n`);
+  });
   const base = `http://127.0.0.1:${port}`;
   return {
     port, url: `ws://127.0.0.1:${port}/v1/stream`, child,
