@@ -81,8 +81,8 @@ export interface ServerConfig {
     /** A chunk due within this many ms (its listener's audio runs out by then; a stream's first chunk
      * always) is decoded with the model's `decoding.fast_schedule`, others with `decoding.schedule`. */
     readonly fastScheduleSlackMs: number;
-    /** A later chunk due within this many ms also gets its profile's firstWindowFrames cap on its first
-     * window, so its first audio comes after a short window (a turn's first chunk is often under 0.5 s). */
+    /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
+     * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */
     readonly urgentSlackMs: number;
     /** Merging a context's queued chunks into one synthesis when it falls behind (each window pays
      * for its tail on every pass, so fewer, longer windows cost less per second of audio). */

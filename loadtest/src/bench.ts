@@ -67,7 +67,7 @@ function marginSummary(records: LoadResult["records"]) {
 
 function brief(r: LoadResult) {
   return {
-    turns: r.turns, completed: r.completed, errors: r.errors, errors_by_code: r.errors_by_code, client_errors: r.client_errors, underruns: r.underruns,
+    turns: r.turns, completed: r.completed, errors: r.errors, errors_by_code: r.errors_by_code, error_messages: r.error_messages, client_errors: r.client_errors, underruns: r.underruns,
     underrun_ms: r.underrun_ms, ttfa_p50_ms: r.ttfa_ms.p50, ttfa_p95_ms: r.ttfa_ms.p95, ttfa_max_ms: r.ttfa_ms.max,
     rtf: r.rtf, audio_seconds: r.audio_seconds, wall_s: r.duration_s,
     audio_per_wall_s: Math.round((100 * r.audio_seconds) / r.duration_s) / 100,

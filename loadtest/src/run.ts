@@ -69,6 +69,8 @@ export interface LoadResult {
   /** Error events the server sent. */
   errors: number;
   errors_by_code: Record<string, number>;
+  /** Up to three distinct messages per error code. */
+  error_messages: Record<string, string[]>;
   /** Failures seen only by the client (connect failures, dropped sockets, timeouts). */
   client_errors: Record<string, number>;
   decode_errors: number;
@@ -95,11 +97,11 @@ class SharedSocket {
   used = 0;
   closed = false;
 
-  constructor(url: string, onOrphanError: (code: string) => void) {
+  constructor(url: string, onOrphanError: (code: string, message?: string) => void) {
     // no reconnect: a dropped socket fails its turns (socket_closed) and later turns open a new one
     this.ready = connect({ url, reconnect: false }).then((c) => {
       this.client = c;
-      c.on("error", (ev) => onOrphanError(ev.code));
+      c.on("error", (ev) => onOrphanError(ev.code, ev.message));
       c.on("disconnect", () => { this.closed = true; });
     });
   }
@@ -122,7 +124,13 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
   let active = 0, maxActive = 0, turnSeq = 0;
   const t0 = performance.now();
   const deadline = t0 + o.durationS * 1000;
-  const countError = (code: string) => { errorsByCode[code] = (errorsByCode[code] ?? 0) + 1; };
+  // the first few messages of each code: a rare server error must say what it was
+  const errorSamples: Record<string, string[]> = {};
+  const countError = (code: string, message?: string) => {
+    errorsByCode[code] = (errorsByCode[code] ?? 0) + 1;
+    const seen = (errorSamples[code] ??= []);
+    if (message && seen.length < 3 && !seen.includes(message)) seen.push(message);
+  };
 
   const sockets: SharedSocket[] = [];
   const socketFor = async (): Promise<SharedSocket> => {
@@ -186,7 +194,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       c.on("audio_start", (ev) => { ogg = ev.format === "ogg_opus"; });
       // every server error about the context (the SDK also fails the context on the fatal ones)
       c.on("error", (ev) => {
-        countError(ev.code);
+        countError(ev.code, ev.message);
         rec.error = ev.code;
         if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
       });
@@ -308,7 +316,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     underruns, underrun_ms: Math.round(underrunMs),
     rtf: audioS > 0 ? Math.round((genS / audioS) * 1000) / 1000 : 0,
     audio_seconds: Math.round(audioS * 1000) / 1000,
-    errors, errors_by_code: errorsByCode, client_errors: clientErrors, decode_errors: decodeErrors, max_concurrency: maxActive,
+    errors, errors_by_code: errorsByCode, error_messages: errorSamples, client_errors: clientErrors, decode_errors: decodeErrors, max_concurrency: maxActive,
     records, gap_samples: gapSamples,
   };
 }

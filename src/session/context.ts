@@ -225,8 +225,10 @@ export class SynthesisContext {
       // due soon: fewer passes (the listener is waiting); plenty of audio queued: the full schedule
       const slack = deadline - performance.now();
       const fast = this.chunks === 0 || slack < this.deps.config.inference.fastScheduleSlackMs;
-      // little audio left at the listener (a turn's short first chunk): its first audio after a short window
-      const urgent = this.chunks > 0 && slack < this.deps.config.inference.urgentSlackMs;
+      // a stream's second chunk with little audio left at the listener (its first chunk, "Sure,", is short):
+      // first audio after a short window. Only the second: under overload every chunk is late, and an
+      // extra window for each would add work exactly when there is none to spare.
+      const urgent = this.chunks === 1 && slack < this.deps.config.inference.urgentSlackMs;
       result = await this.stream.synthesize(chunk.text, {
         signal: this.abort.signal, priority: deadline, sink, fast, urgent,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
