@@ -4,7 +4,7 @@
  * an open model (--rate: arrivals at a constant rate whatever the responses do).
  * Returns a plain result object; rendering (progress, JSON, HTML) is done elsewhere.
  */
-import OpusScript from "opusscript";
+import { OpusFrameDecoder } from "../../src/pipeline/opus/opus-decoder.js";
 import { connect, DisconnectedError, type SoundstormClient, type SynthesisContext } from "../../src/sdk/node.js";
 import { newHist, record, summarize, type Hist, type Summary } from "./histogram.js";
 import { Playout } from "./playout.js";
@@ -171,7 +171,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       return;
     }
     const playout = new Playout(o.jitterBufferMs);
-    const decoder = new OpusScript(48000, 1);
+    const decoder = new OpusFrameDecoder(48000);
     let phraseSentAt: number | null = null;
     let firstAudioAt: number | null = null;
     let ogg = false;
@@ -206,7 +206,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         }
         playout.arrive(at, f.chunkStart);
         if (!ogg) {
-          try { decoder.decode(Buffer.from(f.payload)); } catch { decodeErrors++; }
+          try { decoder.decode(f.payload); } catch { decodeErrors++; }
         }
       });
       const done = c.done.then((ev) => {
@@ -253,7 +253,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       rec.chunkMarginsMs = playout.chunkMarginsMs.slice(1).map(Math.round);
       underruns += playout.underruns;
       underrunMs += playout.underrunMs;
-      decoder.delete();
+      decoder.dispose();
       sock.used--;
       active--;
       rec.refused = refused;
