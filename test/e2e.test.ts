@@ -7,7 +7,7 @@ import { join } from "node:path";
 import type { App } from "../src/app.js";
 import { OggOpusWriter, concat } from "../src/pipeline/opus/ogg.js";
 import { FLAG_FIRST, FLAG_LAST } from "../src/protocol/audio-header.js";
-import { ffmpegDecodedSamples, sleep, startTestServer, TestClient } from "./helpers.js";
+import { ffmpegDecode, ffmpegDecodedSamples, sleep, startTestServer, TestClient } from "./helpers.js";
 
 let app: App;
 const dir = mkdtempSync(join(tmpdir(), "soundstorm-e2e-"));
@@ -86,6 +86,49 @@ test("pcm_s16le output carries exactly the generated samples", async () => {
   assert.equal(done.summary.audio_samples, done.summary.codec_frames * 320);
   c.close();
 });
+
+test("Opus output carries the same audio as pcm_s16le output (loudness contour, decoded by ffmpeg)", async () => {
+  // packet counts and lengths cannot tell audio from noise: compare what is heard
+  const c = await TestClient.connect(app.port);
+  const text = "Opus must carry the very audio that raw samples carry, frame by frame.";
+  const got: Record<string, number> = {};
+  for (const [id, format] of [["pcm", "pcm_s16le"], ["ogg", "ogg_opus"]] as const) {
+    c.send({ type: "create_context", context_id: id, voice: "rms", format, pacing: "burst", seed: 11 });
+    got[id] = (await c.nextEvent("context_created", id)).context_index;
+    c.send({ type: "append_text", context_id: id, text });
+    c.send({ type: "end", context_id: id });
+    await c.nextEvent("context_done", id, 60_000);
+  }
+  const bytes = (index: number) => concat(c.frames.filter((f) => f.header.contextIndex === index).map((f) => f.payload));
+  const pcmBytes = bytes(got.pcm);
+  const pcm = new Int16Array(pcmBytes.buffer, pcmBytes.byteOffset, pcmBytes.length / 2);
+  writeFileSync(join(dir, "same.ogg"), bytes(got.ogg));
+  const opus = ffmpegDecode(join(dir, "same.ogg"), 16000);
+  assert.ok(Math.abs(opus.length - pcm.length) <= 320, `decoded ${opus.length} samples, pcm ${pcm.length}`);
+  const r = pearson(levelsDb(pcm), levelsDb(opus));
+  assert.ok(r > 0.8, `20 ms loudness of Opus vs pcm correlates at ${r.toFixed(3)}`);
+  c.close();
+});
+
+/** Level of each 20 ms frame (dB). */
+function levelsDb(x: Int16Array): number[] {
+  const out: number[] = [];
+  for (let i = 0; i + 320 <= x.length; i += 320) {
+    let e = 1;
+    for (let j = i; j < i + 320; j++) e += x[j] * x[j];
+    out.push(10 * Math.log10(e / 320));
+  }
+  return out;
+}
+
+function pearson(a: number[], b: number[]): number {
+  const n = Math.min(a.length, b.length);
+  const mean = (v: number[]) => v.slice(0, n).reduce((s, x) => s + x, 0) / n;
+  const ma = mean(a), mb = mean(b);
+  let ab = 0, aa = 0, bb = 0;
+  for (let i = 0; i < n; i++) { ab += (a[i] - ma) * (b[i] - mb); aa += (a[i] - ma) ** 2; bb += (b[i] - mb) ** 2; }
+  return ab / Math.sqrt(aa * bb);
+}
 
 test("flush synthesizes buffered text before end; cancel stops a context and reports it", async () => {
   const c = await TestClient.connect(app.port);

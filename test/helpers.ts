@@ -101,9 +101,14 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Decode an Ogg Opus file with ffmpeg (an independent libopus decoder); returns the 48 kHz sample count. */
 export function ffmpegDecodedSamples(oggPath: string): number {
-  const r = spawnSync("ffmpeg", ["-v", "error", "-i", oggPath, "-f", "s16le", "-ac", "1", "-ar", "48000", "-"], { maxBuffer: 1 << 28 });
+  return ffmpegDecode(oggPath, 48000).length;
+}
+
+/** Decode an audio file with ffmpeg to mono 16-bit samples at `rate`. */
+export function ffmpegDecode(path: string, rate: number): Int16Array {
+  const r = spawnSync("ffmpeg", ["-v", "error", "-i", path, "-f", "s16le", "-ac", "1", "-ar", String(rate), "-"], { maxBuffer: 1 << 28 });
   if (r.status !== 0) throw new Error(`ffmpeg failed: ${r.stderr.toString()}`);
-  return r.stdout.length / 2;
+  return new Int16Array(r.stdout.buffer, r.stdout.byteOffset, r.stdout.length / 2);
 }
 
 export function ffprobeCodec(path: string): string {
