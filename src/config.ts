@@ -176,7 +176,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 2000, firstWindowFrames: 25 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 800, firstWindowFrames: 25 },
     balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, firstWindowFrames: 40 },
     quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, firstWindowFrames: 0 },
   },
@@ -184,7 +184,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     intraOpThreads: 0,
     workers: 0,
     defaultSeed: 0,
-    batching: { enabled: true, maxBatch: 8, maxBatchFrames: 1500, maxWaitMs: 1 },
+    batching: { enabled: true, maxBatch: 8, maxBatchFrames: 500, maxWaitMs: 1 },
     fastScheduleSlackMs: 3000,
     urgentSlackMs: 700,
     coalesce: { enabled: true, maxChars: 240 },

@@ -123,7 +123,7 @@ async function main(): Promise<void> {
       streams: n, ramp_s: Number(values.ramp), ...brief(p.result), margins_ms: margins,
       turns_detail: p.result.records.map((r) => ({
         start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs),
-        underruns: r.underruns, ...(r.underrunsAt ? { underruns_at: r.underrunsAt } : {}), audio_s: r.audioS,
+        underruns: r.underruns, ...(r.underrunsAt ? { underruns_at: r.underrunsAt } : {}), audio_s: r.audioS, chunks: r.chunks,
       })),
     };
     log(`[concurrent] chunk margins (how early a chunk's first frame arrived before due): ${JSON.stringify(margins)}`);

@@ -44,11 +44,27 @@ export interface TurnRecord {
   underrunsAt?: { chunk: number; audioMs: number; ms: number }[];
   /** Per chunk after the first, how early its first frame arrived before it was due (ms). */
   chunkMarginsMs?: number[];
+  /** The server's chunk_metrics of the turn's first chunks: where a late chunk's time went. */
+  chunks?: ChunkTiming[];
   cancelled: boolean;
   /** Refused with at_capacity (admission control). */
   refused?: boolean;
   error: string | null;
 }
+
+/** A chunk_metrics event in brief. */
+export interface ChunkTiming {
+  chars: number;
+  audio_ms: number;
+  queue_ms: number;
+  t2s_ms: number;
+  soundstorm_ms: number;
+  codec_ms: number;
+  passes: number;
+}
+
+/** Chunks per turn whose timings a record keeps. */
+const CHUNKS_KEPT = 4;
 
 export interface LoadResult {
   streams: number;
@@ -197,6 +213,15 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         countError(ev.code, ev.message);
         rec.error = ev.code;
         if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
+      });
+      c.on("chunk_metrics", (m) => {
+        rec.chunks ??= [];
+        if (rec.chunks.length >= CHUNKS_KEPT) return;
+        const r = (v: number) => Math.round(v);
+        rec.chunks.push({
+          chars: m.text.length, audio_ms: r(m.audio_ms), queue_ms: r(m.queue_ms), t2s_ms: r(m.stages.t2s_ms),
+          soundstorm_ms: r(m.stages.soundstorm_ms), codec_ms: r(m.stages.codec_ms), passes: m.soundstorm_passes,
+        });
       });
       c.on("audio", (f) => {
         const at = f.receivedAt;
