@@ -4,9 +4,14 @@
  *   schedule, on `--threads` onnxruntime threads (default 2: this machine's cores); real-time factor
  *   = generation time / 10 s. Median of `--runs`.
  * - Text-to-semantic on one thread: duration + token passes per sentence, time / audio seconds.
+ * - `--batching`: B windows of T new frames decoded at once through the server's inference pool
+ *   (one worker, one thread), batching on (B rows per call) and off (one row per call); time per
+ *   window, and the throughput ratio. This is what batching can gain on the machine.
  */
 import { parseArgs } from "node:util";
 import { resolve } from "node:path";
+import { InferencePool } from "../../src/engine/inference-pool.js";
+import { loadManifest } from "../../src/models/manifest.js";
 import { loadModelSet } from "../../src/models/model-set.js";
 import { servingManifest } from "../../src/models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../../src/pipeline/acoustic/soundstorm.js";
@@ -28,9 +33,11 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: "string", default: "models/default" }, threads: { type: "string", default: "2" },
     runs: { type: "string", default: "5" }, seconds: { type: "string", default: "10" },
+    batching: { type: "boolean", default: false },
   } });
   const runs = Number(values.runs), threads = Number(values.threads), seconds = Number(values.seconds);
   const dir = resolve(values.model!);
+  if (values.batching) return batching(dir, runs);
 
   const ss = await loadModelSet(dir, { intraOpThreads: threads }, ["soundstorm"]);
   const m = servingManifest(ss.manifest);
@@ -74,6 +81,40 @@ async function main(): Promise<void> {
   }
   await t2sSet.dispose();
   console.log(JSON.stringify({ stage: "text_to_semantic", threads: 1, sentences: SENTENCES.length * runs, ms: Math.round(ms), audio_seconds: Math.round(audioS * 100) / 100, rtf: Math.round((ms / 1000 / audioS) * 1e4) / 1e4 }));
+}
+
+/** Time per window with B windows decoded together, batching on and off, on one single-threaded worker. */
+async function batching(dir: string, runs: number): Promise<void> {
+  const manifest = loadManifest(dir);
+  const m = servingManifest(manifest);
+  const voice = m.voicePrompts.get([...m.voicePrompts.keys()][0])!;
+  const voiceTokens = promptTokensOf(voice, m.semantic.repeat);
+  for (const enabled of [false, true]) {
+    let calls = 0, callRows = 0;
+    const pool = await InferencePool.start(manifest, {
+      modelDir: dir, graphs: ["soundstorm"], workers: 1, intraOpThreads: 1, prompts: [voiceTokens],
+      batching: { enabled, maxBatch: 8, maxBatchFrames: 100_000, maxWaitMs: 5 },
+      onRun: (_g, _s, n) => { calls++; callRows += n; },
+    });
+    const gen = new AcousticGenerator(pool.passRunner, m);
+    for (const frames of [100, 200, 350]) {
+      const semantic = Int32Array.from({ length: frames }, (_, i) => voiceTokens.semantic[i % voiceTokens.semantic.length]);
+      for (const rows of [1, 2, 4, 8]) {
+        const times: number[] = [];
+        calls = callRows = 0;
+        for (let r = 0; r <= runs; r++) {
+          const t0 = performance.now();
+          await Promise.all(Array.from({ length: rows }, (_, k) => gen.generate({
+            voice: voiceTokens, tailSemantic: new Int32Array(0), tailAcoustic: new Int32Array(0), semantic, seed: r * 8 + k,
+          })));
+          if (r > 0) times.push((performance.now() - t0) / rows);
+        }
+        console.log(JSON.stringify({ stage: "soundstorm_batching", batching: enabled, new_frames: frames, windows: rows, ms_per_window: Math.round(median(times) * 10) / 10,
+          rows_per_call: Math.round((callRows / calls) * 10) / 10 }));
+      }
+    }
+    await pool.close();
+  }
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });
