@@ -5,11 +5,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { packPromptStates, PromptCache, promptKey, type PromptStates } from "../src/engine/prompt-cache.js";
+import type { PassRequest } from "../src/engine/batch.js";
+import { chainPrompt, packPromptStates, PromptCache, promptKey, type PromptStates } from "../src/engine/prompt-cache.js";
 import type { GraphRunner } from "../src/models/ort.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { loadModelSet, type ModelSet } from "../src/models/model-set.js";
-import { directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { Rng } from "../src/util/rng.js";
 import { FIXTURE_MODEL } from "./helpers.js";
 
@@ -83,4 +84,84 @@ test("passes after a voice prompt depend on the prompt, and repeated passes reus
   const other = await run({ prompt: p2, semantic, tokens: grid, level: 0, logitsFrom: 0 });
   assert.deepEqual(Array.from(again), Array.from(first));
   assert.ok(first.some((v, i) => Math.abs(v - other[i]) > 1e-3), "a different voice prompt changes the logits");
+});
+
+test("packPromptStates joins a chained prompt after its parent", () => {
+  const shape = { layers: 1, heads: 2, headDim: 2 };
+  const part = (frames: number, base: number, parent?: PromptStates): PromptStates => {
+    const n = shape.layers * shape.heads * frames * shape.headDim;
+    const k = Float32Array.from({ length: n }, (_, i) => base + i);
+    return { frames, k, v: k.map((x) => -x), ...(parent ? { parent } : {}) };
+  };
+  const chained = part(1, 500, part(2, 100));
+  const f = packPromptStates([chained, part(1, 900)], shape);
+  assert.deepEqual(f.prompt_k.dims, [1, 2, 2, 3, 2]);
+  assert.deepEqual(Array.from(f.prompt_lengths.data as Int32Array), [3, 1]);
+  const k = f.prompt_k.data as Float32Array;
+  const at = (b: number, h: number, p: number, d: number) => k[((b * 2 + h) * 3 + p) * 2 + d];
+  // row 0, head 1: parent frames 0-1 (source (1*2+p)*2+d), then the child's frame (source (1*1+0)*2+d)
+  assert.deepEqual([at(0, 1, 0, 0), at(0, 1, 1, 1), at(0, 1, 2, 0), at(0, 1, 2, 1)], [104, 107, 502, 503]);
+  assert.deepEqual([at(1, 1, 0, 1), at(1, 1, 1, 0)], [903, 0], "the shorter row is right-padded");
+  // a chain alone goes through the copying path too (its arrays are in parts)
+  assert.deepEqual(Array.from(packPromptStates([chained], shape).prompt_k.data as Float32Array).slice(0, 6), [100, 101, 102, 103, 500, 501]);
+});
+
+test("a tail chained to a voice gets its states once, after the voice's, and passes after it attend to both", async () => {
+  const graph = models.graphs.soundstorm;
+  let runs = 0;
+  const counting: GraphRunner = { name: graph.name, spec: graph.spec, run: (f, o) => { runs++; return graph.run(f, o); } };
+  const cache = new PromptCache(counting, Q);
+  const rng = new Rng(11);
+  const voice = tokens(rng, 8), other = tokens(rng, 8), tail = tokens(rng, 5);
+  const s = await cache.get(chainPrompt(voice, tail.semantic, tail.acoustic));
+  assert.equal(runs, 2, "the voice, then the tail");
+  assert.equal(s.frames, 5);
+  assert.equal(s.parent?.frames, 8);
+  await cache.get(chainPrompt(voice, tail.semantic.slice(), tail.acoustic.slice()));
+  assert.equal(runs, 2, "the same tail after the same voice is cached");
+  const t = await cache.get(chainPrompt(other, tail.semantic, tail.acoustic));
+  assert.equal(t.parent?.frames, 8);
+  assert.equal(runs, 4, "another voice: its states, then the tail's after them");
+  // a pass after voice + tail sees the tail
+  const run = directPassRunner(graph, manifest);
+  const semantic = Int32Array.from({ length: 6 }, (_, i) => i);
+  const grid = new Int32Array(6 * Q).fill(manifest.soundstorm.mask_id);
+  const withTail = await run({ prompt: chainPrompt(voice, tail.semantic, tail.acoustic), semantic, tokens: grid, level: 0, logitsFrom: 0 });
+  const voiceOnly = await run({ prompt: voice, semantic, tokens: grid, level: 0, logitsFrom: 0 });
+  assert.ok(withTail.some((v, i) => Math.abs(v - voiceOnly[i]) > 1e-3), "the chained tail changes the logits");
+  // after an empty parent, a tail's states are those of the same frames as a prompt of their own
+  const empty = { key: promptKey(new Int32Array(0), new Int32Array(0)), semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+  const alone = await cache.get(tail);
+  const afterEmpty = await cache.get(chainPrompt(empty, tail.semantic, tail.acoustic));
+  assert.deepEqual(Array.from(afterEmpty.k), Array.from(alone.k));
+});
+
+test("with cached_tail in the manifest, passes run on the new frames only, the tail chained to the voice", async () => {
+  const seen: PassRequest[] = [];
+  const K = manifest.codec.codebook_size;
+  const fake = async (req: PassRequest) => {
+    seen.push(req);
+    return new Float32Array((req.semantic.length - req.logitsFrom) * K);
+  };
+  const rng = new Rng(3);
+  const voice = tokens(rng, 6), tail = tokens(rng, 4);
+  const semantic = Int32Array.from({ length: 7 }, (_, i) => i);
+  const request = { voice, tailSemantic: tail.semantic, tailAcoustic: tail.acoustic, semantic, seed: 1, schedule: Array(Q).fill(1) };
+  const cached = new AcousticGenerator(fake, { ...manifest, soundstorm: { ...manifest.soundstorm, cached_tail: true } });
+  const out = await cached.generate(request);
+  assert.equal(out.acoustic.length, 7 * Q);
+  assert.ok(seen.length > 0);
+  for (const r of seen) {
+    assert.equal(r.semantic.length, 7);
+    assert.equal(r.logitsFrom, 0);
+    assert.equal(r.prompt.parent, voice);
+    assert.deepEqual(Array.from(r.prompt.acoustic), Array.from(tail.acoustic));
+  }
+  seen.length = 0;
+  await new AcousticGenerator(fake, manifest).generate(request);
+  for (const r of seen) {
+    assert.equal(r.semantic.length, 11, "without it the tail leads the window");
+    assert.equal(r.logitsFrom, 4);
+    assert.equal(r.prompt, voice);
+  }
 });

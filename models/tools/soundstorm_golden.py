@@ -73,7 +73,9 @@ def main():
                 s = torch.from_numpy(np.concatenate([vsem, sem]))[None]
                 g = torch.from_numpy(np.concatenate([vac, grid]))[None]
                 with torch.no_grad():
-                    h = model.hidden(s, g, None, torch.tensor([prompt]))
+                    # a cached-tail model: the tail attends only to the prompt and itself, as served
+                    tail_end = torch.tensor([prompt + tail]) if cfg.isolated_tail else None
+                    h = model.hidden(s, g, None, torch.tensor([prompt]), tail_end)
                     out = model.logits_at(h, torch.tensor([level]))
                 return out[0, prompt:].numpy()
         else:

@@ -31,7 +31,12 @@ const Codec = Type.Object({
   decoder_right_context_frames: Type.Integer({ minimum: 0 }),
 });
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
-const SoundStorm = Type.Object({ mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }) });
+const SoundStorm = Type.Object({
+  mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }),
+  /** Trained with a window's tail attending only to the voice prompt and itself: serving computes the
+   * tail's states once per window (a prompt chained to the voice's) and passes run on new frames only. */
+  cached_tail: Type.Optional(Type.Boolean()),
+});
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
   /** frames = exp(log_duration) - offset: lets silent symbols (stress marks, spaces) get zero frames. Default 0. */

@@ -2,10 +2,12 @@
  * The SoundStorm stage: given semantic tokens (at the codec frame rate) for new
  * frames, a voice prompt and the tail of what this stream already said, fills the
  * new frames' RVQ tokens with MaskGIT decoding on the ONNX model. The window the
- * model sees is [tail + new frames]; the voice prompt enters as cached states.
+ * model sees is [tail + new frames]; the voice prompt enters as cached states, and
+ * so does the tail when the model was trained for it (`soundstorm.cached_tail`):
+ * then every pass runs on the new frames alone.
  */
 import { cutLogits, cutOf, packPasses, type PassRequest } from "../../engine/batch.js";
-import { PromptCache, type PromptTokens } from "../../engine/prompt-cache.js";
+import { chainPrompt, PromptCache, type PromptTokens } from "../../engine/prompt-cache.js";
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
@@ -54,11 +56,13 @@ export interface AcousticResult {
 export class AcousticGenerator {
   readonly levels: number;
   readonly maxWindowFrames: number;
+  private readonly cachedTail: boolean;
   private readonly defaults: MaskGitOptions;
 
   constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
+    this.cachedTail = manifest.soundstorm.cached_tail === true;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -75,12 +79,16 @@ export class AcousticGenerator {
     // positions run on from the voice prompt's: the whole must stay within the lengths trained on
     const total = req.voice.semantic.length + T;
     if (total > this.maxWindowFrames) throw new Error(`voice prompt + window of ${total} frames exceeds the model's ${this.maxWindowFrames}`);
-    const semantic = new Int32Array(T);
-    semantic.set(req.tailSemantic, 0);
-    semantic.set(req.semantic, p);
-    const tokens = new Int32Array(T * Q).fill(this.defaults.maskId);
-    tokens.set(req.tailAcoustic, 0);
-    const grid: TokenGrid = { frames: T, levels: Q, tokens, logitsFrom: p };
+    // a cached tail joins the prompt; otherwise it leads the window, unmasked, and every pass pays for it
+    const inWindow = this.cachedTail ? 0 : p;
+    const prompt = this.cachedTail && p > 0 ? chainPrompt(req.voice, req.tailSemantic, req.tailAcoustic) : req.voice;
+    const W = inWindow + n;
+    const semantic = new Int32Array(W);
+    if (inWindow) semantic.set(req.tailSemantic, 0);
+    semantic.set(req.semantic, inWindow);
+    const tokens = new Int32Array(W * Q).fill(this.defaults.maskId);
+    if (inWindow) tokens.set(req.tailAcoustic, 0);
+    const grid: TokenGrid = { frames: W, levels: Q, tokens, logitsFrom: inWindow };
     const opts = {
       ...this.defaults,
       ...(req.schedule ? { schedule: req.schedule } : {}),
@@ -88,8 +96,8 @@ export class AcousticGenerator {
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const trace = await decodeMaskGit(grid, opts,
-      (level, g) => this.pass({ prompt: req.voice, semantic, tokens: g.tokens, level, logitsFrom: p }, runOpts),
+      (level, g) => this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts),
       new Rng(req.seed), req.signal);
-    return { acoustic: tokens.slice(p * Q), passes: trace.passes };
+    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes };
   }
 }

@@ -96,6 +96,11 @@ def main(argv=None) -> None:
     entry = export_soundstorm(model, out / "soundstorm.onnx", fp16=not a.fp32, int8=not a.no_int8)
     man = json.loads((out / "model.json").read_text())
     man["graphs"]["soundstorm"] = entry
+    # how the server may use it: a tail-isolated model serves each window's tail as cached states
+    if model.cfg.isolated_tail:
+        man["soundstorm"]["cached_tail"] = True
+    else:
+        man["soundstorm"].pop("cached_tail", None)
     (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")
     tr = out / "training.json"
     if tr.exists():

@@ -23,6 +23,9 @@ class SoundStormConfig:
     ff_mult: int = 2          # each of the two half-step (macaron) feed-forwards
     conv_kernel: int = 5
     dropout: float = 0.1
+    # trained with the window's tail (its unmasked frames after the voice prompt) attending only to the
+    # prompt and itself: serving then computes the tail's states once per window, like the prompt's
+    isolated_tail: bool = False
 
     @property
     def mask_id(self) -> int:
@@ -145,19 +148,23 @@ class SoundStorm(nn.Module):
     def embed(self, semantic, acoustic):
         return self.sem(semantic) + self.ac(acoustic + self.level_offsets).sum(2)
 
-    def hidden(self, semantic, acoustic, pad_mask=None, prefix=None):
+    def hidden(self, semantic, acoustic, pad_mask=None, prefix=None, tail_end=None):
         """Training form. semantic [B,T], acoustic [B,T,Q] (mask id = codebook), pad_mask [B,T] (True =
         padding), prefix [B]: each row's first prefix frames are a voice prompt that attends only to
-        itself (0 = none) -> [B,T,D]"""
+        itself (0 = none); tail_end [B] (with prefix): frames [prefix, tail_end) are a tail that attends
+        only to the prompt and itself. Segments see their own and earlier segments; convolution and
+        its normalisation stay inside each -> [B,T,D]"""
         B, T = semantic.shape
         valid = torch.ones(B, T, dtype=torch.bool, device=semantic.device) if pad_mask is None else ~pad_mask
         if prefix is None:
             allowed, segments = valid[:, None, :], [valid]
         else:
-            t = torch.arange(T, device=semantic.device)
-            in_prompt = t[None, :] < prefix[:, None]                                 # [B,T]
-            allowed = valid[:, None, :] & (~in_prompt[:, :, None] | in_prompt[:, None, :])
-            segments = [valid & in_prompt, valid & ~in_prompt]
+            t = torch.arange(T, device=semantic.device)[None, :]
+            seg = (t >= prefix[:, None]).long()                                      # [B,T] 0 prompt, 1 rest
+            if tail_end is not None:
+                seg = seg + (t >= tail_end[:, None]).long()                          # 0 prompt, 1 tail, 2 new
+            allowed = valid[:, None, :] & (seg[:, None, :] <= seg[:, :, None])
+            segments = [valid & (seg == i) for i in range(int(seg.max()) + 1)]
         x = self.embed(semantic, acoustic)
         for b in self.blocks:
             x, _ = b(x, allowed, segments)

@@ -111,12 +111,13 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
                level: int | None = None, ratio: float | None = None,
                weights: tuple[float, ...] = DEFAULT_LEVEL_WEIGHTS):
     """The paper's scheme -> (masked acoustic input, level per example [B], loss mask [B,T],
-    isolated voice-prompt length per example [B])."""
+    isolated voice-prompt length per example [B], end of the unmasked tail after it [B])."""
     B, L, Q = ac.shape
     lengths = (~pad).sum(1).cpu().numpy()
     inp = ac.clone()
     levels = np.zeros(B, np.int64)
     prefix = np.zeros(B, np.int64)
+    tail_end = np.zeros(B, np.int64)
     target = torch.zeros(B, L, dtype=torch.bool, device=ac.device)
     for b in range(B):
         n = int(lengths[b])
@@ -128,16 +129,17 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
         m = torch.from_numpy(rng.random(n - t) < p).to(ac.device)
         if not bool(m.any()):
             m[int(rng.integers(n - t))] = True
-        levels[b], prefix[b] = q, j
+        levels[b], prefix[b], tail_end[b] = q, j, t
         inp[b, t:n, q] = torch.where(m, torch.full_like(m, c.mask_id, dtype=torch.long), inp[b, t:n, q])
         inp[b, t:n, q + 1:] = c.mask_id
         target[b, t:n] = m
-    return inp, torch.from_numpy(levels).to(ac.device), target, torch.from_numpy(prefix).to(ac.device)
+    dev = ac.device
+    return inp, torch.from_numpy(levels).to(dev), target, torch.from_numpy(prefix).to(dev), torch.from_numpy(tail_end).to(dev)
 
 
 def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
-    inp, lv, target, prefix = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
-    logits = model.logits_at(model.hidden(sem, inp, pad, prefix), lv)
+    inp, lv, target, prefix, tail_end = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
+    logits = model.logits_at(model.hidden(sem, inp, pad, prefix, tail_end if c.isolated_tail else None), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
     acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
@@ -161,6 +163,8 @@ def main(argv=None) -> None:
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
+    ap.add_argument("--isolate-tail", action="store_true",
+                    help="train the tail to attend only to the prompt and itself (also when starting --init-from a model without)")
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
     a = ap.parse_args(argv)
@@ -175,6 +179,8 @@ def main(argv=None) -> None:
     for k in c.to_dict():
         if getattr(a, k, None) is not None and not src:
             setattr(c, k, getattr(a, k))
+    if a.isolate_tail and not ck:
+        c.isolated_tail = True
     model = SoundStorm(c).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
