@@ -158,6 +158,16 @@ test("with cached_tail in the manifest, passes run on the new frames only, the t
     assert.deepEqual(Array.from(r.prompt.acoustic), Array.from(tail.acoustic));
   }
   seen.length = 0;
+  const overlap = new AcousticGenerator(fake, { ...manifest, soundstorm: { ...manifest.soundstorm, cached_tail: true, tail_overlap_frames: 3 } });
+  assert.equal((await overlap.generate(request)).acoustic.length, 7 * Q);
+  for (const r of seen) {
+    assert.equal(r.semantic.length, 3 + 7, "the tail's last 3 frames stay in the window");
+    assert.equal(r.logitsFrom, 3);
+    assert.deepEqual(Array.from(r.semantic.subarray(0, 3)), Array.from(tail.semantic.subarray(1)));
+    assert.deepEqual(Array.from(r.prompt.semantic), [tail.semantic[0]], "the rest is chained to the voice");
+    assert.equal(r.prompt.parent, voice);
+  }
+  seen.length = 0;
   await new AcousticGenerator(fake, manifest).generate(request);
   for (const r of seen) {
     assert.equal(r.semantic.length, 11, "without it the tail leads the window");

@@ -74,7 +74,7 @@ def main():
                 g = torch.from_numpy(np.concatenate([vac, grid]))[None]
                 with torch.no_grad():
                     # a cached-tail model: the tail attends only to the prompt and itself, as served
-                    tail_end = torch.tensor([prompt + tail]) if cfg.isolated_tail else None
+                    tail_end = torch.tensor([prompt + max(0, tail - cfg.tail_overlap)]) if cfg.isolated_tail else None
                     h = model.hidden(s, g, None, torch.tensor([prompt]), tail_end)
                     out = model.logits_at(h, torch.tensor([level]))
                 return out[0, prompt:].numpy()

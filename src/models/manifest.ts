@@ -36,6 +36,9 @@ const SoundStorm = Type.Object({
   /** Trained with a window's tail attending only to the voice prompt and itself: serving computes the
    * tail's states once per window (a prompt chained to the voice's) and passes run on new frames only. */
   cached_tail: Type.Optional(Type.Boolean()),
+  /** With cached_tail: the tail's last frames stay in the window (trained so), so the new frames'
+   * convolution and normalisation do not start cold at the join. Default 0. */
+  tail_overlap_frames: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),

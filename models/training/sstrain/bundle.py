@@ -149,7 +149,8 @@ def main(argv=None) -> None:
     m["description"] = "Trained here from flite voices (codec, semantic tokenizer, SoundStorm, text-to-semantic); see MODEL_CARD.md."
     m["semantic"] = {"rate": 25, "vocab_size": tc.units, "repeat": 2}
     m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": a.tail_frames,
-                       **({"cached_tail": True} if sc.isolated_tail else {})}
+                       **({"cached_tail": True} if sc.isolated_tail else {}),
+                       **({"tail_overlap_frames": sc.tail_overlap} if sc.isolated_tail and sc.tail_overlap else {})}
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
                              "log_duration_offset": tc.duration_offset}
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],

@@ -56,13 +56,16 @@ export interface AcousticResult {
 export class AcousticGenerator {
   readonly levels: number;
   readonly maxWindowFrames: number;
+  /** Tail frames served as cached states (all but the overlap), or none. */
   private readonly cachedTail: boolean;
+  private readonly tailOverlap: number;
   private readonly defaults: MaskGitOptions;
 
   constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     this.cachedTail = manifest.soundstorm.cached_tail === true;
+    this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -79,15 +82,16 @@ export class AcousticGenerator {
     // positions run on from the voice prompt's: the whole must stay within the lengths trained on
     const total = req.voice.semantic.length + T;
     if (total > this.maxWindowFrames) throw new Error(`voice prompt + window of ${total} frames exceeds the model's ${this.maxWindowFrames}`);
-    // a cached tail joins the prompt; otherwise it leads the window, unmasked, and every pass pays for it
-    const inWindow = this.cachedTail ? 0 : p;
-    const prompt = this.cachedTail && p > 0 ? chainPrompt(req.voice, req.tailSemantic, req.tailAcoustic) : req.voice;
+    // a cached tail (but its overlap) joins the prompt; the rest leads the window, unmasked, and every pass pays for it
+    const cached = this.cachedTail ? Math.max(0, p - this.tailOverlap) : 0;
+    const inWindow = p - cached;
+    const prompt = cached > 0 ? chainPrompt(req.voice, req.tailSemantic.slice(0, cached), req.tailAcoustic.slice(0, cached * Q)) : req.voice;
     const W = inWindow + n;
     const semantic = new Int32Array(W);
-    if (inWindow) semantic.set(req.tailSemantic, 0);
+    semantic.set(req.tailSemantic.subarray(cached), 0);
     semantic.set(req.semantic, inWindow);
     const tokens = new Int32Array(W * Q).fill(this.defaults.maskId);
-    if (inWindow) tokens.set(req.tailAcoustic, 0);
+    tokens.set(req.tailAcoustic.subarray(cached * Q), 0);
     const grid: TokenGrid = { frames: W, levels: Q, tokens, logitsFrom: inWindow };
     const opts = {
       ...this.defaults,

@@ -97,10 +97,12 @@ def main(argv=None) -> None:
     man = json.loads((out / "model.json").read_text())
     man["graphs"]["soundstorm"] = entry
     # how the server may use it: a tail-isolated model serves each window's tail as cached states
+    for k in ("cached_tail", "tail_overlap_frames"):
+        man["soundstorm"].pop(k, None)
     if model.cfg.isolated_tail:
         man["soundstorm"]["cached_tail"] = True
-    else:
-        man["soundstorm"].pop("cached_tail", None)
+        if model.cfg.tail_overlap:
+            man["soundstorm"]["tail_overlap_frames"] = model.cfg.tail_overlap
     (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")
     tr = out / "training.json"
     if tr.exists():

@@ -26,6 +26,9 @@ class SoundStormConfig:
     # trained with the window's tail (its unmasked frames after the voice prompt) attending only to the
     # prompt and itself: serving then computes the tail's states once per window, like the prompt's
     isolated_tail: bool = False
+    # with isolated_tail: the tail's last frames stay with the new frames (attending to all, in their
+    # convolution and normalisation segment), so the new frames do not start cold at the join
+    tail_overlap: int = 0
 
     @property
     def mask_id(self) -> int:

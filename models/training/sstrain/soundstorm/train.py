@@ -139,7 +139,9 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
 
 def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
     inp, lv, target, prefix, tail_end = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
-    logits = model.logits_at(model.hidden(sem, inp, pad, prefix, tail_end if c.isolated_tail else None), lv)
+    # an isolated tail ends tail_overlap frames before the masked part: those frames go with the new ones
+    iso_end = torch.maximum(prefix, tail_end - c.tail_overlap) if c.isolated_tail else None
+    logits = model.logits_at(model.hidden(sem, inp, pad, prefix, iso_end), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
     acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
@@ -164,7 +166,8 @@ def main(argv=None) -> None:
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--isolate-tail", action="store_true",
-                    help="train the tail to attend only to the prompt and itself (also when starting --init-from a model without)")
+                    help="train the tail to attend only to the prompt and itself (also when starting --init-from a model"
+                         " without); --tail-overlap N keeps its last N frames with the new ones")
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
     a = ap.parse_args(argv)
@@ -181,6 +184,8 @@ def main(argv=None) -> None:
             setattr(c, k, getattr(a, k))
     if a.isolate_tail and not ck:
         c.isolated_tail = True
+        if a.tail_overlap is not None:
+            c.tail_overlap = a.tail_overlap
     model = SoundStorm(c).to(dev)
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
