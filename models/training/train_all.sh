@@ -49,12 +49,19 @@ $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-
   --steps 3600 --lr 3e-4 --prompt-prob 0.8 --level-weights 8,2,1.2 --valid-every 200 --max-minutes 75 --threads 2
 # the shipped model stopped at step 3000 (of the 3600-step cosine) for time
 
+step "6d. SoundStorm with the window's tail isolated (what lets serving compute a window's tail states once)"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-tail" --init-from "$RUNS/soundstorm-l1/last.ckpt" \
+  --isolate-tail --steps 1500 --lr 3e-4 --level-weights 8,2,1.2 --valid-every 250 --max-minutes 50 --threads 2
+step "6e. ... but for the tail's last 8 frames, which stay with the new ones (fully isolated tails cost 3-5 WER points at joins)"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-tail8" --init-from "$RUNS/soundstorm-tail/last.ckpt" \
+  --isolate-tail --tail-overlap 8 --steps 1000 --lr 2e-4 --level-weights 8,2,1.2 --valid-every 250 --max-minutes 35 --threads 2
+
 step "7. speaker classifier for evaluation (never served)"
 [ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
   --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
 
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
-$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-l1/last.ckpt" \
+$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
   --t2s "$RUNS/t2s/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens"
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
