@@ -31,6 +31,9 @@ export interface PromptStates {
   readonly parent?: PromptStates;
 }
 
+/** No prompt: what a window without one attends to. */
+const NO_STATES: PromptStates = { frames: 0, k: new Float32Array(0), v: new Float32Array(0) };
+
 /** A tail of frames served as a prompt after `parent` (see the module comment). */
 export function chainPrompt(parent: PromptTokens, semantic: Int32Array, acoustic: Int32Array): PromptTokens {
   return { key: `${parent.key}>${promptKey(semantic, acoustic)}`, parent, semantic, acoustic };
@@ -155,14 +158,14 @@ export class PromptCache {
     const P = p.semantic.length;
     if (p.acoustic.length !== P * this.levels) throw new Error(`voice prompt has ${p.acoustic.length} cells for ${P} frames x ${this.levels} levels`);
     const parent = p.parent ? await this.get(p.parent) : undefined;
-    if (P === 0) return parent ?? { frames: 0, k: new Float32Array(0), v: new Float32Array(0) };
+    if (P === 0) return parent ?? NO_STATES;
     // the prompt as the window, after its parent (or an empty prompt): its own k and v are what later windows attend to
     const out = await this.graph.run({
       semantic: { data: p.semantic, dims: [1, P] },
       acoustic: { data: p.acoustic, dims: [1, P, this.levels] },
       level: { data: new Int32Array(1), dims: [1] },
       lengths: { data: Int32Array.of(P), dims: [1] },
-      ...packPromptStates([parent ?? { frames: 0, k: new Float32Array(0), v: new Float32Array(0) }], this.shape),
+      ...packPromptStates([parent ?? NO_STATES], this.shape),
     });
     const k = out.k, v = out.v;
     if (!k || !v) throw new Error(`graph '${this.graph.name}' returned no k/v outputs`);

@@ -4,7 +4,7 @@
  * new frames' RVQ tokens with MaskGIT decoding on the ONNX model. The window the
  * model sees is [tail + new frames]; the voice prompt enters as cached states, and
  * so does the tail when the model was trained for it (`soundstorm.cached_tail`):
- * then every pass runs on the new frames alone.
+ * then every pass runs on the new frames and the tail's last few (its overlap).
  */
 import { cutLogits, cutOf, packPasses, type PassRequest } from "../../engine/batch.js";
 import { chainPrompt, PromptCache, type PromptTokens } from "../../engine/prompt-cache.js";
