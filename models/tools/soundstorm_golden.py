@@ -74,8 +74,8 @@ def main():
                 g = torch.from_numpy(np.concatenate([vac, grid]))[None]
                 with torch.no_grad():
                     # a cached-tail model: the tail attends only to the prompt and itself, as served
-                    tail_end = torch.tensor([prompt + max(0, tail - cfg.tail_overlap)]) if cfg.isolated_tail else None
-                    h = model.hidden(s, g, None, torch.tensor([prompt]), tail_end)
+                    pre = torch.tensor([prompt])
+                    h = model.hidden(s, g, None, pre, model.isolated_tail_end(pre, torch.tensor([prompt + tail])))
                     out = model.logits_at(h, torch.tensor([level]))
                 return out[0, prompt:].numpy()
         else:

@@ -173,6 +173,13 @@ class SoundStorm(nn.Module):
             x, _ = b(x, allowed, segments)
         return x
 
+    def isolated_tail_end(self, prefix, tail_end):
+        """Where the isolated part of each row's tail ends (for hidden's tail_end), as served: the
+        tail's last tail_overlap frames go with the new ones; None when the tail is not isolated."""
+        if not self.cfg.isolated_tail:
+            return None
+        return torch.clamp(torch.as_tensor(tail_end) - self.cfg.tail_overlap, min=0).maximum(torch.as_tensor(prefix))
+
     def forward(self, semantic, acoustic, level, lengths, prompt_k, prompt_v, prompt_lengths):
         """One serving pass over a batch of windows, after each row's cached voice prompt.
         semantic [B,T], acoustic [B,T,Q]; level [B] (0-based) the level each row predicts; lengths [B]

@@ -139,9 +139,7 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
 
 def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
     inp, lv, target, prefix, tail_end = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
-    # an isolated tail ends tail_overlap frames before the masked part: those frames go with the new ones
-    iso_end = torch.maximum(prefix, tail_end - c.tail_overlap) if c.isolated_tail else None
-    logits = model.logits_at(model.hidden(sem, inp, pad, prefix, iso_end), lv)
+    logits = model.logits_at(model.hidden(sem, inp, pad, prefix, model.isolated_tail_end(prefix, tail_end)), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     loss = F.cross_entropy(logits[target], gold[target])
     acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
