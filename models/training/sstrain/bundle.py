@@ -18,10 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .codec.export import OPSET, fp16_weights, io
+from .codec.export import io
+from .graph_export import export_graph
 from .semantic.model import Tokenizer
 from .soundstorm.export import export_soundstorm, load_checkpoint
-from .t2s.model import DurationModel, T2SConfig, TokenModel
+from .t2s.export import export_t2s
 from .t2s.data import load_alignments
 from .text import SYMBOLS, SYMBOL_ID
 from .tokens import load_tokenizer
@@ -39,19 +40,6 @@ class _PaddedTokenizer(nn.Module):
     def forward(self, audio):
         pad = (self.hop - audio.shape[1] % self.hop) % self.hop
         return self.tok(F.pad(audio, (0, pad)))
-
-
-def _export(model, args, path: Path, inputs: dict, outputs: dict, fp16: bool) -> dict:
-    dyn = {s["name"]: {i: d for i, d in enumerate(s["shape"]) if isinstance(d, str)}
-           for s in list(inputs.values()) + list(outputs.values())}
-    # not under no_grad: with gradients possible, torch's TransformerEncoderLayer skips its fused
-    # inference kernel, which has no ONNX export
-    torch.onnx.export(model, args, str(path), opset_version=OPSET, input_names=[s["name"] for s in inputs.values()],
-                      output_names=[s["name"] for s in outputs.values()], dynamic_axes={k: v for k, v in dyn.items() if v},
-                      do_constant_folding=True)
-    if fp16:
-        fp16_weights(path)
-    return {"file": path.name, "inputs": inputs, "outputs": outputs}
 
 
 def voice_prompts(corpus: Path, tokens: Path, levels: int, lo: int = 70, hi: int = 100) -> dict[str, dict]:
@@ -107,7 +95,7 @@ def main(argv=None) -> None:
     graphs = {}
 
     tok = load_tokenizer(a.semantic)
-    graphs["semantic_tokenizer"] = _export(
+    graphs["semantic_tokenizer"] = export_graph(
         _PaddedTokenizer(tok).eval(), (torch.zeros(1, 16000),), out / "semantic_tokenizer.onnx",
         {"audio": io("audio", "float32", ["batch", "samples"])}, {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)
 
@@ -115,28 +103,8 @@ def main(argv=None) -> None:
     sc = ss.cfg
     graphs["soundstorm"] = export_soundstorm(ss, out / "soundstorm.onnx", fp16)
 
-    ck2 = torch.load(a.t2s, map_location="cpu")
-    tc = T2SConfig(**ck2["config"])
-    dur, tm = DurationModel(tc), TokenModel(tc)
-    dur.load_state_dict(ck2["duration"])
-    tm.load_state_dict(ck2["tokens"])
-    dur.eval(), tm.eval()
-    P, N, Fp = 9, 7, 20
-    ph = torch.randint(5, len(SYMBOLS), (1, N))
-    graphs["t2s_duration"] = _export(
-        dur, (ph, torch.randint(5, len(SYMBOLS), (1, P)), torch.randint(0, tc.units, (1, Fp))), out / "t2s_duration.onnx",
-        {"phonemes": io("phonemes", "int64", ["batch", "phonemes"]),
-         "prompt_phonemes": io("prompt_phonemes", "int64", ["batch", "prompt_phonemes"]),
-         "prompt_semantic": io("prompt_semantic", "int64", ["batch", "prompt_frames"])},
-        {"log_durations": io("log_durations", "float32", ["batch", "phonemes"])}, fp16)
-    graphs["t2s_tokens"] = _export(
-        tm, (torch.randint(5, len(SYMBOLS), (1, 30)), torch.rand(1, 30), torch.randint(5, len(SYMBOLS), (1, P)),
-             torch.randint(0, tc.units, (1, Fp))), out / "t2s_tokens.onnx",
-        {"frame_phonemes": io("frame_phonemes", "int64", ["batch", "frames"]),
-         "frame_position": io("frame_position", "float32", ["batch", "frames"]),
-         "prompt_phonemes": io("prompt_phonemes", "int64", ["batch", "prompt_phonemes"]),
-         "prompt_semantic": io("prompt_semantic", "int64", ["batch", "prompt_frames"])},
-        {"logits": io("logits", "float32", ["batch", "frames", tc.units])}, fp16)
+    t2s_graphs, tc, t2s_step = export_t2s(a.t2s, out, fp16)
+    graphs.update(t2s_graphs)
 
     voices = voice_prompts(Path(a.corpus), Path(a.tokens), sc.levels)
     (out / "voices").mkdir(exist_ok=True)
@@ -163,7 +131,7 @@ def main(argv=None) -> None:
     (out / "training.json").write_text(json.dumps({
         "semantic": {"step": torch.load(a.semantic, map_location="cpu")["step"], "config": tok.net.cfg.to_dict()},
         "soundstorm": {"step": ck["step"], "config": sc.to_dict()},
-        "t2s": {"step": ck2["step"], "config": tc.to_dict()}}, indent=1) + "\n")
+        "t2s": {"step": t2s_step, "config": tc.to_dict()}}, indent=1) + "\n")
     sizes = {p.name: round(p.stat().st_size / 1e6, 2) for p in out.glob("*.onnx")}
     print(json.dumps({"sizes_mb": sizes, "total_mb": round(sum(sizes.values()), 2), "voices": list(voices)}))
 

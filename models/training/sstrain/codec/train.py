@@ -18,6 +18,7 @@ import torch
 
 from ..audio import PackedCorpus
 from ..runs import start_run
+from .discriminators import Critics, critic_loss, generator_losses
 from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
 
@@ -91,6 +92,7 @@ def main(argv=None) -> None:
     ap.add_argument("--ckpt-every", type=int, default=250)
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--valid-every", type=int, default=1000)
+    ap.add_argument("--keep-every", type=int, default=0, help="also keep the model weights every N steps (step-N.pt)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) when this much wall time passed")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--freeze-encoder", action="store_true",
@@ -99,6 +101,14 @@ def main(argv=None) -> None:
     ap.add_argument("--pairs", default=None, help="with --freeze-encoder: SoundStorm-generated codes of train utterances "
                                                    "(sstrain.soundstorm.generate) to decode into their real audio")
     ap.add_argument("--pairs-share", type=float, default=0.5, help="share of each batch taken from --pairs")
+    ap.add_argument("--adversarial", action="store_true",
+                    help="add period and resolution critics (least squares + feature matching; discriminators.py)")
+    ap.add_argument("--adv-batch", type=int, default=6, help="batch items the critics see per step (CPU cost)")
+    ap.add_argument("--adv-crop", type=int, default=8000, help="samples of each item the critics see")
+    ap.add_argument("--adv-weight", type=float, default=1.0)
+    ap.add_argument("--fm-weight", type=float, default=2.0)
+    ap.add_argument("--d-lr", type=float, default=2e-4)
+    ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
     for f in fields(CodecConfig):
         if f.type in ("int", "float"):
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
@@ -130,10 +140,20 @@ def main(argv=None) -> None:
     if frozen:
         for m in (model.encoder, model.quantizer):
             m.requires_grad_(False)
+    adversarial = a.adversarial or bool(ck and "critics" in ck)
+    critics = Critics().to(dev) if adversarial else None
+    opt_d = torch.optim.AdamW(critics.parameters(), lr=a.d_lr, betas=(0.8, 0.99)) if critics else None
+    adv_start = step
     if ck is not None:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
+        if critics is not None and "critics" in ck:
+            critics.load_state_dict(ck["critics"])
+            opt_d.load_state_dict(ck["opt_d"])
+            adv_start = ck["adv_start"]
+        elif critics is not None:
+            adv_start = step
         rng = np.random.default_rng(step + 1)
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
     train = PackedCorpus(a.corpus, "train")
@@ -174,12 +194,30 @@ def main(argv=None) -> None:
         l_mel = mel(y, x)
         l_stft = mrstft(y, x)
         loss = cfg.mel_weight * l_mel + cfg.stft_weight * l_stft + (0 if frozen else cfg.commit_weight * q.commit_loss)
+        extra: dict[str, float] = {}
+        if critics is not None:
+            # the critics see a random sub-crop of a few items: their 2-D convs dominate a CPU step
+            n = min(a.adv_batch, x.shape[0])
+            s0 = int(rng.integers(max(1, x.shape[1] - a.adv_crop + 1)))
+            xa, ya = x[:n, s0:s0 + a.adv_crop], y[:n, s0:s0 + a.adv_crop]
+            l_d = critic_loss(critics(xa), critics(ya.detach()))
+            opt_d.zero_grad(set_to_none=True)
+            l_d.backward()
+            opt_d.step()
+            extra["d"] = float(l_d)
+            if step - adv_start >= a.d_warmup:
+                with torch.no_grad():
+                    real = critics(xa)
+                l_adv, l_fm = generator_losses(real, critics(ya))
+                loss = loss + a.adv_weight * l_adv + a.fm_weight * l_fm
+                extra.update(adv=float(l_adv), fm=float(l_fm))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
         step += 1
-        for k, v in (("loss", float(loss)), ("mel", float(l_mel)), ("stft", float(l_stft)), ("commit", float(q.commit_loss)), ("gnorm", float(gn))):
+        for k, v in (("loss", float(loss)), ("mel", float(l_mel)), ("stft", float(l_stft)), ("commit", float(q.commit_loss)),
+                     ("gnorm", float(gn)), *extra.items()):
             agg[k] = agg.get(k, 0.0) + v
         agg["n"] = agg.get("n", 0) + 1
         if step % a.log_every == 0:
@@ -198,9 +236,14 @@ def main(argv=None) -> None:
         done_time = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
         if step % a.ckpt_every == 0 or step == cfg.steps or done_time:
             tmp = run / "last.ckpt.tmp"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                        "frozen_encoder": frozen}, tmp)
+            state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
+                     "frozen_encoder": frozen}
+            if critics is not None:
+                state.update(critics=critics.state_dict(), opt_d=opt_d.state_dict(), adv_start=adv_start)
+            torch.save(state, tmp)
             os.replace(tmp, ckpt_path)
+        if a.keep_every and step % a.keep_every == 0:
+            torch.save({"model": model.state_dict(), "step": step, "config": cfg.to_dict()}, run / f"step-{step}.pt")
         if done_time:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break

@@ -33,7 +33,7 @@ BASE = ("slt", "awb", "rms", "kal16")
 
 
 def words(s: str) -> list[str]:
-    return re.sub(r"[^a-z' ]+", " ", s.lower()).split()
+    return re.sub(r"[^a-z0-9' ]+", " ", re.sub(r"\(\d+\)", "", s.lower())).split()
 
 
 def edit_distance(a: list[str], b: list[str]) -> int:
@@ -52,7 +52,8 @@ def transcribe(pcms: list[np.ndarray]) -> list[str]:
             uid = f"u{i:05d}"
             with wave.open(f"{tmp}/{uid}.wav", "wb") as w:
                 w.setnchannels(1), w.setsampwidth(2), w.setframerate(16000)
-                w.writeframes((np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
+                # rounded like the server's WAV writer: pocketsphinx is sensitive enough that 1-LSB differences move WER
+                w.writeframes(np.round(np.clip(x, -1, 1) * 32767).astype(np.int16).tobytes())
             ids.append(uid)
         Path(f"{tmp}/ctl").write_text("\n".join(ids) + "\n")
         subprocess.run(["pocketsphinx_batch", "-adcin", "yes", "-adchdr", "44", "-cepdir", tmp, "-cepext", ".wav",

@@ -76,6 +76,7 @@ def main(argv=None) -> None:
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--valid-every", type=int, default=500)
     ap.add_argument("--max-minutes", type=float, default=0)
+    ap.add_argument("--init-from", default=None, help="start a new run (fresh optimizer and schedule) from this checkpoint's weights")
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
     tokens = Path(a.tokens)
@@ -94,6 +95,11 @@ def main(argv=None) -> None:
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
+    elif a.init_from:
+        ck = torch.load(a.init_from, map_location="cpu")
+        dur.load_state_dict(ck["duration"])
+        tok.load_state_dict(ck["tokens"])
+        print(f"initialised from {a.init_from} (its step {ck['step']})", flush=True)
     train = T2SData(tokens / "train.npz", aligned)
     valid = T2SData(tokens / "valid.npz", aligned)
     print(f"{len(train.items)} train / {len(valid.items)} valid utterances", flush=True)
