@@ -16,6 +16,15 @@ from torch import nn
 import torch.nn.functional as F
 
 
+def _score(convs: nn.ModuleList, out: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """-> (per-patch scores flattened, each hidden layer's activations for feature matching)"""
+    feats = []
+    for c in convs:
+        x = F.leaky_relu(c(x), 0.1)
+        feats.append(x)
+    return out(x).flatten(1), feats
+
+
 class PeriodCritic(nn.Module):
     def __init__(self, period: int, channels=(16, 32, 64, 128)):
         super().__init__()
@@ -29,12 +38,7 @@ class PeriodCritic(nn.Module):
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:  # y [B, S]
         p = self.period
         y = F.pad(y, (0, (-y.shape[1]) % p), mode="reflect")
-        x = y.reshape(y.shape[0], 1, -1, p)
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), 0.1)
-            feats.append(x)
-        return self.out(x).flatten(1), feats
+        return _score(self.convs, self.out, y.reshape(y.shape[0], 1, -1, p))
 
 
 class ResolutionCritic(nn.Module):
@@ -53,12 +57,7 @@ class ResolutionCritic(nn.Module):
 
     def forward(self, y: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         s = torch.stft(y, self.n_fft, self.n_fft // 4, window=self.window, center=True, return_complex=True)
-        x = torch.log(s.real ** 2 + s.imag ** 2 + 1e-6).transpose(1, 2)[:, None]  # [B, 1, frames, bins]
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), 0.1)
-            feats.append(x)
-        return self.out(x).flatten(1), feats
+        return _score(self.convs, self.out, torch.log(s.real ** 2 + s.imag ** 2 + 1e-6).transpose(1, 2)[:, None])
 
 
 class Critics(nn.Module):
