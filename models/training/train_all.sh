@@ -56,6 +56,10 @@ step "6e. ... but for the tail's last 8 frames, which stay with the new ones (fu
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-tail8" --init-from "$RUNS/soundstorm-tail/last.ckpt" \
   --isolate-tail --tail-overlap 8 --steps 1000 --lr 2e-4 --level-weights 8,2,1.2 --valid-every 250 --max-minutes 35 --threads 2
 
+step "6f. text-to-semantic, continued on both cores (the side-by-side run stopped with its loss still falling)"
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-cont" --init-from "$RUNS/t2s/last.ckpt" \
+  --steps 5000 --lr 5e-4 --batch 8 --valid-every 250 --max-minutes 70 --threads 2
+
 step "7. speaker classifier for evaluation (never served)"
 [ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
   --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
@@ -63,5 +67,5 @@ step "7. speaker classifier for evaluation (never served)"
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
 $PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
-  --t2s "$RUNS/t2s/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens"
+  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens"
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
