@@ -22,8 +22,9 @@ import numpy as np
 import torch
 
 from ..audio import PackedCorpus
-from ..soundstorm.ablate import BASE, edit_distance, transcribe, words
-from .model import Codec, CodecConfig
+from ..soundstorm.ablate import BASE, transcribe, wer
+from ..tokens import load_codec
+from .model import Codec
 
 
 def flite(text: str, voice: str) -> np.ndarray:
@@ -34,13 +35,6 @@ def flite(text: str, voice: str) -> np.ndarray:
             return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768.0
 
 
-def load_codec(path: str) -> Codec:
-    ck = torch.load(path, map_location="cpu")
-    codec = Codec(CodecConfig(**ck["config"]))
-    codec.load_state_dict(ck["model"])
-    return codec.eval()
-
-
 @torch.no_grad()
 def resynth(codec: Codec, pcm: np.ndarray, variant: str) -> np.ndarray:
     hop = codec.cfg.hop
@@ -49,11 +43,6 @@ def resynth(codec: Codec, pcm: np.ndarray, variant: str) -> np.ndarray:
     z = codec.encoder(torch.from_numpy(x)[None])
     lat = z if variant == "latent" else codec.quantizer(z, codec.cfg.levels).quantized
     return codec.decoder(lat)[0, :len(pcm)].numpy()
-
-
-def wer(refs: list[str], hyps: list[str]) -> float:
-    e = sum(edit_distance(words(r), words(h)) for r, h in zip(refs, hyps))
-    return round(100 * e / max(1, sum(len(words(r)) for r in refs)), 2)
 
 
 def main(argv=None) -> None:

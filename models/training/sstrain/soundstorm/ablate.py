@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..codec.model import Codec, CodecConfig
+from ..tokens import load_codec
 from .export import load_checkpoint
 from .generate import sample_codes
 from .train import Tokens
@@ -43,6 +43,12 @@ def edit_distance(a: list[str], b: list[str]) -> int:
         for j in range(1, len(b) + 1):
             prev, d[j] = d[j], min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] != b[j - 1]))
     return d[len(b)]
+
+
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate in %, over all pairs (errors / reference words)."""
+    e = sum(edit_distance(words(r), words(h)) for r, h in zip(refs, hyps))
+    return round(100 * e / max(1, sum(len(words(r)) for r in refs)), 2)
 
 
 def transcribe(pcms: list[np.ndarray]) -> list[str]:
@@ -83,10 +89,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     model, _ = load_checkpoint(a.ckpt)
-    ck = torch.load(a.codec, map_location="cpu")
-    codec = Codec(CodecConfig(**ck["config"]))
-    codec.load_state_dict(ck["model"])
-    codec.eval()
+    codec = load_codec(a.codec)
     data = Tokens(Path(a.tokens) / "valid.npz")
     text = {}
     for line in (Path(a.corpus) / "valid.jsonl").read_text().splitlines():
@@ -134,11 +137,8 @@ def main(argv=None) -> None:
     result: dict[str, dict[str, float]] = {}
     for v in variants:
         hyps = transcribe(pcm[v])
-        per = {}
-        for voice in BASE:
-            e = sum(edit_distance(words(r), words(h)) for r, h, vv in zip(refs, hyps, voices) if vv == voice)
-            n = sum(len(words(r)) for r, vv in zip(refs, voices) if vv == voice)
-            per[voice] = round(100 * e / max(1, n), 2)
+        per = {voice: wer([r for r, vv in zip(refs, voices) if vv == voice],
+                          [h for h, vv in zip(hyps, voices) if vv == voice]) for voice in BASE}
         result[v] = per
         print(f"{v:10s} " + "  ".join(f"{k} {x:6.2f}" for k, x in per.items()), flush=True)
     if a.json:
