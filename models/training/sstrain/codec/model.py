@@ -30,6 +30,7 @@ class CodecConfig:
     dec_right: int = 1
     dec_lookahead_layers: int = 2
     dec_n_fft: int = 640
+    dec_upsample: int = 1          # iSTFT head frames per code frame (2: hop 160, 4x overlap)
     # training
     batch: int = 12
     crop_frames: int = 48
@@ -56,7 +57,7 @@ class Codec(nn.Module):
                                c.enc_kernel, c.latent)
         self.quantizer = ResidualVQ(c.levels, c.codebook_size, c.latent, c.ema_decay, c.dead_threshold)
         self.decoder = Decoder(c.latent, c.dec_dim, c.dec_hidden, c.dec_layers, c.dec_kernel, c.dec_right,
-                               c.dec_lookahead_layers, c.dec_n_fft, c.hop)
+                               c.dec_lookahead_layers, c.dec_n_fft, c.hop, c.dec_upsample)
 
     def forward(self, audio: torch.Tensor, n_levels: int | None = None) -> tuple[torch.Tensor, QuantizerResult]:
         z = self.encoder(audio)

@@ -112,14 +112,39 @@ class Decoder(nn.Module):
     """RVQ latent -> waveform."""
 
     def __init__(self, latent: int, dim: int, hidden: int, layers: int, kernel: int, right: int,
-                 lookahead_layers: int, n_fft: int, hop: int):
+                 lookahead_layers: int, n_fft: int, hop: int, upsample: int = 1):
         super().__init__()
         self.backbone = Backbone(latent, dim, hidden, layers, kernel, right, lookahead_layers)
-        self.head = ISTFTHead(dim, n_fft, hop)
-        # iSTFT frames overlap their neighbours by (n_fft - hop) / 2 samples on each side
-        ola = math.ceil(((n_fft - hop) // 2) / hop)
+        # upsample > 1: the iSTFT head runs at `upsample` times the code rate (hop / upsample), so its
+        # frames overlap 4x instead of 2x and one frame's phase error is averaged with more neighbours
+        self.upsample = upsample
+        self.up = (nn.ConvTranspose1d(dim, dim, 2 * upsample, stride=upsample, padding=upsample // 2)
+                   if upsample > 1 else None)
+        self.head = ISTFTHead(dim, n_fft, hop // upsample)
+        # iSTFT frames overlap their neighbours by (n_fft - hop') / 2 samples on each side; the
+        # transposed convolution reaches one code frame further each way
+        ola = math.ceil(((n_fft - hop // upsample) // 2) / hop) + (1 if upsample > 1 else 0)
         self.left_context = self.backbone.left_context + ola
         self.right_context = self.backbone.right_context + ola
 
+    @torch.no_grad()
+    def init_upsample_as_repeat(self) -> None:
+        """Start the upsampler as 'repeat each frame' and halve the head's magnitudes (overlap-add of
+        Hann windows at hop n_fft/4 sums to 2, at n_fft/2 to 1), so a decoder trained without it
+        starts close to where it was."""
+        if self.up is None:
+            return
+        u = self.upsample
+        self.up.weight.zero_()
+        self.up.bias.zero_()
+        eye = torch.eye(self.up.weight.shape[0])
+        for k in range(u // 2, u // 2 + u):  # the taps that map input frame t onto outputs t*u .. t*u+u-1
+            self.up.weight[:, :, k] = eye
+        bins = self.head.n_fft // 2 + 1
+        self.head.out.bias[:bins] -= math.log(u)
+
     def forward(self, z: torch.Tensor) -> torch.Tensor:  # [B, T, latent] -> [B, T*hop]
-        return self.head(self.backbone(z.transpose(1, 2)))
+        h = self.backbone(z.transpose(1, 2))
+        if self.up is not None:
+            h = self.up(h.transpose(1, 2)).transpose(1, 2)
+        return self.head(h)

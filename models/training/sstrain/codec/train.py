@@ -133,7 +133,12 @@ def main(argv=None) -> None:
     step = 0
     rng = np.random.default_rng(0)
     if init is not None:
-        model.load_state_dict(init["model"])
+        missing, unexpected = model.load_state_dict(init["model"], strict=False)
+        if unexpected or any(not k.startswith("decoder.up.") for k in missing):
+            raise RuntimeError(f"--init-from does not fit this config: missing {missing}, unexpected {unexpected}")
+        if missing:  # a decoder grown with an upsampler (--dec-upsample) from one without
+            model.decoder.init_upsample_as_repeat()
+            print(f"new upsampler x{cfg.dec_upsample} started as frame repeat", flush=True)
         step = init["step"]
         rng = np.random.default_rng(step + 7)
         print(f"initialised from {a.init_from} (step {step}); frozen encoder: {frozen}", flush=True)

@@ -163,6 +163,9 @@ def main(argv=None) -> None:
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
+    ap.add_argument("--acoustic-gain", type=float, default=1.0,
+                    help="with --init-from: multiply the acoustic embeddings by this (they start 10x smaller than the"
+                         " semantic one and stay there; larger ones let a model that ignores its visible codes use them)")
     ap.add_argument("--isolate-tail", action="store_true",
                     help="train the tail to attend only to the prompt and itself (also when starting --init-from a model"
                          " without); --tail-overlap N keeps its last N frames with the new ones")
@@ -190,6 +193,10 @@ def main(argv=None) -> None:
     if init:
         model.load_state_dict(init["model"])
         print(f"initialised from {a.init_from} (step {init['step']})", flush=True)
+        if a.acoustic_gain != 1.0:
+            with torch.no_grad():
+                model.ac.weight.mul_(a.acoustic_gain)
+            print(f"acoustic embeddings x{a.acoustic_gain}", flush=True)
     if ck:
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["opt"])
