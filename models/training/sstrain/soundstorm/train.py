@@ -165,7 +165,7 @@ def main(argv=None) -> None:
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--acoustic-gain", type=float, default=1.0,
                     help="with --init-from: multiply the acoustic embeddings by this (they start 10x smaller than the"
-                         " semantic one and stay there; larger ones let a model that ignores its visible codes use them)")
+                         " semantic one and stay there; x4 for 1,800 steps gave no WER gain, BENCHMARKS.md)")
     ap.add_argument("--isolate-tail", action="store_true",
                     help="train the tail to attend only to the prompt and itself (also when starting --init-from a model"
                          " without); --tail-overlap N keeps its last N frames with the new ones")
