@@ -57,7 +57,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    model, ck = load_checkpoint(a.ckpt)
+    model, _ = load_checkpoint(a.ckpt)
     c = model.cfg
     train, valid = Tokens(Path(a.tokens) / "train.npz"), Tokens(Path(a.tokens) / "valid.npz")
     print(f"row norm: semantic embedding {model.sem.weight.norm(dim=1).mean():.2f}, "
