@@ -146,6 +146,28 @@ def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=N
     return loss, acc
 
 
+def grown_state(old: dict, n: int, model: SoundStorm) -> dict:
+    """A trained state dict with every block moved n places back and n fresh blocks in front whose
+    residual branches (feed-forward, attention and convolution outputs) start at zero: each new block
+    then only re-normalises the embedding sum, whose rows are already about LayerNorm length, so the
+    grown model starts close to the trained one instead of from noise."""
+    state = {}
+    for k, v in old.items():
+        if k.startswith("blocks."):
+            i, rest = k[len("blocks."):].split(".", 1)
+            state[f"blocks.{int(i) + n}.{rest}"] = v
+        else:
+            state[k] = v
+    fresh = model.state_dict()
+    zeroed = ("ff1.net.4.", "ff2.net.4.", "attn.out.", "conv.pw2.")
+    for i in range(n):
+        for k, v in fresh.items():
+            if k.startswith(f"blocks.{i}."):
+                rest = k[len(f"blocks.{i}."):]
+                state[k] = torch.zeros_like(v) if rest.startswith(zeroed) else v.clone()
+    return state
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tokens", required=True)
@@ -166,6 +188,10 @@ def main(argv=None) -> None:
     ap.add_argument("--acoustic-gain", type=float, default=1.0,
                     help="with --init-from: multiply the acoustic embeddings by this (they start 10x smaller than the"
                          " semantic one and stay there; x4 for 1,800 steps gave no WER gain, BENCHMARKS.md)")
+    ap.add_argument("--grow-layers", type=int, default=0,
+                    help="with --init-from: put N new Conformer blocks in front of the trained ones, their residual"
+                         " branches zeroed so the grown model starts as the trained one (more capacity without"
+                         " starting over)")
     ap.add_argument("--isolate-tail", action="store_true",
                     help="train the tail to attend only to the prompt and itself (also when starting --init-from a model"
                          " without); --tail-overlap N keeps its last N frames with the new ones")
@@ -183,6 +209,8 @@ def main(argv=None) -> None:
     for k in c.to_dict():
         if getattr(a, k, None) is not None and not src:
             setattr(c, k, getattr(a, k))
+    if a.grow_layers and init and not ck:
+        c.layers += a.grow_layers
     if a.isolate_tail and not ck:
         c.isolated_tail = True
         if a.tail_overlap is not None:
@@ -191,8 +219,9 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
     if init:
-        model.load_state_dict(init["model"])
-        print(f"initialised from {a.init_from} (step {init['step']})", flush=True)
+        model.load_state_dict(grown_state(init["model"], a.grow_layers, model) if a.grow_layers else init["model"])
+        print(f"initialised from {a.init_from} (step {init['step']})"
+              + (f", {a.grow_layers} new blocks in front" if a.grow_layers else ""), flush=True)
         if a.acoustic_gain != 1.0:
             with torch.no_grad():
                 model.ac.weight.mul_(a.acoustic_gain)
