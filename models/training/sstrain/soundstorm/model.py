@@ -127,6 +127,13 @@ class ConformerBlock(nn.Module):
         self.ff2 = FeedForward(d, c.ff_mult, c.dropout)
         self.norm = nn.LayerNorm(d)
 
+    @torch.no_grad()
+    def zero_residual_branches(self) -> None:
+        """Zero the last layer of every residual branch: the block then only re-normalises its input."""
+        for layer in (self.ff1.net[4], self.attn.out, self.conv.pw2, self.ff2.net[4]):
+            layer.weight.zero_()
+            layer.bias.zero_()
+
     def forward(self, x, allowed, segments, offset=None, past=None):
         x = x + 0.5 * self.ff1(x)
         a, kv = self.attn(self.attn_norm(x), allowed, offset, past)

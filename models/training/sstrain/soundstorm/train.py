@@ -146,26 +146,23 @@ def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=N
     return loss, acc
 
 
-def grown_state(old: dict, n: int, model: SoundStorm) -> dict:
-    """A trained state dict with every block moved n places back and n fresh blocks in front whose
-    residual branches (feed-forward, attention and convolution outputs) start at zero: each new block
-    then only re-normalises the embedding sum, whose rows are already about LayerNorm length, so the
-    grown model starts close to the trained one instead of from noise."""
-    state = {}
+def load_grown(model: SoundStorm, old: dict, n: int) -> None:
+    """Load a trained state dict into a model n blocks deeper: the trained blocks move n places back
+    and the n new blocks in front get their residual branches zeroed, so each only re-normalises the
+    embedding sum (whose rows are already about LayerNorm length) and the grown model starts close to
+    the trained one instead of from noise."""
+    shifted = {}
     for k, v in old.items():
         if k.startswith("blocks."):
             i, rest = k[len("blocks."):].split(".", 1)
-            state[f"blocks.{int(i) + n}.{rest}"] = v
-        else:
-            state[k] = v
-    fresh = model.state_dict()
-    zeroed = ("ff1.net.4.", "ff2.net.4.", "attn.out.", "conv.pw2.")
-    for i in range(n):
-        for k, v in fresh.items():
-            if k.startswith(f"blocks.{i}."):
-                rest = k[len(f"blocks.{i}."):]
-                state[k] = torch.zeros_like(v) if rest.startswith(zeroed) else v.clone()
-    return state
+            k = f"blocks.{int(i) + n}.{rest}"
+        shifted[k] = v
+    missing, unexpected = model.load_state_dict(shifted, strict=False)
+    new = tuple(f"blocks.{i}." for i in range(n))
+    if unexpected or not all(k.startswith(new) for k in missing):
+        raise RuntimeError(f"cannot grow this checkpoint: missing {missing}, unexpected {unexpected}")
+    for block in model.blocks[:n]:
+        block.zero_residual_branches()
 
 
 def main(argv=None) -> None:
@@ -209,7 +206,7 @@ def main(argv=None) -> None:
     for k in c.to_dict():
         if getattr(a, k, None) is not None and not src:
             setattr(c, k, getattr(a, k))
-    if a.grow_layers and init and not ck:
+    if a.grow_layers and init:
         c.layers += a.grow_layers
     if a.isolate_tail and not ck:
         c.isolated_tail = True
@@ -219,7 +216,10 @@ def main(argv=None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
     if init:
-        model.load_state_dict(grown_state(init["model"], a.grow_layers, model) if a.grow_layers else init["model"])
+        if a.grow_layers:
+            load_grown(model, init["model"], a.grow_layers)
+        else:
+            model.load_state_dict(init["model"])
         print(f"initialised from {a.init_from} (step {init['step']})"
               + (f", {a.grow_layers} new blocks in front" if a.grow_layers else ""), flush=True)
         if a.acoustic_gain != 1.0:
