@@ -11,12 +11,14 @@ import argparse
 import json
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from .audio import PackedCorpus
 from .codec.model import Codec, CodecConfig
+from .runs import pick_device
 from .semantic.model import PhoneNet, SemanticConfig, Tokenizer
 
 
@@ -27,26 +29,43 @@ def load_codec(path: str) -> Codec:
     return m.eval()
 
 
-def load_tokenizer(path: str) -> Tokenizer:
+def load_tokenizer(path: str) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
+    """-> (audio [S] -> units [S / hop], hop, number of units). A training checkpoint, or the exported
+    semantic_tokenizer.onnx of a model set (through onnxruntime), so tokens can be rebuilt on a machine
+    that has the committed model set but not the tokenizer's checkpoint."""
+    if path.endswith(".onnx"):
+        import onnxruntime as ort
+        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        m = json.loads((Path(path).parent / "model.json").read_text())   # the contract: rates, vocabulary
+        hop = m["audio"]["sample_rate"] // m["semantic"]["rate"]
+        return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x[None].astype(np.float32)})[0][0]), hop, \
+            int(m["semantic"]["vocab_size"])
     ck = torch.load(path, map_location="cpu")
     net = PhoneNet(SemanticConfig(**ck["config"]))
     net.load_state_dict(ck["model"])
-    return Tokenizer(net, ck["centroids"]).eval()
+    tok = Tokenizer(net, ck["centroids"]).eval()
+
+    def run(x: np.ndarray) -> np.ndarray:
+        with torch.no_grad():
+            return tok(torch.from_numpy(x)[None])[0].numpy()
+    return run, net.cfg.hop, int(tok.centroids.shape[0])
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True)
     ap.add_argument("--codec", required=True)
-    ap.add_argument("--semantic", required=True)
+    ap.add_argument("--semantic", required=True, help="tokenizer.pt, or a model set's semantic_tokenizer.onnx")
     ap.add_argument("--out", required=True)
     ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--max-utts", type=int, default=0, help="per split (0 = all); a seeded random subset")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", default="auto", help="for the codec encoder")
     a = ap.parse_args(argv)
+    dev = pick_device(a.device)
     torch.set_num_threads(a.threads)
-    codec, tok = load_codec(a.codec), load_tokenizer(a.semantic)
-    hop = tok.net.cfg.hop
+    codec = load_codec(a.codec).to(dev)
+    tok, hop, n_units = load_tokenizer(a.semantic)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     for split in a.splits.split(","):
@@ -64,10 +83,8 @@ def main(argv=None) -> None:
             x = data.audio(u)
             n = -(-len(x) // hop)
             x = np.pad(x, (0, n * hop - len(x)))
-            with torch.no_grad():
-                xt = torch.from_numpy(x)[None]
-                units = tok(xt)[0].numpy().astype(np.int16)
-                c = codec.encode(xt)[0].numpy().astype(np.int16)   # [Q, 2n]
+            units = tok(x).astype(np.int16)
+            c = codec.encode(torch.from_numpy(x)[None].to(dev))[0].cpu().numpy().astype(np.int16)   # [Q, 2n]
             assert c.shape[1] == 2 * len(units), (c.shape, len(units))
             ids.append(u.id)
             sem.append(units)
@@ -81,7 +98,7 @@ def main(argv=None) -> None:
                  sem_offsets=np.array(sem_off, dtype=np.int64))
         tmp.rename(dest)
     (out / "meta.json").write_text(json.dumps({"codec": a.codec, "semantic": a.semantic, "hop": hop,
-                                             "units": int(tok.centroids.shape[0])}, indent=1))
+                                             "units": n_units}, indent=1))
 
 
 if __name__ == "__main__":

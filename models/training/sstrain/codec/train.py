@@ -23,10 +23,12 @@ from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
 
 
-def lr_at(step: int, c: CodecConfig) -> float:
+def lr_at(step: int, c: CodecConfig, time_done: float = 0.0) -> float:
+    """Warmup, then a cosine to 5 % over the steps, or over the time budget (time_done: its share
+    used, with --anneal-by-time) if that runs out first."""
     if step < c.warmup:
         return c.lr * (step + 1) / c.warmup
-    p = min(1.0, (step - c.warmup) / max(1, c.steps - c.warmup))
+    p = min(1.0, max(time_done, (step - c.warmup) / max(1, c.steps - c.warmup)))
     return c.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * p)))
 
 
@@ -94,6 +96,9 @@ def main(argv=None) -> None:
     ap.add_argument("--valid-every", type=int, default=1000)
     ap.add_argument("--keep-every", type=int, default=0, help="also keep the model weights every N steps (step-N.pt)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) when this much wall time passed")
+    ap.add_argument("--anneal-by-time", action="store_true",
+                    help="the learning-rate cosine ends at --max-minutes if that comes before --steps (a GPU run whose "
+                         "speed is not known in advance still ends annealed)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only, on all levels: the codes stay exactly as they are, so models "
@@ -179,9 +184,13 @@ def main(argv=None) -> None:
     if frozen:
         model.encoder.eval()
         model.quantizer.eval()  # no EMA updates or restarts: the codes are fixed
+
+    def time_done() -> float:
+        return (time.time() - t_start) / 60 / a.max_minutes if (a.anneal_by_time and a.max_minutes) else 0.0
+
     while step < cfg.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
+            g["lr"] = lr_at(step, cfg, time_done())
         x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop).to(dev)
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
         if frozen:
@@ -227,7 +236,7 @@ def main(argv=None) -> None:
         agg["n"] = agg.get("n", 0) + 1
         if step % a.log_every == 0:
             rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
-            rec.update(step=step, lr=round(lr_at(step, cfg), 6), levels_used=q.codes.shape[1],
+            rec.update(step=step, lr=round(lr_at(step, cfg, time_done()), 6), levels_used=q.codes.shape[1],
                        perplexity=[round(p) for p in q.perplexity], s_per_step=round((time.time() - t_last) / agg["n"], 3))
             if step % a.valid_every == 0:
                 rec.update(validate(model, valid, mel, dev))
