@@ -32,13 +32,15 @@ def load_codec(path: str) -> Codec:
     return m.eval()
 
 
-def load_tokenizer(path: str) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
+def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
     """-> (audio [S] -> units [S / hop], hop, number of units). A training checkpoint, or the exported
     semantic_tokenizer.onnx of a model set (through onnxruntime), so tokens can be rebuilt on a machine
     that has the committed model set but not the tokenizer's checkpoint."""
     if path.endswith(".onnx"):
         import onnxruntime as ort
-        sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         m = json.loads((Path(path).parent / "model.json").read_text())   # the contract: rates, vocabulary
         hop = m["audio"]["sample_rate"] // m["semantic"]["rate"]
         return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x[None].astype(np.float32)})[0][0]), hop, \
@@ -71,7 +73,7 @@ def main(argv=None) -> None:
     dev = pick_device(a.device)
     torch.set_num_threads(a.threads)
     codec = load_codec(a.codec).to(dev)
-    tok, hop, n_units = load_tokenizer(a.semantic)
+    tok, hop, n_units = load_tokenizer(a.semantic, a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(a.workers)   # onnxruntime and torch release the GIL while they compute

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# On a lent GPU machine, from the repository root, with .gpu-bundle carried (make_bundle.sh): SoundStorm
+# trained at GPU scale on tokens of the committed codec and semantic tokenizer, so that what comes back
+# drops into models/default beside the committed text-to-semantic model (same units, same codes).
+#
+#   start    tools, the codec checkpoint recovered from its graphs, the corpus (16 workers, ~2.5 min),
+#            tokens, then the training runs, left running (setsid) until MINUTES after the start
+#   wait     keeps the machine busy (one idle for 30 s is given back) and prints progress
+#   collect  waits for the runs to end, then writes their weights (float16 parts) and logs to $OUT
+#
+# Each phase returns after at most ~9.5 minutes (a call may run 10). Call the next one at once, and
+# name .gpu-bundle in every call's carry. Settings: MINUTES (default 24: start + wait + collect),
+# RUNS (default "ss4:4:0.0", space-separated name:layers:dropout, trained side by side).
+# Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
+# sstrain.soundstorm.export into a copy of models/default, then soundstorm eval.
+set -uo pipefail
+R=$(pwd); B=$R/.gpu-bundle; PY=${PY:-python3}; export PYTHONUNBUFFERED=1
+T_CALL=$(date +%s); STATE=$R/runs/gpu-start
+RUNS=${RUNS:-ss4:4:0.0}
+names() { for spec in $RUNS; do echo "${spec%%:*}"; done; }
+training() { pgrep -f "sstrain\.soundstorm\.train" >/dev/null; }
+progress() { for n in $(names); do printf '%s: ' "$n"; tail -n 1 "$R/runs/$n.out" 2>/dev/null | cut -c1-220; echo; done; }
+cd "$R/models/training" || exit 1
+case "${1:-}" in
+start)
+  mkdir -p "$R/runs" && date +%s > "$STATE"
+  mkdir -p /opt/gpu-tools && tar -xJf "$B/tools.tar.xz" -C /opt/gpu-tools || exit 1
+  export PATH=/opt/gpu-tools/fl/bin:$PATH
+  tar -xJf "$B/text.tar.xz" -C / usr && tar -xJf "$B/text.tar.xz" -C "$R" data || exit 1
+  flite -voice slt -t "test" -o /tmp/t.wav && sox /tmp/t.wav -r 16000 /tmp/t16.wav pitch 300 || { echo "flite/sox do not run"; exit 1; }
+  nvidia-smi -L
+  $PY -m sstrain.codec.from_onnx --model-dir "$B/models" --out "$R/runs/codec-onnx/init.ckpt" || exit 1
+  $PY -m sstrain.corpus --out "$R/data/corpus" --hours 21 --workers 16 > "$R/runs/corpus.out" 2>&1; tail -n 1 "$R/runs/corpus.out"
+  $PY -m sstrain.tokens --corpus "$R/data/corpus" --codec "$R/runs/codec-onnx/init.ckpt" \
+    --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers 12 --threads 1 \
+    > "$R/runs/tokens.out" 2>&1; tail -n 1 "$R/runs/tokens.out"
+  [ -f "$R/data/tokens/train.npz" ] || { echo "no tokens"; exit 1; }
+  left=$($PY -c "import time; print(round(($(cat "$STATE") + 60 * ${MINUTES:-24} - time.time()) / 60 - 0.7, 2))")
+  for spec in $RUNS; do
+    IFS=: read -r name layers dropout <<< "$spec"
+    setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
+      --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch 16000 \
+      --lengths 150,250,350,450 --lr 1.5e-3 --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
+      --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
+  done
+  echo "training for $left minutes: $RUNS" ;&
+wait)
+  while training && [ $(( $(date +%s) - T_CALL )) -lt 560 ]; do sleep 30; progress; done ;;
+collect)
+  while training && [ $(( $(date +%s) - T_CALL )) -lt 540 ]; do sleep 10; done
+  training && { echo "still training: packing the last checkpoints"; pkill -f "sstrain\.soundstorm\.train"; sleep 5; }
+  for n in $(names); do $PY -m sstrain.parts pack --run "$R/runs/$n" --out "$OUT"; grep valid "$R/runs/$n/log.jsonl" | tail -n 2; done
+  tar -czf "$OUT/logs.tgz" -C "$R/runs" $(cd "$R/runs" && ls ./*.out ./*/log.jsonl 2>/dev/null)
+  ls -la "$OUT" ;;
+*) echo "usage: $0 start|wait|collect" >&2; exit 2 ;;
+esac
