@@ -30,7 +30,7 @@ start)
   flite -voice slt -t "test" -o /tmp/t.wav && sox /tmp/t.wav -r 16000 /tmp/t16.wav pitch 300 || { echo "flite/sox do not run"; exit 1; }
   nvidia-smi -L
   $PY -m sstrain.codec.from_onnx --model-dir "$B/models" --out "$R/runs/codec-onnx/init.ckpt" || exit 1
-  $PY -m sstrain.corpus --out "$R/data/corpus" --hours 21 --workers 16 > "$R/runs/corpus.out" 2>&1; tail -n 1 "$R/runs/corpus.out"
+  $PY -m sstrain.corpus --out "$R/data/corpus" --hours 21 --workers 16 --holdout "$B"/holdout/*.txt > "$R/runs/corpus.out" 2>&1; tail -n 1 "$R/runs/corpus.out"
   $PY -m sstrain.tokens --corpus "$R/data/corpus" --codec "$R/runs/codec-onnx/init.ckpt" \
     --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers 12 --threads 1 \
     > "$R/runs/tokens.out" 2>&1; tail -n 1 "$R/runs/tokens.out"
