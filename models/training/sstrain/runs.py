@@ -1,8 +1,10 @@
 """Run-directory helpers shared by the training scripts: atomic checkpoints and JSON-line progress logs."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import time
 from pathlib import Path
 from typing import IO
 
@@ -36,3 +38,17 @@ def emit(log: IO[str], rec: dict) -> None:
     print(line, flush=True)
     log.write(line + "\n")
     log.flush()
+
+
+def add_anneal_by_time(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--anneal-by-time", action="store_true",
+                    help="the learning-rate cosine ends at --max-minutes if that comes before --steps (a GPU run whose "
+                         "speed is not known in advance still ends annealed)")
+
+
+def time_share(a: argparse.Namespace, t_start: float) -> float:
+    """Share of the --max-minutes budget used, with --anneal-by-time (else 0): schedules take the larger
+    of this and their share of steps."""
+    if not (a.anneal_by_time and a.max_minutes):
+        return 0.0
+    return min(1.0, (time.time() - t_start) / 60 / a.max_minutes)

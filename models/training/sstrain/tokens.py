@@ -41,10 +41,14 @@ def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
-        m = json.loads((Path(path).parent / "model.json").read_text())   # the contract: rates, vocabulary
+        m = json.loads((Path(path).parent / "model.json").read_text())   # the contract: names, rates, vocabulary
+        graph = m["graphs"]["semantic_tokenizer"]
+        inp, out = graph["inputs"]["audio"]["name"], graph["outputs"]["units"]["name"]
         hop = m["audio"]["sample_rate"] // m["semantic"]["rate"]
-        return (lambda x: sess.run(None, {sess.get_inputs()[0].name: x[None].astype(np.float32)})[0][0]), hop, \
-            int(m["semantic"]["vocab_size"])
+
+        def run_onnx(x: np.ndarray) -> np.ndarray:
+            return sess.run([out], {inp: x[None].astype(np.float32)})[0][0]
+        return run_onnx, hop, int(m["semantic"]["vocab_size"])
     ck = torch.load(path, map_location="cpu")
     net = PhoneNet(SemanticConfig(**ck["config"]))
     net.load_state_dict(ck["model"])

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..audio import PackedCorpus
-from ..runs import start_run
+from ..runs import add_anneal_by_time, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
 from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
@@ -96,9 +96,7 @@ def main(argv=None) -> None:
     ap.add_argument("--valid-every", type=int, default=1000)
     ap.add_argument("--keep-every", type=int, default=0, help="also keep the model weights every N steps (step-N.pt)")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (after a checkpoint) when this much wall time passed")
-    ap.add_argument("--anneal-by-time", action="store_true",
-                    help="the learning-rate cosine ends at --max-minutes if that comes before --steps (a GPU run whose "
-                         "speed is not known in advance still ends annealed)")
+    add_anneal_by_time(ap)
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only, on all levels: the codes stay exactly as they are, so models "
@@ -185,12 +183,9 @@ def main(argv=None) -> None:
         model.encoder.eval()
         model.quantizer.eval()  # no EMA updates or restarts: the codes are fixed
 
-    def time_done() -> float:
-        return (time.time() - t_start) / 60 / a.max_minutes if (a.anneal_by_time and a.max_minutes) else 0.0
-
     while step < cfg.steps:
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg, time_done())
+            g["lr"] = lr_at(step, cfg, time_share(a, t_start))
         x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop).to(dev)
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
         if frozen:
@@ -236,7 +231,7 @@ def main(argv=None) -> None:
         agg["n"] = agg.get("n", 0) + 1
         if step % a.log_every == 0:
             rec = {k: round(v / agg["n"], 4) for k, v in agg.items() if k != "n"}
-            rec.update(step=step, lr=round(lr_at(step, cfg, time_done()), 6), levels_used=q.codes.shape[1],
+            rec.update(step=step, lr=round(lr_at(step, cfg, time_share(a, t_start)), 6), levels_used=q.codes.shape[1],
                        perplexity=[round(p) for p in q.perplexity], s_per_step=round((time.time() - t_last) / agg["n"], 3))
             if step % a.valid_every == 0:
                 rec.update(validate(model, valid, mel, dev))

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import emit, save_checkpoint, start_run
+from ..runs import add_anneal_by_time, emit, save_checkpoint, start_run, time_share
 from .model import SoundStorm, SoundStormConfig
 
 
@@ -178,9 +178,7 @@ def main(argv=None) -> None:
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--valid-every", type=int, default=250)
     ap.add_argument("--max-minutes", type=float, default=0)
-    ap.add_argument("--anneal-by-time", action="store_true",
-                    help="the learning-rate cosine ends at --max-minutes if that comes before --steps (a GPU run whose "
-                         "speed is not known in advance still ends annealed)")
+    add_anneal_by_time(ap)
     ap.add_argument("--prompt-prob", type=float, default=0.5, help="share of examples led by a voice prompt")
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
@@ -248,9 +246,7 @@ def main(argv=None) -> None:
     agg, t0, t_start = {}, time.time(), time.time()
     model.train()
     while step < a.steps:
-        done = step / a.steps
-        if a.anneal_by_time and a.max_minutes:
-            done = min(1.0, max(done, (time.time() - t_start) / 60 / a.max_minutes))
+        done = max(step / a.steps, time_share(a, t_start))
         lr = a.lr * min(1.0, (step + 1) / 150) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))
         for g in opt.param_groups:
             g["lr"] = lr
