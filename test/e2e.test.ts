@@ -87,6 +87,22 @@ test("pcm_s16le output carries exactly the generated samples", async () => {
   c.close();
 });
 
+test("speed scales the speech: half speed gives about twice the frames of the same text, seed and voice", async () => {
+  const c = await TestClient.connect(app.port);
+  const frames: Record<string, number> = {};
+  for (const [id, speed] of [["s1", 1], ["s05", 0.5], ["s2", 2]] as const) {
+    c.send({ type: "create_context", context_id: id, voice: "slt", format: "pcm_s16le", pacing: "burst", seed: 7, speed });
+    await c.nextEvent("context_created", id);
+    c.send({ type: "append_text", context_id: id, text: "A slower or faster reading of the same words." });
+    c.send({ type: "end", context_id: id });
+    frames[id] = (await c.nextEvent("context_done", id, 30_000)).summary.codec_frames;
+  }
+  // durations are divided by speed before rounding to whole frames, so the ratios are near 2 and 1/2
+  assert.ok(frames.s05 / frames.s1 > 1.8 && frames.s05 / frames.s1 < 2.2, `speed 0.5: ${frames.s05} frames against ${frames.s1}`);
+  assert.ok(frames.s2 / frames.s1 > 0.4 && frames.s2 / frames.s1 < 0.6, `speed 2: ${frames.s2} frames against ${frames.s1}`);
+  c.close();
+});
+
 test("Opus output carries the same audio as pcm_s16le output (loudness contour, decoded by ffmpeg)", async () => {
   // packet counts and lengths cannot tell audio from noise: compare what is heard
   const c = await TestClient.connect(app.port);

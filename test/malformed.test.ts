@@ -18,6 +18,7 @@ const CASES: { name: string; send: (c: TestClient) => void; code: string; contex
   { name: "wrongly typed field", send: (c) => c.send({ type: "append_text", context_id: "a", text: 42 }), code: "invalid_message", contextId: "a" },
   { name: "extra field", send: (c) => c.send({ type: "flush", context_id: "a", now: true }), code: "invalid_message", contextId: "a" },
   { name: "bad enum value", send: (c) => c.send({ type: "create_context", context_id: "z", format: "mp3" }), code: "invalid_message", contextId: "z" },
+  { name: "speed out of range", send: (c) => c.send({ type: "create_context", context_id: "s", speed: 3 }), code: "invalid_message", contextId: "s" },
   { name: "bad context id", send: (c) => c.send({ type: "flush", context_id: "has space" }), code: "invalid_message", contextId: "has space" },
   { name: "text over the per-message limit", send: (c) => c.send({ type: "append_text", context_id: "a", text: "x".repeat(501) }), code: "text_too_long", contextId: "a" },
   { name: "unknown context", send: (c) => c.send({ type: "append_text", context_id: "nope", text: "hi" }), code: "unknown_context", contextId: "nope" },

@@ -20,7 +20,7 @@ const USAGE = `usage:
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
-  soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only]
+  soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
 
@@ -81,7 +81,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" },
+    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
     throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
@@ -107,7 +107,9 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
     });
   } else {
-    report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"] });
+    const speed = values.speed === undefined ? 1 : Number(values.speed);
+    if (!(speed >= 0.5 && speed <= 2)) throw new UsageError(`--speed must be a number from 0.5 to 2, got '${values.speed}'`);
+    report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
   console.log(JSON.stringify(report));

@@ -21,6 +21,8 @@ export interface E2EEvalOptions {
   readonly voices?: readonly string[];
   readonly streaming: boolean;
   readonly wordsPerSecond?: number;
+  /** Speaking rate of every turn (create_context's speed); 1 by default. */
+  readonly speed?: number;
   readonly log?: (m: string) => void;
 }
 
@@ -36,6 +38,8 @@ export interface E2EEvalReport {
   voices: Record<string, VoiceScore>;
   rtf: number;
   words_per_second?: number;
+  /** Present when the turns ran at a speaking rate other than 1. */
+  speed?: number;
 }
 
 export interface TurnResult {
@@ -45,14 +49,14 @@ export interface TurnResult {
 
 /** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, seed = 1, latency: LatencyProfile = "balanced"): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, seed = 1, latency: LatencyProfile = "balanced", speed = 1): Promise<TurnResult> {
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (e: Error) => void;
   const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
   const ctx = new SynthesisContext(
-    { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst" },
+    { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst", speed },
     {
       synth, config, metrics,
       sink: {
@@ -90,7 +94,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
-    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}) };
+    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}), ...(o.speed !== undefined && o.speed !== 1 ? { speed: o.speed } : {}) };
     let genS = 0, audioS = 0;
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
@@ -99,14 +103,14 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       for (const [i, text] of o.sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
         const t0 = performance.now();
-        const w = await runTurn(synth, config, metrics, v, [text], 0);
+        const w = await runTurn(synth, config, metrics, v, [text], 0, 1, "balanced", o.speed ?? 1);
         genS += (performance.now() - t0) / 1000;
         audioS += w.pcm.length / sr;
         whole.push(w.pcm);
         wordEvents.push(w.events.flatMap((ev) => (ev.type === "words" ? ev.words : [])));
         if (o.streaming) {
           const words = text.split(/(?<=\s)/);
-          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps)).pcm);
+          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps, 1, "balanced", o.speed ?? 1)).pcm);
         }
         if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${o.sentences.length}`);
       }

@@ -30,6 +30,7 @@ export const CreateContext = Type.Object({
   latency: Type.Optional(LatencyProfile),
   seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: "Sampling seed; the same seed and text give the same audio" })),
   pacing: Type.Optional(Type.Union([Type.Literal("realtime"), Type.Literal("burst")], { description: "realtime (default): audio is sent at most the server's lead (300 ms) ahead of real time; burst: as fast as it is generated" })),
+  speed: Type.Optional(Type.Number({ minimum: 0.5, maximum: 2, description: "Speaking rate: every phoneme's predicted duration is divided by it (1, the default, is the voice's own pace; > 1 is faster)" })),
 }, { additionalProperties: false });
 
 export const AppendText = Type.Object({

@@ -237,6 +237,8 @@ export interface ContextOptions {
   readonly latency?: LatencyProfile;
   readonly pacing?: "realtime" | "burst";
   readonly seed?: number;
+  /** Speaking rate, 0.5-2 (1: the voice's own pace). */
+  readonly speed?: number;
 }
 
 export type ContextState = "creating" | "open" | "done" | "failed";
@@ -526,6 +528,7 @@ export class SoundstormClient extends Emitter<ClientEvents> {
       ...(o.latency !== undefined ? { latency: o.latency } : {}),
       ...(o.seed !== undefined ? { seed: o.seed } : {}),
       ...(o.pacing !== undefined ? { pacing: o.pacing } : {}),
+      ...(o.speed !== undefined ? { speed: o.speed } : {}),
     });
     return ctx;
   }

@@ -145,7 +145,7 @@ export class Connection {
     let ctx: SynthesisContext;
     try {
       ctx = new SynthesisContext(
-        { id: msg.context_id, index, voice, format, latency, pacing, seed: msg.seed ?? config.inference.defaultSeed },
+        { id: msg.context_id, index, voice, format, latency, pacing, seed: msg.seed ?? config.inference.defaultSeed, speed: msg.speed ?? 1 },
         {
           ...this.deps, sink: this.sink,
           onIdle: () => admission.closeContext(principal),

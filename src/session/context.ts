@@ -42,6 +42,8 @@ export interface ContextOptions {
   readonly format: OutputFormat;
   readonly latency: LatencyProfile;
   readonly seed: number;
+  /** Speaking rate (durations divided by it); 1 is the voice's own pace. */
+  readonly speed: number;
   /** realtime: audio at most config.pacing.leadMs ahead of real time; burst: as fast as generated. */
   readonly pacing: "realtime" | "burst";
 }
@@ -230,7 +232,7 @@ export class SynthesisContext {
       // extra window for each would add work exactly when there is none to spare.
       const urgent = this.chunks === 1 && slack < this.deps.config.inference.urgentSlackMs;
       result = await this.stream.synthesize(chunk.text, {
-        signal: this.abort.signal, priority: deadline, sink, fast, urgent,
+        signal: this.abort.signal, priority: deadline, sink, fast, urgent, speed: this.opts.speed,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       });
     } catch (e) {
