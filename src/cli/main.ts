@@ -12,6 +12,7 @@ import { resolve } from "node:path";
 import { synthesizeToFile } from "./say.js";
 import { synthesizeRemote } from "./say-remote.js";
 import { preparePhonemes } from "./prepare-phonemes.js";
+import { pickVoices } from "../eval/voice-pick.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
@@ -22,6 +23,8 @@ const USAGE = `usage:
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
+  soundstorm prepare voices --corpus DIR [--model DIR] [--voices a,b] [--candidates 8] [--sentences 24] [--min-gain 3]
+                            [--write] [--json OUT]   (choose each base voice's prompt by end-to-end WER on validation sentences)
   soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
 
 async function serve(argv: string[]): Promise<void> {
@@ -119,10 +122,32 @@ const EVAL_STAGES = ["codec", "soundstorm", "e2e"] as const;
 
 async function prepare(argv: string[]): Promise<void> {
   const [what, ...rest] = argv;
-  const { values } = parseArgs({ args: rest, options: { corpus: { type: "string" }, language: { type: "string" } } });
-  if (what !== "phonemes") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes)`);
-  if (!values.corpus) throw new UsageError("prepare phonemes needs --corpus DIR");
-  await preparePhonemes(resolve(values.corpus), values.language ?? "en-us", (m) => console.error(m));
+  const { values } = parseArgs({ args: rest, options: {
+    corpus: { type: "string" }, language: { type: "string" }, model: { type: "string" }, voices: { type: "string" },
+    candidates: { type: "string" }, sentences: { type: "string" }, "min-gain": { type: "string" }, write: { type: "boolean" },
+    json: { type: "string" },
+  } });
+  if (what !== "phonemes" && what !== "voices") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes, voices)`);
+  if (!values.corpus) throw new UsageError(`prepare ${what} needs --corpus DIR`);
+  const log = (m: string) => console.error(m);
+  if (what === "phonemes") {
+    await preparePhonemes(resolve(values.corpus), values.language ?? "en-us", log);
+    return;
+  }
+  const num = (name: "candidates" | "sentences" | "min-gain", min: number) => {
+    const raw = values[name];
+    if (raw === undefined) return {};
+    const n = Number(raw);
+    if (!(n >= min)) throw new UsageError(`--${name} must be a number >= ${min}, got '${raw}'`);
+    return { [name === "min-gain" ? "minGain" : name]: n };
+  };
+  const report = await pickVoices({
+    modelDir: resolve(values.model ?? "models/default"), corpusDir: resolve(values.corpus), log, write: Boolean(values.write),
+    ...(values.voices ? { voices: values.voices.split(",") } : {}),
+    ...num("candidates", 1), ...num("sentences", 1), ...num("min-gain", 0),
+  });
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
+  console.log(JSON.stringify(report));
 }
 
 class UsageError extends Error {}
