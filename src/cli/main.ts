@@ -13,6 +13,7 @@ import { synthesizeToFile } from "./say.js";
 import { synthesizeRemote } from "./say-remote.js";
 import { preparePhonemes } from "./prepare-phonemes.js";
 import { pickVoices } from "../eval/voice-pick.js";
+import { CreateContext } from "../protocol/messages.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
@@ -110,8 +111,10 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
     });
   } else {
+    // the protocol's range, read from its schema
+    const { minimum, maximum } = CreateContext.properties.speed;
     const speed = values.speed === undefined ? 1 : Number(values.speed);
-    if (!(speed >= 0.5 && speed <= 2)) throw new UsageError(`--speed must be a number from 0.5 to 2, got '${values.speed}'`);
+    if (!(speed >= minimum! && speed <= maximum!)) throw new UsageError(`--speed must be a number from ${minimum} to ${maximum}, got '${values.speed}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");

@@ -11,7 +11,7 @@ import { decodeAudioMessage } from "../protocol/audio-header.js";
 import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
-import { transcribe } from "./asr.js";
+import { transcribe, type Transcript } from "./asr.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { corpusWer, normalizeWords } from "./wer.js";
 
@@ -47,9 +47,22 @@ export interface TurnResult {
   readonly events: ServerEvent[];
 }
 
+/** pocketsphinx's transcripts of `pcms` and their corpus WER (%, two decimals) against `sentences`. */
+export function transcribedWer(sentences: readonly string[], pcms: Float32Array[], sampleRate: number): { wer: number; hyp: Transcript[] } {
+  const hyp = transcribe(pcms, sampleRate);
+  return { wer: Math.round(corpusWer(sentences.map((ref, i) => ({ ref, hyp: hyp[i].text }))) * 100) / 100, hyp };
+}
+
+/** create_context's settings for an evaluation turn (defaults: seed 1, balanced latency, speed 1). */
+export interface TurnSettings {
+  readonly seed?: number;
+  readonly latency?: LatencyProfile;
+  readonly speed?: number;
+}
+
 /** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, seed = 1, latency: LatencyProfile = "balanced", speed = 1): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, { seed = 1, latency = "balanced", speed = 1 }: TurnSettings = {}): Promise<TurnResult> {
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
@@ -91,6 +104,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
+  const turn: TurnSettings = { speed: o.speed ?? 1 };
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
@@ -103,22 +117,18 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       for (const [i, text] of o.sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
         const t0 = performance.now();
-        const w = await runTurn(synth, config, metrics, v, [text], 0, 1, "balanced", o.speed ?? 1);
+        const w = await runTurn(synth, config, metrics, v, [text], 0, turn);
         genS += (performance.now() - t0) / 1000;
         audioS += w.pcm.length / sr;
         whole.push(w.pcm);
         wordEvents.push(w.events.flatMap((ev) => (ev.type === "words" ? ev.words : [])));
         if (o.streaming) {
           const words = text.split(/(?<=\s)/);
-          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps, 1, "balanced", o.speed ?? 1)).pcm);
+          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps, turn)).pcm);
         }
         if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${o.sentences.length}`);
       }
-      const refs = o.sentences.map((t) => ({ ref: t }));
-      const score = (pcms: Float32Array[]) => {
-        const hyp = transcribe(pcms, sr);
-        return { wer: Math.round(corpusWer(refs.map((r, i) => ({ ref: r.ref, hyp: hyp[i].text }))) * 100) / 100, hyp };
-      };
+      const score = (pcms: Float32Array[]) => transcribedWer(o.sentences, pcms, sr);
       const w = score(whole);
       const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
       report.voices[v] = {

@@ -15,10 +15,8 @@ import { createMetrics } from "../metrics.js";
 import { voicePromptToJson } from "../models/manifest.js";
 import { encodeWav } from "../pipeline/audio/wav.js";
 import { VoiceCloner } from "../synth/voice-cloner.js";
-import { transcribe } from "./asr.js";
-import { runTurn } from "./e2e-eval.js";
+import { runTurn, transcribedWer } from "./e2e-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
-import { corpusWer } from "./wer.js";
 
 export interface VoicePickOptions {
   readonly modelDir: string;
@@ -86,8 +84,7 @@ export async function pickVoices(o: VoicePickOptions): Promise<VoicePickReport> 
   const wer = async (voice: string): Promise<number> => {
     const pcms: Float32Array[] = [];
     for (const text of tune) pcms.push((await runTurn(synth, config, metrics, voice, [text], 0)).pcm);
-    const hyp = transcribe(pcms, sr);
-    return Math.round(corpusWer(tune.map((ref, i) => ({ ref, hyp: hyp[i].text }))) * 100) / 100;
+    return transcribedWer(tune, pcms, sr).wer;
   };
   const report: VoicePickReport = { model: synth.manifest.name, tuning_sentences: tune, min_gain: minGain, voices: {} };
   try {

@@ -25,7 +25,7 @@ from .soundstorm.export import export_soundstorm, load_checkpoint
 from .t2s.export import export_t2s
 from .t2s.data import load_alignments
 from .text import SYMBOLS, SYMBOL_ID
-from .tokens import load_tokenizer
+from .tokens import load_tokenizer_module
 
 BASE_VOICES = ["slt", "awb", "rms", "kal16"]
 
@@ -94,7 +94,7 @@ def main(argv=None) -> None:
     fp16 = not a.fp32
     graphs = {}
 
-    tok = load_tokenizer(a.semantic)
+    tok = load_tokenizer_module(a.semantic)
     graphs["semantic_tokenizer"] = export_graph(
         _PaddedTokenizer(tok).eval(), (torch.zeros(1, 16000),), out / "semantic_tokenizer.onnx",
         {"audio": io("audio", "float32", ["batch", "samples"])}, {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)

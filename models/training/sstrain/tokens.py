@@ -32,6 +32,14 @@ def load_codec(path: str) -> Codec:
     return m.eval()
 
 
+def load_tokenizer_module(path: str) -> Tokenizer:
+    """The tokenizer of a training checkpoint (tokenizer.pt), as a PyTorch module (for export)."""
+    ck = torch.load(path, map_location="cpu")
+    net = PhoneNet(SemanticConfig(**ck["config"]))
+    net.load_state_dict(ck["model"])
+    return Tokenizer(net, ck["centroids"]).eval()
+
+
 def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
     """-> (audio [S] -> units [S / hop], hop, number of units). A training checkpoint, or the exported
     semantic_tokenizer.onnx of a model set (through onnxruntime), so tokens can be rebuilt on a machine
@@ -49,15 +57,12 @@ def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], 
         def run_onnx(x: np.ndarray) -> np.ndarray:
             return sess.run([out], {inp: x[None].astype(np.float32)})[0][0]
         return run_onnx, hop, int(m["semantic"]["vocab_size"])
-    ck = torch.load(path, map_location="cpu")
-    net = PhoneNet(SemanticConfig(**ck["config"]))
-    net.load_state_dict(ck["model"])
-    tok = Tokenizer(net, ck["centroids"]).eval()
+    tok = load_tokenizer_module(path)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return tok(torch.from_numpy(x)[None])[0].numpy()
-    return run, net.cfg.hop, int(tok.centroids.shape[0])
+    return run, tok.net.cfg.hop, int(tok.centroids.shape[0])
 
 
 def main(argv=None) -> None:
