@@ -60,15 +60,6 @@ const Decoding = Type.Object({
   temperature_end: Type.Number({ minimum: 0 }),
   noise_scale: Type.Number({ minimum: 0 }),
   semantic_temperature: Type.Number({ minimum: 0 }),
-  /** Code transitions of one level (src/pipeline/acoustic/transitions.ts): its final commit takes the
-   * best path under `weight` x pmi(prev, next) instead of each cell's argmax. Absent: argmax. */
-  transitions: Type.Optional(Type.Object({
-    file: Type.String({ minLength: 1 }),
-    level: Type.Integer({ minimum: 0 }),
-    scale: Type.Number({ exclusiveMinimum: 0 }),
-    weight: Type.Number({ minimum: 0 }),
-    beam: Pos,
-  })),
 });
 const Graphs = Type.Object({
   soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
@@ -167,7 +158,6 @@ export function loadManifest(modelDir: string): Manifest {
   if (m.soundstorm && m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
   if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
   if (m.decoding?.fast_schedule && m.decoding.fast_schedule.length !== q) fail(path, `decoding.fast_schedule has ${m.decoding.fast_schedule.length} entries for ${q} levels`);
-  if (m.decoding?.transitions && m.decoding.transitions.level >= q) fail(path, `decoding.transitions.level ${m.decoding.transitions.level} is not one of ${q} levels`);
   if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
   if (m.text) {
     const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;

@@ -6,14 +6,12 @@
  * Rules (see shared/reference/soundstorm.md "Decoding details"):
  * - only still-masked cells of the current level are ranked and committed;
  *   prompt and committed cells are never changed;
- * - temperature anneals downwards; the last iteration of a level is greedy (with a transition
- *   table for that level: the best path through the cells' top candidates, see transitions.ts);
+ * - temperature anneals downwards; the last iteration of a level is greedy;
  * - confidence = log-prob of the sampled token + annealed Gumbel noise;
  * - after step i of S, floor(n cos(pi/2 (i+1)/S)) cells stay masked.
  */
 import { Rng } from "../../util/rng.js";
 import { maskedAfterStep, noiseAt, temperatureAt } from "./schedule.js";
-import { bestPath, type LevelTransitions } from "./transitions.js";
 
 export interface TokenGrid {
   readonly frames: number;
@@ -32,8 +30,6 @@ export interface MaskGitOptions {
   readonly temperatureStart: number;
   readonly temperatureEnd: number;
   readonly noiseScale: number;
-  /** Code transitions of one level: its final commit takes the best path instead of each cell's argmax. */
-  readonly transitions?: LevelTransitions;
 }
 
 /** Returns [(frames - logitsFrom) * codebookSize] logits of `level` given the current grid. */
@@ -89,16 +85,8 @@ export async function decodeMaskGit(
       const last = i === steps - 1;
       const temp = temperatureAt(i, steps, opts.temperatureStart, opts.temperatureEnd);
       const noise = noiseAt(i, steps, opts.noiseScale);
-      const tr = opts.transitions;
-      const path = last && tr && tr.level === q && tr.weight > 0
-        ? bestPath(tr, frames, from, open, logits, (f) => tokens[f * levels + q] === opts.maskId ? -1 : tokens[f * levels + q])
-        : null;
 
       for (const f of open) {
-        if (path) {
-          sampled[f] = path.get(f)!;
-          continue;
-        }
         const base = (f - from) * K;
         let best = 0;
         let max = -Infinity;

@@ -12,7 +12,6 @@ import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js";
-import { loadTransitions } from "./transitions.js";
 
 /** Runs one pass of one window; returns logits [(frames - logitsFrom), codebook]. The inference
  * pool's runner batches concurrent passes of many windows into one model call. */
@@ -42,8 +41,7 @@ export interface AcousticRequest {
   readonly signal?: AbortSignal;
   /** Overrides of the manifest's decoding defaults (e.g. fewer level-1 iterations for a fast first chunk). */
   readonly schedule?: readonly number[];
-  /** Greedy decoding (temperature 0, no noise, every cell its argmax: no transition table): deterministic,
-   * the mode the Python reference decoder matches. */
+  /** Greedy decoding (temperature 0, no noise): deterministic, the mode the Python reference decoder matches. */
   readonly greedy?: boolean;
   /** Scheduling priority of every pass (see RunOptions). */
   readonly priority?: number;
@@ -72,7 +70,6 @@ export class AcousticGenerator {
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
       temperatureStart: d.temperature_start, temperatureEnd: d.temperature_end, noiseScale: d.noise_scale,
-      ...(d.transitions ? { transitions: loadTransitions(manifest.dir, d.transitions, manifest.codec.codebook_size) } : {}),
     };
   }
 
@@ -99,7 +96,7 @@ export class AcousticGenerator {
     const opts = {
       ...this.defaults,
       ...(req.schedule ? { schedule: req.schedule } : {}),
-      ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0, transitions: undefined } : {}),
+      ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const trace = await decodeMaskGit(grid, opts,
