@@ -26,6 +26,14 @@ test("`soundstorm say` writes an .ogg that ffprobe reports as Opus, and a .wav",
 test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 1", () => {
   assert.equal(spawnSync("node", ["bin/soundstorm.js", "dance"]).status, 2);
   assert.equal(spawnSync("node", ["bin/soundstorm.js", "say", "hi"]).status, 2);
+  // eval e2e's turn settings are checked against the protocol's ranges before any model loads
+  const e2e = (...extra: string[]) => spawnSync("node", ["bin/soundstorm.js", "eval", "e2e", "--sentences", "README.md", "--json", join(dir, "e.json"), ...extra], { encoding: "utf8" });
+  const speed = e2e("--speed", "3");
+  assert.equal(speed.status, 2);
+  assert.match(speed.stderr, /--speed must be a number from 0.5 to 2/);
+  const latency = e2e("--latency", "fast");
+  assert.equal(latency.status, 2);
+  assert.match(latency.stderr, /--latency must be one of low, balanced, quality, got 'fast'/);
   const r = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "x.ogg"), "--voice", "nobody"], { encoding: "utf8" });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown voice/);

@@ -13,7 +13,7 @@ import { synthesizeToFile } from "./say.js";
 import { synthesizeRemote } from "./say-remote.js";
 import { preparePhonemes } from "./prepare-phonemes.js";
 import { pickVoices } from "../eval/voice-pick.js";
-import { CreateContext } from "../protocol/messages.js";
+import { CreateContext, type LatencyProfile } from "../protocol/messages.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
@@ -23,6 +23,7 @@ const USAGE = `usage:
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
+                      [--latency low|balanced|quality]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare voices --corpus DIR [--model DIR] [--voices a,b] [--candidates 8] [--sentences 24] [--min-gain 3]
                             [--write] [--json OUT]   (choose each base voice's prompt by end-to-end WER on validation sentences)
@@ -85,7 +86,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" },
+    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
     throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
@@ -115,7 +116,10 @@ async function evaluate(argv: string[]): Promise<void> {
     const { minimum, maximum } = CreateContext.properties.speed;
     const speed = values.speed === undefined ? 1 : Number(values.speed);
     if (!(speed >= minimum! && speed <= maximum!)) throw new UsageError(`--speed must be a number from ${minimum} to ${maximum}, got '${values.speed}'`);
-    report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed });
+    const profiles: string[] = CreateContext.properties.latency.anyOf.map((l) => l.const);
+    const latency = values.latency ?? "balanced";
+    if (!profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
+    report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed, latency: latency as LatencyProfile });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
   console.log(JSON.stringify(report));

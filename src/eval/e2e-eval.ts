@@ -23,6 +23,8 @@ export interface E2EEvalOptions {
   readonly wordsPerSecond?: number;
   /** Speaking rate of every turn (create_context's speed); 1 by default. */
   readonly speed?: number;
+  /** Latency profile of every turn (create_context's latency: how text is cut into chunks); balanced by default. */
+  readonly latency?: LatencyProfile;
   readonly log?: (m: string) => void;
 }
 
@@ -40,6 +42,8 @@ export interface E2EEvalReport {
   words_per_second?: number;
   /** Present when the turns ran at a speaking rate other than 1. */
   speed?: number;
+  /** Present when the turns ran with a latency profile other than balanced. */
+  latency?: LatencyProfile;
 }
 
 export interface TurnResult {
@@ -104,11 +108,12 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
-  const turn: TurnSettings = { speed: o.speed ?? 1 };
+  const turn: TurnSettings = { speed: o.speed ?? 1, latency: o.latency ?? "balanced" };
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
-    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}), ...(o.speed !== undefined && o.speed !== 1 ? { speed: o.speed } : {}) };
+    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}), ...(o.speed !== undefined && o.speed !== 1 ? { speed: o.speed } : {}),
+      ...(o.latency !== undefined && o.latency !== "balanced" ? { latency: o.latency } : {}) };
     let genS = 0, audioS = 0;
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
