@@ -57,16 +57,19 @@ export function transcribedWer(sentences: readonly string[], pcms: Float32Array[
   return { wer: Math.round(corpusWer(sentences.map((ref, i) => ({ ref, hyp: hyp[i].text }))) * 100) / 100, hyp };
 }
 
-/** create_context's settings for an evaluation turn (defaults: seed 1, balanced latency, speed 1). */
+/** create_context's settings for an evaluation turn; unset ones take TURN_DEFAULTS. */
 export interface TurnSettings {
   readonly seed?: number;
   readonly latency?: LatencyProfile;
   readonly speed?: number;
 }
 
+const TURN_DEFAULTS = { seed: 1, latency: "balanced", speed: 1 } as const satisfies Required<TurnSettings>;
+
 /** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, { seed = 1, latency = "balanced", speed = 1 }: TurnSettings = {}): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, settings: TurnSettings = {}): Promise<TurnResult> {
+  const { seed, latency, speed } = { ...TURN_DEFAULTS, ...settings };
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
@@ -108,12 +111,16 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
-  const turn: TurnSettings = { speed: o.speed ?? 1, latency: o.latency ?? "balanced" };
+  const turn = { speed: o.speed ?? TURN_DEFAULTS.speed, latency: o.latency ?? TURN_DEFAULTS.latency };
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
-    const report: E2EEvalReport = { stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0, ...(o.streaming ? { words_per_second: wps } : {}), ...(o.speed !== undefined && o.speed !== 1 ? { speed: o.speed } : {}),
-      ...(o.latency !== undefined && o.latency !== "balanced" ? { latency: o.latency } : {}) };
+    const report: E2EEvalReport = {
+      stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0,
+      ...(o.streaming ? { words_per_second: wps } : {}),
+      ...(turn.speed !== TURN_DEFAULTS.speed ? { speed: turn.speed } : {}),
+      ...(turn.latency !== TURN_DEFAULTS.latency ? { latency: turn.latency } : {}),
+    };
     let genS = 0, audioS = 0;
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
