@@ -23,7 +23,7 @@ const USAGE = `usage:
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
-                      [--latency low|balanced|quality]
+                      [--latency low|balanced|quality] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare voices --corpus DIR [--model DIR] [--voices a,b] [--candidates 8] [--sentences 24] [--min-gain 3]
                             [--write] [--json OUT]   (choose each base voice's prompt by end-to-end WER on validation sentences)
@@ -87,6 +87,7 @@ async function evaluate(argv: string[]): Promise<void> {
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
     "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" },
+    transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
     throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
@@ -120,6 +121,7 @@ async function evaluate(argv: string[]): Promise<void> {
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
+      ...(values.transcripts ? { transcripts: true } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");

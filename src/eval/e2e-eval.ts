@@ -25,13 +25,19 @@ export interface E2EEvalOptions {
   readonly speed?: number;
   /** Latency profile of every turn (create_context's latency: how text is cut into chunks); balanced by default. */
   readonly latency?: LatencyProfile;
+  /** Also report each sentence's transcripts (for finding which words are lost). */
+  readonly transcripts?: boolean;
   readonly log?: (m: string) => void;
 }
+
+/** One sentence's transcripts: pocketsphinx on our audio, on flite's, and on the word-by-word run. */
+export interface SentenceTranscript { text: string; hyp: string; reference_hyp: string; streaming_hyp?: string }
 
 interface VoiceScore {
   wer: number; reference_wer: number; streaming_wer?: number; utterances: number;
   /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
   word_timing_mae_ms: number; word_timing_words: number;
+  transcripts?: SentenceTranscript[];
 }
 
 export interface E2EEvalReport {
@@ -142,15 +148,23 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       }
       const score = (pcms: Float32Array[]) => transcribedWer(o.sentences, pcms, sr);
       const w = score(whole);
+      const r = score(ref);
+      const s = o.streaming ? score(streamed) : undefined;
       const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
       report.voices[v] = {
-        wer: w.wer, reference_wer: score(ref).wer,
+        wer: w.wer, reference_wer: r.wer,
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
-        ...(o.streaming ? { streaming_wer: score(streamed).wer } : {}),
+        ...(s ? { streaming_wer: s.wer } : {}),
         utterances: o.sentences.length,
       };
-      log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
+      const line = `  ${v}: ${JSON.stringify(report.voices[v])}`;
+      if (o.transcripts) {
+        report.voices[v].transcripts = o.sentences.map((text, i) => ({
+          text, hyp: w.hyp[i].text, reference_hyp: r.hyp[i].text, ...(s ? { streaming_hyp: s.hyp[i].text } : {}),
+        }));
+      }
+      log(line);
     }
     report.rtf = Math.round((genS / audioS) * 1e4) / 1e4;
     return report;

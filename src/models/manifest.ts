@@ -44,12 +44,17 @@ const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
   /** frames = exp(log_duration) - offset: lets silent symbols (stress marks, spaces) get zero frames. Default 0. */
   log_duration_offset: Type.Optional(Type.Number({ minimum: 0 })),
+  /** Frames every phone (a symbol not in text.silent_symbols) gets at least, so that rounding the
+   * predicted durations never drops a short sound (a 30 ms /ð/ at 40 ms frames). Default 0. */
+  min_frames_per_phone: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 const Text = Type.Object({
   phonemizer_language: Type.String(),
   symbols: Type.Array(Type.String({ minLength: 1 }), { minItems: 5 }),
   pad_id: Type.Integer({ minimum: 0 }), bos_id: Type.Integer({ minimum: 0 }), eos_id: Type.Integer({ minimum: 0 }),
   unk_id: Type.Integer({ minimum: 0 }), word_separator: Type.String(),
+  /** Symbols that are not phones: specials, the word separator, stress and length marks, punctuation. */
+  silent_symbols: Type.Optional(Type.Array(Type.String({ minLength: 1 }))),
 });
 const Decoding = Type.Object({
   schedule: Type.Array(Pos, { minItems: 1 }),
@@ -163,6 +168,11 @@ export function loadManifest(modelDir: string): Manifest {
     const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;
     for (const id of [pad_id, bos_id, eos_id, unk_id]) if (id >= symbols.length) fail(path, `special symbol id ${id} out of range`);
     if (new Set(symbols).size !== symbols.length) fail(path, "text.symbols has duplicates");
+    const unknown = (m.text.silent_symbols ?? []).filter((x) => !symbols.includes(x));
+    if (unknown.length) fail(path, `text.silent_symbols not in text.symbols: ${JSON.stringify(unknown)}`);
+  }
+  if (m.text_to_semantic?.min_frames_per_phone && !m.text?.silent_symbols) {
+    fail(path, "text_to_semantic.min_frames_per_phone needs text.silent_symbols (which symbols are not phones)");
   }
 
   const dir = dirname(path);

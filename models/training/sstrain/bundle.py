@@ -24,7 +24,7 @@ from .semantic.model import Tokenizer
 from .soundstorm.export import export_soundstorm, load_checkpoint
 from .t2s.export import export_t2s
 from .t2s.data import load_alignments
-from .text import SYMBOLS, SYMBOL_ID
+from .text import PAUSE, SILENT, SYMBOLS, SYMBOL_ID
 from .tokens import load_tokenizer_module
 
 BASE_VOICES = ["slt", "awb", "rms", "kal16"]
@@ -119,10 +119,12 @@ def main(argv=None) -> None:
     m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": a.tail_frames,
                        **({"cached_tail": True} if sc.isolated_tail else {}),
                        **({"tail_overlap_frames": sc.tail_overlap} if sc.isolated_tail and sc.tail_overlap else {})}
+    # every phone keeps at least one frame: rounding short predicted durations to zero drops sounds
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
-                             "log_duration_offset": tc.duration_offset}
+                             "log_duration_offset": tc.duration_offset, "min_frames_per_phone": 1}
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],
-                 "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " "}
+                 "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " ",
+                 "silent_symbols": [s for s in SYMBOLS if s in SILENT or s in PAUSE]}
     m["decoding"] = {"schedule": [int(x) for x in a.schedule.split(",")], "fast_schedule": [int(x) for x in a.fast_schedule.split(",")], "temperature_start": 1.0, "temperature_end": 0.3,
                      "noise_scale": 4.5, "semantic_temperature": 0.0}
     m.setdefault("graphs", {}).update(graphs)

@@ -24,6 +24,8 @@ export interface SemanticResult {
 
 export class TextToSemantic {
   private readonly minDur: number;
+  /** Per symbol id: the least frames it gets (min_frames_per_phone for phones, min_frames_per_phoneme otherwise). */
+  private readonly floor: Int32Array;
   private readonly maxDur: number;
   private readonly vocab: number;
   private readonly temperature: number;
@@ -35,6 +37,9 @@ export class TextToSemantic {
     this.vocab = manifest.semantic.vocab_size;
     this.temperature = manifest.decoding.semantic_temperature;
     this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
+    const { symbols, silent_symbols: silent = symbols } = manifest.text;
+    const phoneMin = Math.max(this.minDur, manifest.text_to_semantic.min_frames_per_phone ?? 0);
+    this.floor = Int32Array.from(symbols, (sym) => (silent.includes(sym) ? this.minDur : phoneMin));
   }
 
   async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1, run?: RunOptions): Promise<SemanticResult> {
@@ -48,13 +53,15 @@ export class TextToSemantic {
     }, run);
     const logd = d.log_durations.data as Float32Array;
     // cumulative rounding (as in training): the total follows the unrounded sum, so many short
-    // symbols do not all round the same way
+    // symbols do not all round the same way; a phone rounded to nothing gets its floor (and the
+    // frame is taken back from what follows, as the running total is ahead of the sum)
     const durations = new Int32Array(phonemes.length);
     let cum = 0;
     let total = 0;
     for (let i = 0; i < phonemes.length; i++) {
       cum += Math.max(0, Math.exp(logd[i]) - this.offset) / speed;
-      const frames = Math.min(this.maxDur, Math.max(this.minDur, Math.round(cum) - total));
+      const floor = this.floor[phonemes[i]] ?? this.minDur;
+      const frames = Math.min(this.maxDur, Math.max(floor, Math.round(cum) - total));
       durations[i] = frames;
       total += frames;
     }

@@ -1,0 +1,26 @@
+/** `soundstorm eval e2e` mechanics on the random-weight fixture (it speaks noise, so only the report's shape is checked). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { evalE2E } from "../src/eval/e2e-eval.js";
+import { FIXTURE_MODEL } from "./helpers.js";
+
+const tools = ["flite", "pocketsphinx_batch"].every((t) => spawnSync("which", [t]).status === 0);
+
+test("eval e2e --transcripts reports each sentence's three transcripts per voice", { skip: tools ? false : "needs flite and pocketsphinx" }, async () => {
+  const sentences = ["The cat sat on the mat.", "Open the front door."];
+  const r = await evalE2E({ modelDir: FIXTURE_MODEL, sentences, voices: ["rms"], streaming: true, transcripts: true });
+  const v = r.voices.rms;
+  assert.equal(v.utterances, 2);
+  assert.ok(v.transcripts);
+  assert.deepEqual(v.transcripts.map((t) => t.text), sentences);
+  for (const t of v.transcripts) {
+    assert.equal(typeof t.hyp, "string");
+    assert.equal(typeof t.streaming_hyp, "string");
+    // flite's own audio of a plain sentence is recognized, so the reference transcript is not empty
+    assert.ok(t.reference_hyp.split(" ").length >= 2, `flite transcript '${t.reference_hyp}'`);
+  }
+  const plain = await evalE2E({ modelDir: FIXTURE_MODEL, sentences: sentences.slice(0, 1), voices: ["rms"], streaming: false });
+  assert.equal(plain.voices.rms.transcripts, undefined);
+  assert.equal(plain.voices.rms.streaming_wer, undefined);
+});

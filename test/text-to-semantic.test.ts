@@ -1,0 +1,88 @@
+/** Text-to-semantic durations: cumulative rounding, and the per-phone floor that keeps short sounds. */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtempSync, readFileSync, writeFileSync, cpSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadManifest, servingManifest, type ServingManifest, type GraphSpec } from "../src/models/manifest.js";
+import type { GraphRunner, TensorValue } from "../src/models/ort.js";
+import { TextToSemantic } from "../src/pipeline/semantic/text-to-semantic.js";
+
+const fixture = servingManifest(loadManifest("models/fixture"));
+const SILENT = ["<pad>", "<bos>", "<eos>", "<unk>", " ", ".", ",", "ˈ", "ˌ", "ː"];
+
+/** Stand-in graphs (no ONNX): every symbol lasts `frames` frames; every frame's logits are flat. */
+function graphs(frames: number, vocab: number): [GraphRunner, GraphRunner] {
+  const spec = {} as GraphSpec;
+  const duration: GraphRunner = {
+    name: "t2s_duration", spec,
+    async run(feeds: Record<string, TensorValue>) {
+      const n = feeds.phonemes.data.length;
+      return { log_durations: { data: new Float32Array(n).fill(Math.log(frames)), dims: [1, n] } };
+    },
+  };
+  const tokens: GraphRunner = {
+    name: "t2s_tokens", spec,
+    async run(feeds: Record<string, TensorValue>) {
+      const t = feeds.frame_phonemes.data.length;
+      return { logits: { data: new Float32Array(t * vocab), dims: [1, t, vocab] } };
+    },
+  };
+  return [duration, tokens];
+}
+
+function manifest(minPerPhone: number | undefined): ServingManifest {
+  return {
+    ...fixture,
+    text: { ...fixture.text, silent_symbols: SILENT },
+    text_to_semantic: { ...fixture.text_to_semantic, min_frames_per_phoneme: 0,
+      ...(minPerPhone === undefined ? {} : { min_frames_per_phone: minPerPhone }) },
+  };
+}
+
+const ids = (m: ServingManifest, syms: string[]) => Int32Array.from(syms, (s) => m.text.symbols.indexOf(s));
+const prompt = { phonemes: new Int32Array([16]), semantic: new Int32Array([0]) };
+// "the cat" with stress marks: 9 symbols, 6 of them phones
+const SYMS = ["ð", "ə", " ", "k", "ˈ", "æ", "t", ".", "ð"];
+
+test("without a per-phone floor, symbols of 0.35 frames mostly round to nothing", async () => {
+  const m = manifest(undefined);
+  const t2s = new TextToSemantic(...graphs(0.35, m.semantic.vocab_size), m);
+  const { durations, tokens } = await t2s.generate(ids(m, SYMS), prompt, 1);
+  // cumulative rounding of 0.35, 0.7, 1.05, ...: 3 frames for 9 symbols, so most phones get none
+  assert.deepEqual([...durations], [0, 1, 0, 0, 1, 0, 0, 1, 0]);
+  assert.equal(tokens.length, 3);
+});
+
+test("min_frames_per_phone gives every phone a frame and leaves silent symbols at zero", async () => {
+  const m = manifest(1);
+  const t2s = new TextToSemantic(...graphs(0.35, m.semantic.vocab_size), m);
+  const { durations, tokens } = await t2s.generate(ids(m, SYMS), prompt, 1);
+  SYMS.forEach((s, i) => {
+    if (SILENT.includes(s)) assert.equal(durations[i], 0, `silent '${s}'`);
+    else assert.ok(durations[i] >= 1, `phone '${s}' got ${durations[i]} frames`);
+  });
+  assert.equal(tokens.length, durations.reduce((a, b) => a + b, 0));
+});
+
+test("long phones keep their predicted length under the floor (the running total follows the sum)", async () => {
+  const m = manifest(1);
+  const t2s = new TextToSemantic(...graphs(2.5, m.semantic.vocab_size), m);
+  const { durations } = await t2s.generate(ids(m, ["ð", "ə", "k", "æ"]), prompt, 1);
+  assert.deepEqual([...durations], [3, 2, 3, 2]); // 2.5, 5, 7.5, 10 rounded cumulatively
+});
+
+test("a manifest asking for a per-phone floor must say which symbols are silent", () => {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-t2s-"));
+  cpSync("models/fixture", dir, { recursive: true });
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  raw.text_to_semantic.min_frames_per_phone = 1;
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  assert.throws(() => loadManifest(dir), /min_frames_per_phone needs text.silent_symbols/);
+  raw.text.silent_symbols = [" ", "§"];
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  assert.throws(() => loadManifest(dir), /silent_symbols not in text.symbols: \["§"\]/);
+  raw.text.silent_symbols = [" ", "."];
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  assert.equal(loadManifest(dir).text_to_semantic?.min_frames_per_phone, 1);
+});
