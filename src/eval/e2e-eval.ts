@@ -158,13 +158,12 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         ...(s ? { streaming_wer: s.wer } : {}),
         utterances: o.sentences.length,
       };
-      const line = `  ${v}: ${JSON.stringify(report.voices[v])}`;
+      log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
       if (o.transcripts) {
         report.voices[v].transcripts = o.sentences.map((text, i) => ({
           text, hyp: w.hyp[i].text, reference_hyp: r.hyp[i].text, ...(s ? { streaming_hyp: s.hyp[i].text } : {}),
         }));
       }
-      log(line);
     }
     report.rtf = Math.round((genS / audioS) * 1e4) / 1e4;
     return report;

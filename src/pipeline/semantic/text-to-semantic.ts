@@ -23,7 +23,6 @@ export interface SemanticResult {
 }
 
 export class TextToSemantic {
-  private readonly minDur: number;
   /** Per symbol id: the least frames it gets (min_frames_per_phone for phones, min_frames_per_phoneme otherwise). */
   private readonly floor: Int32Array;
   private readonly maxDur: number;
@@ -32,14 +31,13 @@ export class TextToSemantic {
   private readonly offset: number;
 
   constructor(private readonly durationGraph: GraphRunner, private readonly tokensGraph: GraphRunner, manifest: ServingManifest) {
-    this.minDur = manifest.text_to_semantic.min_frames_per_phoneme;
     this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
     this.vocab = manifest.semantic.vocab_size;
     this.temperature = manifest.decoding.semantic_temperature;
     this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
     const { symbols, silent_symbols: silent = symbols } = manifest.text;
-    const phoneMin = Math.max(this.minDur, manifest.text_to_semantic.min_frames_per_phone ?? 0);
-    this.floor = Int32Array.from(symbols, (sym) => (silent.includes(sym) ? this.minDur : phoneMin));
+    const { min_frames_per_phoneme: anyMin, min_frames_per_phone: phoneMin = 0 } = manifest.text_to_semantic;
+    this.floor = Int32Array.from(symbols, (sym) => (silent.includes(sym) ? anyMin : Math.max(anyMin, phoneMin)));
   }
 
   async generate(phonemes: Int32Array, prompt: SemanticPrompt, seed: number, speed = 1, run?: RunOptions): Promise<SemanticResult> {
@@ -60,8 +58,7 @@ export class TextToSemantic {
     let total = 0;
     for (let i = 0; i < phonemes.length; i++) {
       cum += Math.max(0, Math.exp(logd[i]) - this.offset) / speed;
-      const floor = this.floor[phonemes[i]] ?? this.minDur;
-      const frames = Math.min(this.maxDur, Math.max(floor, Math.round(cum) - total));
+      const frames = Math.min(this.maxDur, Math.max(this.floor[phonemes[i]], Math.round(cum) - total));
       durations[i] = frames;
       total += frames;
     }
