@@ -1,4 +1,4 @@
-/** Text-to-semantic durations: cumulative rounding, and the per-phone floor that keeps short sounds. */
+/** Text-to-semantic: cumulative rounding of durations, the per-phone floor that keeps short sounds, and the unit prior. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, writeFileSync, cpSync } from "node:fs";
@@ -85,4 +85,50 @@ test("a manifest asking for a per-phone floor must say which symbols are silent"
   raw.text.silent_symbols = [" ", "."];
   writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
   assert.equal(loadManifest(dir).text_to_semantic?.min_frames_per_phone, 1);
+});
+
+/** A fixture copy whose manifest names a unit prior file holding `table` (float32 little-endian). */
+function withPrior(table: Float32Array, weight: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-prior-"));
+  cpSync("models/fixture", dir, { recursive: true });
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  raw.text_to_semantic.unit_prior = { file: "prior.f32", weight };
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  writeFileSync(join(dir, "prior.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
+  return dir;
+}
+
+test("the unit prior steers each frame to the units its symbol's audio mostly gives; weight 0 or no prior leaves the graph's choice", async () => {
+  const S = fixture.text.symbols.length, V = fixture.semantic.vocab_size;
+  const th = fixture.text.symbols.indexOf("ð"), schwa = fixture.text.symbols.indexOf("ə");
+  // log P(symbol | unit): /ð/ mostly unit 7, /ə/ mostly unit 12, every other unit unlikely; other rows no prior
+  const table = new Float32Array(S * V);
+  for (let u = 0; u < V; u++) { table[th * V + u] = Math.log(0.01); table[schwa * V + u] = Math.log(0.01); }
+  table[th * V + 7] = Math.log(0.9);
+  table[schwa * V + 12] = Math.log(0.8);
+  const m = servingManifest(loadManifest(withPrior(table, 1)));
+  assert.equal(m.unitPrior?.length, S * V);
+  const syms = ids(m, ["ð", "ə", "k"]);
+  const steered = await new TextToSemantic(...graphs(2, V), m).generate(syms, prompt, 1);
+  assert.deepEqual([...steered.durations], [2, 2, 2]);
+  // flat logits: the prior decides /ð/ and /ə/; /k/ has no prior row, so argmax of flat logits (unit 0)
+  assert.deepEqual([...steered.tokens], [7, 7, 12, 12, 0, 0]);
+  const off = servingManifest(loadManifest(withPrior(table, 0)));
+  assert.deepEqual([...(await new TextToSemantic(...graphs(2, V), off).generate(syms, prompt, 1)).tokens], [0, 0, 0, 0, 0, 0]);
+  assert.equal(fixture.unitPrior, null);
+});
+
+test("a unit prior file of the wrong size or with values that are not log-probabilities is refused at load", () => {
+  const S = fixture.text.symbols.length, V = fixture.semantic.vocab_size;
+  assert.throws(() => loadManifest(withPrior(new Float32Array(S * V - 1), 1)), /unit_prior prior\.f32 has \d+ bytes, expected \d+ \(77 symbols x 32 units, float32\)/);
+  const bad = new Float32Array(S * V);
+  bad[5] = 0.5;
+  assert.throws(() => loadManifest(withPrior(bad, 1)), /finite log-probabilities/);
+  bad[5] = Number.NaN;
+  assert.throws(() => loadManifest(withPrior(bad, 1)), /finite log-probabilities/);
+  const dir = withPrior(new Float32Array(S * V), 1);
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  raw.text_to_semantic.unit_prior.file = "missing.f32";
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  assert.throws(() => loadManifest(dir), /unit_prior: ENOENT/);
 });

@@ -34,6 +34,10 @@ step "5. alignments (IPA symbols to flite phones) and tokens (codes + units)"
 $PY -m sstrain.tokens --corpus "$DATA/corpus" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/semantic/tokenizer.pt" \
   --out "$DATA/tokens" --splits valid,train --max-utts 9000
 
+step "5b. phonetic prior for text-to-semantic decoding: log P(symbol | unit) counted on the aligned training units"
+[ -f "$DATA/tokens/t2s_unit_prior.f32" ] || $PY -m sstrain.t2s.unit_prior --corpus "$DATA/corpus" --units "$DATA/tokens/train.npz" \
+  --vocab 512 --out "$DATA/tokens/t2s_unit_prior.f32"
+
 step "6. SoundStorm and text-to-semantic (run side by side on two cores)"
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm" --steps 2600 --max-minutes 46 --threads 1 \
   --layers 4 --dropout 0.0 --frames-per-batch 1600 --lengths 150,250,350 --lr 1.5e-3 &
@@ -67,5 +71,5 @@ step "7. speaker classifier for evaluation (never served)"
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
 $PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
-  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens"
+  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"

@@ -12,6 +12,7 @@ import { resolve } from "node:path";
 import { synthesizeToFile } from "./say.js";
 import { synthesizeRemote } from "./say-remote.js";
 import { preparePhonemes } from "./prepare-phonemes.js";
+import { prepareUnits } from "./prepare-units.js";
 import { pickVoices } from "../eval/voice-pick.js";
 import { CreateContext, type LatencyProfile } from "../protocol/messages.js";
 
@@ -25,6 +26,8 @@ const USAGE = `usage:
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
+  soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N]
+                           (training data: semantic units of corpus audio, for sstrain.t2s.unit_prior)
   soundstorm prepare voices --corpus DIR [--model DIR] [--voices a,b] [--candidates 8] [--sentences 24] [--min-gain 3]
                             [--write] [--json OUT]   (choose each base voice's prompt by end-to-end WER on validation sentences)
   soundstorm hash-key KEY        (prints the SHA-256 to put in SOUNDSTORM_API_KEYS or the keys file)`;
@@ -135,13 +138,21 @@ async function prepare(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: rest, options: {
     corpus: { type: "string" }, language: { type: "string" }, model: { type: "string" }, voices: { type: "string" },
     candidates: { type: "string" }, sentences: { type: "string" }, "min-gain": { type: "string" }, write: { type: "boolean" },
-    json: { type: "string" },
+    json: { type: "string" }, out: { type: "string" }, split: { type: "string" }, limit: { type: "string" },
   } });
-  if (what !== "phonemes" && what !== "voices") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes, voices)`);
+  if (what !== "phonemes" && what !== "voices" && what !== "units") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes, units, voices)`);
   if (!values.corpus) throw new UsageError(`prepare ${what} needs --corpus DIR`);
   const log = (m: string) => console.error(m);
   if (what === "phonemes") {
     await preparePhonemes(resolve(values.corpus), values.language ?? "en-us", log);
+    return;
+  }
+  if (what === "units") {
+    if (!values.out) throw new UsageError("prepare units needs --out FILE.jsonl");
+    const limit = values.limit === undefined ? undefined : Number(values.limit);
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new UsageError(`--limit must be an integer >= 1, got '${values.limit}'`);
+    await prepareUnits({ corpusDir: resolve(values.corpus), modelDir: resolve(values.model ?? "models/default"), out: resolve(values.out),
+      ...(values.split ? { split: values.split } : {}), ...(limit !== undefined ? { limit } : {}), log });
     return;
   }
   const num = (name: "candidates" | "sentences" | "min-gain", min: number) => {

@@ -47,6 +47,10 @@ const TextToSemanticSpec = Type.Object({
   /** Frames every phone (a symbol not in text.silent_symbols) gets at least, so that rounding the
    * predicted durations never drops a short sound (a 30 ms /ð/ at 40 ms frames). Default 0. */
   min_frames_per_phone: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** A phonetic prior on the token graph's choice: each frame's logits get weight x log P(symbol | unit)
+   * from `file` (float32 little-endian, [text.symbols, semantic.vocab_size] row-major; counted on aligned
+   * training audio by sstrain.t2s.unit_prior; a row of zeros is no prior). Default none. */
+  unit_prior: Type.Optional(Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) })),
 });
 const Text = Type.Object({
   phonemizer_language: Type.String(),
@@ -121,6 +125,8 @@ export interface Manifest extends ManifestData {
   /** Absolute directory of model.json; graph files are relative to it. */
   readonly dir: string;
   readonly voicePrompts: ReadonlyMap<string, VoicePrompt>;
+  /** text_to_semantic.unit_prior's table, log P(symbol | unit) as [symbols, vocab] row-major; null without one. */
+  readonly unitPrior: Float32Array | null;
 }
 
 /** A manifest with everything the speech pipeline needs. */
@@ -188,7 +194,24 @@ export function loadManifest(modelDir: string): Manifest {
       fail(path, `voice ${name}: ${(e as Error).message}`);
     }
   }
-  return Object.freeze({ ...m, dir, voicePrompts });
+  return Object.freeze({ ...m, dir, voicePrompts, unitPrior: readUnitPrior(path, dir, m) });
+}
+
+function readUnitPrior(path: string, dir: string, m: ManifestData): Float32Array | null {
+  const spec = m.text_to_semantic?.unit_prior;
+  if (!spec) return null;
+  if (!m.text || !m.semantic) fail(path, "text_to_semantic.unit_prior needs the text and semantic sections");
+  const want = m.text.symbols.length * m.semantic.vocab_size;
+  let buf: Buffer;
+  try { buf = readFileSync(join(dir, spec.file)); } catch (e) { fail(path, `unit_prior: ${(e as Error).message}`); }
+  if (buf.length !== want * 4) {
+    fail(path, `unit_prior ${spec.file} has ${buf.length} bytes, expected ${want * 4} (${m.text.symbols.length} symbols x ${m.semantic.vocab_size} units, float32)`);
+  }
+  const table = new Float32Array(want);
+  for (let i = 0; i < want; i++) table[i] = buf.readFloatLE(i * 4);
+  // log-probabilities: finite and at most 0 (rows of zeros mean "no prior for this symbol")
+  if (table.some((x) => !Number.isFinite(x) || x > 0)) fail(path, `unit_prior ${spec.file} must hold finite log-probabilities (<= 0)`);
+  return table;
 }
 
 /**

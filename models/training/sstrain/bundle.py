@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -88,6 +89,9 @@ def main(argv=None) -> None:
     ap.add_argument("--tail-frames", type=int, default=100)
     ap.add_argument("--max-window-frames", type=int, default=750)
     ap.add_argument("--fp32", action="store_true")
+    # log P(symbol | unit) from sstrain.t2s.unit_prior, added to the token graph's logits at this weight
+    ap.add_argument("--unit-prior", default="", help="a sstrain.t2s.unit_prior table to ship (copied as t2s_unit_prior.f32)")
+    ap.add_argument("--unit-prior-weight", type=float, default=1.0)
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -122,6 +126,9 @@ def main(argv=None) -> None:
     # every phone keeps at least one frame: rounding short predicted durations to zero drops sounds
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
                              "log_duration_offset": tc.duration_offset, "min_frames_per_phone": 1}
+    if a.unit_prior:
+        shutil.copyfile(a.unit_prior, out / "t2s_unit_prior.f32")
+        m["text_to_semantic"]["unit_prior"] = {"file": "t2s_unit_prior.f32", "weight": a.unit_prior_weight}
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],
                  "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " ",
                  "silent_symbols": [s for s in SYMBOLS if s in SILENT or s in PAUSE]}

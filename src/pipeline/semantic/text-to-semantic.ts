@@ -29,6 +29,8 @@ export class TextToSemantic {
   private readonly vocab: number;
   private readonly temperature: number;
   private readonly offset: number;
+  /** weight x log P(symbol | unit), [symbols, vocab] row-major; null: the graph's logits alone. */
+  private readonly prior: Float32Array | null;
 
   constructor(private readonly durationGraph: GraphRunner, private readonly tokensGraph: GraphRunner, manifest: ServingManifest) {
     this.maxDur = manifest.text_to_semantic.max_frames_per_phoneme;
@@ -37,6 +39,8 @@ export class TextToSemantic {
     this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
     const { symbols, silent_symbols: silent = symbols } = manifest.text;
     const { min_frames_per_phoneme: anyMin, min_frames_per_phone: phoneMin = 0 } = manifest.text_to_semantic;
+    const w = manifest.text_to_semantic.unit_prior?.weight ?? 0;
+    this.prior = manifest.unitPrior && w > 0 ? manifest.unitPrior.map((x) => w * x) : null;
     this.floor = Int32Array.from(symbols, (sym) => (silent.includes(sym) ? anyMin : Math.max(anyMin, phoneMin)));
   }
 
@@ -80,6 +84,14 @@ export class TextToSemantic {
     const logits = r.logits.data as Float32Array;
     const V = this.vocab;
     if (logits.length !== total * V) throw new Error(`t2s_tokens returned ${logits.length} logits, expected ${total}x${V}`);
+    const prior = this.prior;
+    if (prior) {
+      // favour the units that real audio of this frame's symbol mostly produces (sstrain.t2s.unit_prior)
+      for (let t = 0; t < total; t++) {
+        const row = framePh[t] * V;
+        for (let k = 0; k < V; k++) logits[t * V + k] += prior[row + k];
+      }
+    }
     const rng = new Rng(seed);
     const tokens = new Int32Array(total);
     for (let t = 0; t < total; t++) tokens[t] = pick(logits, t * V, V, this.temperature, rng);

@@ -1,0 +1,58 @@
+/**
+ * `soundstorm prepare units --corpus DIR --out FILE [--model DIR] [--split train] [--limit N]`: the
+ * model's semantic tokenizer (onnxruntime-node, as voice cloning runs it) over corpus audio, one JSON
+ * line {"id", "units"} per utterance. The audio is padded to whole semantic frames first, as
+ * `sstrain.tokens` does. Training steps that need units read it (`sstrain.t2s.unit_prior --units`) on
+ * machines that have neither tokens nor Python onnxruntime. With --limit below the split's size, an
+ * evenly spaced subset (every k-th utterance, so every speaker and sentence range is in it). Resumable.
+ */
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { join } from "node:path";
+import { loadModelSet } from "../models/model-set.js";
+
+interface IndexEntry { id: string; offset: number; length: number }
+
+export interface PrepareUnitsOptions {
+  readonly corpusDir: string;
+  readonly modelDir: string;
+  readonly out: string;
+  readonly split?: string;
+  readonly limit?: number;
+  readonly log: (m: string) => void;
+}
+
+export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
+  const split = o.split ?? "train";
+  const index = readFileSync(join(o.corpusDir, `${split}.jsonl`), "utf8").split("\n").filter(Boolean)
+    .map((l) => JSON.parse(l) as IndexEntry);
+  const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
+  const done = new Set<string>();
+  if (existsSync(o.out)) {
+    for (const line of readFileSync(o.out, "utf8").split("\n")) if (line) done.add((JSON.parse(line) as { id: string }).id);
+  }
+  const todo = index.filter((u, i) => i % stride === 0 && !done.has(u.id));
+  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split})`);
+  const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, ["semantic_tokenizer"]);
+  const hop = Math.round(models.manifest.audio.sample_rate / models.manifest.semantic!.rate);
+  const fd = openSync(join(o.corpusDir, `${split}.pcm`), "r");
+  try {
+    const t0 = performance.now();
+    for (let k = 0; k < todo.length; k++) {
+      const u = todo[k];
+      const buf = Buffer.alloc(u.length * 2);
+      readSync(fd, buf, 0, buf.length, u.offset * 2);
+      const pcm = new Float32Array(Math.ceil(u.length / hop) * hop);   // zero-padded to whole frames
+      for (let i = 0; i < u.length; i++) pcm[i] = buf.readInt16LE(i * 2) / 32768;
+      const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
+      appendFileSync(o.out, JSON.stringify({ id: u.id, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) }) + "\n");
+      if ((k + 1) % 500 === 0 || k + 1 === todo.length) {
+        const s = (performance.now() - t0) / 1000;
+        o.log(`${k + 1}/${todo.length} (${s.toFixed(0)} s, ~${((todo.length - k - 1) * s / (k + 1)).toFixed(0)} s left)`);
+      }
+    }
+    return todo.length;
+  } finally {
+    closeSync(fd);
+    await models.dispose();
+  }
+}
