@@ -39,3 +39,18 @@ test("prepare units tokenizes an evenly spaced subset, padded to whole frames, a
     assert.ok(r.units.every((u) => Number.isInteger(u) && u >= 0 && u < 32));
   }
 });
+
+test("prepare units --codes adds the codec encoder's codes: one array per level, two frames per unit", async () => {
+  const lengths = [6400, 5000];
+  const dir = tinyCorpus(lengths);
+  const out = join(dir, "tokens.jsonl");
+  assert.equal(await prepareUnits({ corpusDir: dir, modelDir: "models/fixture", out, codes: true, log: () => {} }), 2);
+  const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id: string; units: number[]; codes: number[][] });
+  for (const r of rows) {
+    assert.equal(r.codes.length, 4, "the fixture codec has 4 levels");
+    for (const level of r.codes) {
+      assert.equal(level.length, 2 * r.units.length);
+      assert.ok(level.every((c) => Number.isInteger(c) && c >= 0 && c < 64));
+    }
+  }
+});

@@ -34,9 +34,11 @@ step "5. alignments (IPA symbols to flite phones) and tokens (codes + units)"
 $PY -m sstrain.tokens --corpus "$DATA/corpus" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/semantic/tokenizer.pt" \
   --out "$DATA/tokens" --splits valid,train --max-utts 9000
 
-step "5b. phonetic prior for text-to-semantic decoding: log P(symbol | unit) counted on the aligned training units"
+step "5b. decoding priors, counted on the training tokens: log P(symbol | unit) for text-to-semantic, log P(unit | level-1 code) for SoundStorm"
 [ -f "$DATA/tokens/t2s_unit_prior.f32" ] || $PY -m sstrain.t2s.unit_prior --corpus "$DATA/corpus" --units "$DATA/tokens/train.npz" \
   --vocab 512 --out "$DATA/tokens/t2s_unit_prior.f32"
+[ -f "$DATA/tokens/soundstorm_level1_prior.f32" ] || $PY -m sstrain.soundstorm.level1_prior --tokens "$DATA/tokens/train.npz" \
+  --units 512 --codes 1024 --out "$DATA/tokens/soundstorm_level1_prior.f32"
 
 step "6. SoundStorm and text-to-semantic (run side by side on two cores)"
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm" --steps 2600 --max-minutes 46 --threads 1 \
@@ -71,5 +73,6 @@ step "7. speaker classifier for evaluation (never served)"
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
 $PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
-  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
+  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32" \
+  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"

@@ -1,9 +1,10 @@
 /**
- * `soundstorm prepare units --corpus DIR --out FILE [--model DIR] [--split train] [--limit N]`: the
- * model's semantic tokenizer (onnxruntime-node, as voice cloning runs it) over corpus audio, one JSON
- * line {"id", "units"} per utterance. The audio is padded to whole semantic frames first, as
- * `sstrain.tokens` does. Training steps that need units read it (`sstrain.t2s.unit_prior --units`) on
- * machines that have neither tokens nor Python onnxruntime. With --limit below the split's size, an
+ * `soundstorm prepare units --corpus DIR --out FILE [--model DIR] [--split train] [--limit N] [--codes]`:
+ * the model's semantic tokenizer (onnxruntime-node, as voice cloning runs it) over corpus audio, one JSON
+ * line {"id", "units"} per utterance; with --codes also the codec encoder's codes ("codes": one array
+ * per level, at the frame rate). The audio is padded to whole semantic frames first, as `sstrain.tokens`
+ * does. Training steps that need them read this file (`sstrain.t2s.unit_prior --units`,
+ * `sstrain.soundstorm.level1_prior --tokens`) on machines with neither tokens nor Python onnxruntime. With --limit below the split's size, an
  * evenly spaced subset (every k-th utterance, so every speaker and sentence range is in it). Resumable.
  */
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
@@ -18,6 +19,8 @@ export interface PrepareUnitsOptions {
   readonly out: string;
   readonly split?: string;
   readonly limit?: number;
+  /** Also run the codec encoder and write each utterance's codes. */
+  readonly codes?: boolean;
   readonly log: (m: string) => void;
 }
 
@@ -32,7 +35,8 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   }
   const todo = index.filter((u, i) => i % stride === 0 && !done.has(u.id));
   o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split})`);
-  const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, ["semantic_tokenizer"]);
+  const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, o.codes ? ["semantic_tokenizer", "codec_encoder"] : ["semantic_tokenizer"]);
+  const levels = models.manifest.codec.levels;
   const hop = Math.round(models.manifest.audio.sample_rate / models.manifest.semantic!.rate);
   const fd = openSync(join(o.corpusDir, `${split}.pcm`), "r");
   try {
@@ -44,7 +48,13 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
       const pcm = new Float32Array(Math.ceil(u.length / hop) * hop);   // zero-padded to whole frames
       for (let i = 0; i < u.length; i++) pcm[i] = buf.readInt16LE(i * 2) / 32768;
       const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
-      appendFileSync(o.out, JSON.stringify({ id: u.id, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) }) + "\n");
+      const row: { id: string; units: number[]; codes?: number[][] } = { id: u.id, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) };
+      if (o.codes) {
+        const c = Array.from((await models.graphs.codec_encoder.run({ audio: { data: pcm, dims: [1, pcm.length] } })).codes.data as ArrayLike<number | bigint>, Number);
+        const T = c.length / levels;   // [1, levels, frames]
+        row.codes = Array.from({ length: levels }, (_, q) => c.slice(q * T, (q + 1) * T));
+      }
+      appendFileSync(o.out, JSON.stringify(row) + "\n");
       if ((k + 1) % 500 === 0 || k + 1 === todo.length) {
         const s = (performance.now() - t0) / 1000;
         o.log(`${k + 1}/${todo.length} (${s.toFixed(0)} s, ~${((todo.length - k - 1) * s / (k + 1)).toFixed(0)} s left)`);

@@ -39,6 +39,10 @@ const SoundStorm = Type.Object({
   /** With cached_tail: the tail's last frames stay in the window (trained so), so the new frames'
    * convolution and normalisation do not start cold at the join. Default 0. */
   tail_overlap_frames: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** A prior on level 1: its logits get weight x log P(frame's unit | code) from `file` (float32
+   * little-endian, [semantic.vocab_size, codec.codebook_size] row-major; counted on real tokens by
+   * sstrain.soundstorm.level1_prior; a row of zeros is no prior). Default none. */
+  level1_prior: Type.Optional(Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) })),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
@@ -127,6 +131,8 @@ export interface Manifest extends ManifestData {
   readonly voicePrompts: ReadonlyMap<string, VoicePrompt>;
   /** text_to_semantic.unit_prior's table, log P(symbol | unit) as [symbols, vocab] row-major; null without one. */
   readonly unitPrior: Float32Array | null;
+  /** soundstorm.level1_prior's table, log P(unit | code) as [vocab, codebook] row-major; null without one. */
+  readonly level1Prior: Float32Array | null;
 }
 
 /** A manifest with everything the speech pipeline needs. */
@@ -194,23 +200,27 @@ export function loadManifest(modelDir: string): Manifest {
       fail(path, `voice ${name}: ${(e as Error).message}`);
     }
   }
-  return Object.freeze({ ...m, dir, voicePrompts, unitPrior: readUnitPrior(path, dir, m) });
+  const unitPrior = m.text_to_semantic?.unit_prior && m.text && m.semantic
+    ? readLogTable(path, dir, "text_to_semantic.unit_prior", m.text_to_semantic.unit_prior.file, m.text.symbols.length, m.semantic.vocab_size, "symbols", "units")
+    : null;
+  if (m.text_to_semantic?.unit_prior && !unitPrior) fail(path, "text_to_semantic.unit_prior needs the text and semantic sections");
+  const level1Prior = m.soundstorm?.level1_prior && m.semantic
+    ? readLogTable(path, dir, "soundstorm.level1_prior", m.soundstorm.level1_prior.file, m.semantic.vocab_size, m.codec.codebook_size, "units", "codes")
+    : null;
+  if (m.soundstorm?.level1_prior && !level1Prior) fail(path, "soundstorm.level1_prior needs the semantic section");
+  return Object.freeze({ ...m, dir, voicePrompts, unitPrior, level1Prior });
 }
 
-function readUnitPrior(path: string, dir: string, m: ManifestData): Float32Array | null {
-  const spec = m.text_to_semantic?.unit_prior;
-  if (!spec) return null;
-  if (!m.text || !m.semantic) fail(path, "text_to_semantic.unit_prior needs the text and semantic sections");
-  const want = m.text.symbols.length * m.semantic.vocab_size;
+/** A decoding prior's table: float32 little-endian log-probabilities, [rows, cols] row-major. */
+function readLogTable(path: string, dir: string, field: string, file: string, rows: number, cols: number, rowName: string, colName: string): Float32Array {
+  const want = rows * cols;
   let buf: Buffer;
-  try { buf = readFileSync(join(dir, spec.file)); } catch (e) { fail(path, `unit_prior: ${(e as Error).message}`); }
-  if (buf.length !== want * 4) {
-    fail(path, `unit_prior ${spec.file} has ${buf.length} bytes, expected ${want * 4} (${m.text.symbols.length} symbols x ${m.semantic.vocab_size} units, float32)`);
-  }
+  try { buf = readFileSync(join(dir, file)); } catch (e) { fail(path, `${field}: ${(e as Error).message}`); }
+  if (buf.length !== want * 4) fail(path, `${field} ${file} has ${buf.length} bytes, expected ${want * 4} (${rows} ${rowName} x ${cols} ${colName}, float32)`);
   const table = new Float32Array(want);
   for (let i = 0; i < want; i++) table[i] = buf.readFloatLE(i * 4);
-  // log-probabilities: finite and at most 0 (rows of zeros mean "no prior for this symbol")
-  if (table.some((x) => !Number.isFinite(x) || x > 0)) fail(path, `unit_prior ${spec.file} must hold finite log-probabilities (<= 0)`);
+  // log-probabilities: finite and at most 0 (rows of zeros mean "no prior for this row")
+  if (table.some((x) => !Number.isFinite(x) || x > 0)) fail(path, `${field} ${file} must hold finite log-probabilities (<= 0)`);
   return table;
 }
 

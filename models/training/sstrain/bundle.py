@@ -92,6 +92,11 @@ def main(argv=None) -> None:
     # log P(symbol | unit) from sstrain.t2s.unit_prior, added to the token graph's logits at this weight
     ap.add_argument("--unit-prior", default="", help="a sstrain.t2s.unit_prior table to ship (copied as t2s_unit_prior.f32)")
     ap.add_argument("--unit-prior-weight", type=float, default=1.0)
+    # log P(unit | level-1 code) from sstrain.soundstorm.level1_prior, added to SoundStorm's level-1 logits
+    ap.add_argument("--level1-prior", default="", help="a sstrain.soundstorm.level1_prior table to ship (as soundstorm_level1_prior.f32)")
+    ap.add_argument("--level1-prior-weight", type=float, default=1.0)
+    # every phone keeps at least this many 40 ms frames (1 lost short sounds to rounding; 2 was better again, session 15)
+    ap.add_argument("--min-frames-per-phone", type=int, default=2)
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -123,9 +128,12 @@ def main(argv=None) -> None:
     m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": a.tail_frames,
                        **({"cached_tail": True} if sc.isolated_tail else {}),
                        **({"tail_overlap_frames": sc.tail_overlap} if sc.isolated_tail and sc.tail_overlap else {})}
-    # every phone keeps at least one frame: rounding short predicted durations to zero drops sounds
+    if a.level1_prior:
+        shutil.copyfile(a.level1_prior, out / "soundstorm_level1_prior.f32")
+        m["soundstorm"]["level1_prior"] = {"file": "soundstorm_level1_prior.f32", "weight": a.level1_prior_weight}
+    # every phone keeps a floor of frames: rounding short predicted durations to zero drops sounds
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
-                             "log_duration_offset": tc.duration_offset, "min_frames_per_phone": 1}
+                             "log_duration_offset": tc.duration_offset, "min_frames_per_phone": a.min_frames_per_phone}
     if a.unit_prior:
         shutil.copyfile(a.unit_prior, out / "t2s_unit_prior.f32")
         m["text_to_semantic"]["unit_prior"] = {"file": "t2s_unit_prior.f32", "weight": a.unit_prior_weight}

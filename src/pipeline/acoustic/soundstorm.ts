@@ -60,12 +60,16 @@ export class AcousticGenerator {
   private readonly cachedTail: boolean;
   private readonly tailOverlap: number;
   private readonly defaults: MaskGitOptions;
+  /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
+  private readonly level1Prior: Float32Array | null;
 
   constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     this.cachedTail = manifest.soundstorm.cached_tail === true;
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
+    const w = manifest.soundstorm.level1_prior?.weight ?? 0;
+    this.level1Prior = manifest.level1Prior && w > 0 ? manifest.level1Prior.map((x) => w * x) : null;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -99,9 +103,19 @@ export class AcousticGenerator {
       ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
-    const trace = await decodeMaskGit(grid, opts,
-      (level, g) => this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts),
-      new Rng(req.seed), req.signal);
+    const prior = this.level1Prior;
+    const K = this.defaults.codebookSize;
+    const trace = await decodeMaskGit(grid, opts, async (level, g) => {
+      const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);
+      // level 1 leans to the codes real audio of each frame's unit mostly carries (sstrain.soundstorm.level1_prior)
+      if (level === 0 && prior) {
+        for (let i = 0; i < n; i++) {
+          const row = semantic[inWindow + i] * K;
+          for (let k = 0; k < K; k++) logits[i * K + k] += prior[row + k];
+        }
+      }
+      return logits;
+    }, new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes };
   }
 }
