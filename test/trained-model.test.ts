@@ -38,6 +38,9 @@ test("models/default is a trained, complete set with the four flite voices", () 
   const m = servingManifest(loadManifest(DEFAULT_MODEL));
   assert.equal(m.kind, "trained");
   for (const v of ["slt", "awb", "rms", "kal16"]) assert.ok(m.voicePrompts.has(v), `voice ${v}`);
+  // the text-to-semantic unit prior ships with the model (session 15), loaded and checked with the manifest
+  assert.equal(m.unitPrior?.length, m.text!.symbols.length * m.semantic!.vocab_size);
+  assert.equal(m.text_to_semantic?.min_frames_per_phone, 2);
   for (const g of ["soundstorm", "t2s_duration", "t2s_tokens", "codec_decoder", "codec_encoder", "semantic_tokenizer"] as const) {
     assert.ok(m.graphs[g], `graph ${g}`);
   }
