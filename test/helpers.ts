@@ -1,6 +1,8 @@
 /** Shared test helpers: a server on an ephemeral loopback port and a WebSocket client that queues events. */
 import { spawnSync } from "node:child_process";
-import { resolve } from "node:path";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import WebSocket from "ws";
 import { createApp, type App } from "../src/app.js";
 import type { ConfigOverrides } from "../src/config.js";
@@ -11,6 +13,18 @@ import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
 
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
 export const FIXTURE_MODEL = resolve("models/fixture");
+
+/** A temporary copy of the fixture whose manifest names a decoding prior (`section`.`field` = {file, weight})
+ * holding `table` as float32 little-endian. */
+export function fixtureWithPrior(section: "text_to_semantic" | "soundstorm", field: string, table: Float32Array, weight: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-prior-"));
+  cpSync(FIXTURE_MODEL, dir, { recursive: true });
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  raw[section][field] = { file: "prior.f32", weight };
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  writeFileSync(join(dir, "prior.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
+  return dir;
+}
 
 export async function startTestServer(overrides: ConfigOverrides = {}): Promise<App> {
   return createApp({ host: "127.0.0.1", port: 0, modelDir: FIXTURE_MODEL, ...overrides });

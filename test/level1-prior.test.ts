@@ -1,24 +1,14 @@
 /** SoundStorm's level-1 prior (manifest soundstorm.level1_prior): loaded and checked with the manifest, added to level 1 only. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { loadModelSet } from "../src/models/model-set.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
+import { fixtureWithPrior } from "./helpers.js";
 
 /** A fixture copy (random-weight SoundStorm, for mechanics) whose manifest names a level-1 prior holding `table`. */
-function withPrior(table: Float32Array, weight: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "soundstorm-l1prior-"));
-  cpSync("models/fixture", dir, { recursive: true });
-  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
-  raw.soundstorm.level1_prior = { file: "l1.f32", weight };
-  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
-  writeFileSync(join(dir, "l1.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
-  return dir;
-}
+const withPrior = (table: Float32Array, weight: number) => fixtureWithPrior("soundstorm", "level1_prior", table, weight);
 
 const fixture = loadManifest("models/fixture");
 const U = fixture.semantic!.vocab_size, K = fixture.codec.codebook_size, Q = fixture.codec.levels;
@@ -53,7 +43,7 @@ test("a strong level-1 prior picks each frame's most likely code for its unit; t
 
 test("a level-1 prior file of the wrong size, or holding values that are not log-probabilities, is refused at load", () => {
   assert.throws(() => loadManifest(withPrior(new Float32Array(U * K + 3), 1)),
-    new RegExp(`soundstorm.level1_prior l1.f32 has \\d+ bytes, expected ${U * K * 4} \\(${U} units x ${K} codes, float32\\)`));
+    new RegExp(`soundstorm.level1_prior prior.f32 has \\d+ bytes, expected ${U * K * 4} \\(${U} units x ${K} codes, float32\\)`));
   const bad = new Float32Array(U * K);
   bad[9] = Number.POSITIVE_INFINITY;
   assert.throws(() => loadManifest(withPrior(bad, 1)), /finite log-probabilities/);

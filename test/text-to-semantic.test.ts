@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { loadManifest, servingManifest, type ServingManifest, type GraphSpec } from "../src/models/manifest.js";
 import type { GraphRunner, TensorValue } from "../src/models/ort.js";
 import { TextToSemantic } from "../src/pipeline/semantic/text-to-semantic.js";
+import { fixtureWithPrior } from "./helpers.js";
 
 const fixture = servingManifest(loadManifest("models/fixture"));
 const SILENT = ["<pad>", "<bos>", "<eos>", "<unk>", " ", ".", ",", "ˈ", "ˌ", "ː"];
@@ -87,16 +88,8 @@ test("a manifest asking for a per-phone floor must say which symbols are silent"
   assert.equal(loadManifest(dir).text_to_semantic?.min_frames_per_phone, 1);
 });
 
-/** A fixture copy whose manifest names a unit prior file holding `table` (float32 little-endian). */
-function withPrior(table: Float32Array, weight: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "soundstorm-prior-"));
-  cpSync("models/fixture", dir, { recursive: true });
-  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
-  raw.text_to_semantic.unit_prior = { file: "prior.f32", weight };
-  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
-  writeFileSync(join(dir, "prior.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
-  return dir;
-}
+/** A fixture copy whose manifest names a unit prior holding `table`. */
+const withPrior = (table: Float32Array, weight: number) => fixtureWithPrior("text_to_semantic", "unit_prior", table, weight);
 
 test("the unit prior steers each frame to the units its symbol's audio mostly gives; weight 0 or no prior leaves the graph's choice", async () => {
   const S = fixture.text.symbols.length, V = fixture.semantic.vocab_size;

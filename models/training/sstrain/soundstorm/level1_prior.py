@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..t2s.unit_prior import log_prior
+from ..t2s.unit_prior import write_prior
 
 
 def pairs(path: Path):
@@ -62,14 +62,7 @@ def main(argv=None) -> None:
     ap.add_argument("--min-frames", type=int, default=50, help="units seen on fewer frames get no prior")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    counts = count(Path(a.tokens), a.units, a.codes)
-    lp = log_prior(counts, a.alpha, a.min_frames)
-    print(f"unit purity of level-1 codes {counts.max(0).sum() / max(1, counts.sum()):.3f}; "
-          f"{int((counts.sum(1) >= a.min_frames).sum())} of {a.units} units get a prior", flush=True)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lp.astype("<f4").tofile(out)
-    print(f"wrote {out} ({out.stat().st_size} bytes, [{lp.shape[0]}, {lp.shape[1]}] float32)", flush=True)
+    write_prior(count(Path(a.tokens), a.units, a.codes), a.alpha, a.min_frames, a.out, "units", "level-1 codes")
 
 
 if __name__ == "__main__":

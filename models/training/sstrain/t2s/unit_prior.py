@@ -82,6 +82,18 @@ def log_prior(counts: np.ndarray, alpha: float, min_frames: int) -> np.ndarray:
     return lp.astype(np.float32)
 
 
+def write_prior(counts: np.ndarray, alpha: float, min_frames: int, out: str, rows: str, cols: str) -> None:
+    """Smooth `counts` [rows, cols] into log P(row | col), report how pure and how covered, write float32."""
+    lp = log_prior(counts, alpha, min_frames)
+    purity = counts.max(0).sum() / max(1, counts.sum())
+    print(f"{rows[:-1]} purity of {cols} {purity:.3f}; {int((counts.sum(1) >= min_frames).sum())} of {counts.shape[0]} "
+          f"{rows} get a prior", flush=True)
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lp.astype("<f4").tofile(path)
+    print(f"wrote {path} ({path.stat().st_size} bytes, [{lp.shape[0]}, {lp.shape[1]}] float32)", flush=True)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", required=True)
@@ -96,16 +108,7 @@ def main(argv=None) -> None:
     top = max((int(u.max()) for u in units.values() if len(u)), default=-1)
     if top >= a.vocab:
         raise SystemExit(f"unit {top} in {a.units} is out of range for --vocab {a.vocab}")
-    counts = count(Path(a.corpus), units, a.vocab, a.split)
-    lp = log_prior(counts, a.alpha, a.min_frames)
-    total = counts.sum()
-    purity = counts.max(0).sum() / max(1, total)
-    with_prior = int((counts.sum(1) >= a.min_frames).sum())
-    print(f"symbol purity of units {purity:.3f}; {with_prior} of {len(SYMBOLS)} symbols get a prior", flush=True)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    lp.astype("<f4").tofile(out)
-    print(f"wrote {out} ({out.stat().st_size} bytes, [{lp.shape[0]}, {lp.shape[1]}] float32)", flush=True)
+    write_prior(count(Path(a.corpus), units, a.vocab, a.split), a.alpha, a.min_frames, a.out, "symbols", "units")
 
 
 if __name__ == "__main__":
