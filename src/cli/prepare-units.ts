@@ -4,8 +4,9 @@
  * line {"id", "units"} per utterance; with --codes also the codec encoder's codes ("codes": one array
  * per level, at the frame rate). The audio is padded to whole semantic frames first, as `sstrain.tokens`
  * does. Training steps that need them read this file (`sstrain.t2s.unit_prior --units`,
- * `sstrain.soundstorm.level1_prior --tokens`) on machines with neither tokens nor Python onnxruntime. With --limit below the split's size, an
- * evenly spaced subset (every k-th utterance, so every speaker and sentence range is in it). Resumable.
+ * `sstrain.soundstorm.level1_prior --tokens`) on machines with neither tokens nor Python onnxruntime.
+ * With --limit below the split's size, an evenly spaced subset (every k-th utterance, so every speaker
+ * and sentence range is in it). Resumable.
  */
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
 import { join } from "node:path";
