@@ -8,11 +8,10 @@
  * With --limit below the split's size, an evenly spaced subset (every k-th utterance, so every speaker
  * and sentence range is in it). Resumable.
  */
-import { appendFileSync, closeSync, existsSync, openSync, readFileSync, readSync } from "node:fs";
+import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { readCorpusIndex, readCorpusPcm } from "../eval/corpus.js";
 import { loadModelSet } from "../models/model-set.js";
-
-interface IndexEntry { id: string; offset: number; length: number }
 
 export interface PrepareUnitsOptions {
   readonly corpusDir: string;
@@ -27,8 +26,7 @@ export interface PrepareUnitsOptions {
 
 export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   const split = o.split ?? "train";
-  const index = readFileSync(join(o.corpusDir, `${split}.jsonl`), "utf8").split("\n").filter(Boolean)
-    .map((l) => JSON.parse(l) as IndexEntry);
+  const index = readCorpusIndex(o.corpusDir, split);
   const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
   const done = new Set<string>();
   if (existsSync(o.out)) {
@@ -44,10 +42,7 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
     const t0 = performance.now();
     for (let k = 0; k < todo.length; k++) {
       const u = todo[k];
-      const buf = Buffer.alloc(u.length * 2);
-      readSync(fd, buf, 0, buf.length, u.offset * 2);
-      const pcm = new Float32Array(Math.ceil(u.length / hop) * hop);   // zero-padded to whole frames
-      for (let i = 0; i < u.length; i++) pcm[i] = buf.readInt16LE(i * 2) / 32768;
+      const pcm = readCorpusPcm(fd, u, new Float32Array(Math.ceil(u.length / hop) * hop));   // zero-padded to whole frames
       const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
       const row: { id: string; units: number[]; codes?: number[][] } = { id: u.id, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) };
       if (o.codes) {

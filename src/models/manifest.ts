@@ -200,19 +200,24 @@ export function loadManifest(modelDir: string): Manifest {
       fail(path, `voice ${name}: ${(e as Error).message}`);
     }
   }
-  const unitPrior = m.text_to_semantic?.unit_prior && m.text && m.semantic
-    ? readLogTable(path, dir, "text_to_semantic.unit_prior", m.text_to_semantic.unit_prior.file, m.text.symbols.length, m.semantic.vocab_size, "symbols", "units")
-    : null;
-  if (m.text_to_semantic?.unit_prior && !unitPrior) fail(path, "text_to_semantic.unit_prior needs the text and semantic sections");
-  const level1Prior = m.soundstorm?.level1_prior && m.semantic
-    ? readLogTable(path, dir, "soundstorm.level1_prior", m.soundstorm.level1_prior.file, m.semantic.vocab_size, m.codec.codebook_size, "units", "codes")
-    : null;
-  if (m.soundstorm?.level1_prior && !level1Prior) fail(path, "soundstorm.level1_prior needs the semantic section");
+  let unitPrior: Float32Array | null = null;
+  if (m.text_to_semantic?.unit_prior) {
+    if (!m.text || !m.semantic) fail(path, "text_to_semantic.unit_prior needs the text and semantic sections");
+    unitPrior = readLogTable(path, dir, "text_to_semantic.unit_prior", m.text_to_semantic.unit_prior.file,
+      [m.text.symbols.length, "symbols"], [m.semantic.vocab_size, "units"]);
+  }
+  let level1Prior: Float32Array | null = null;
+  if (m.soundstorm?.level1_prior) {
+    if (!m.semantic) fail(path, "soundstorm.level1_prior needs the semantic section");
+    level1Prior = readLogTable(path, dir, "soundstorm.level1_prior", m.soundstorm.level1_prior.file,
+      [m.semantic.vocab_size, "units"], [m.codec.codebook_size, "codes"]);
+  }
   return Object.freeze({ ...m, dir, voicePrompts, unitPrior, level1Prior });
 }
 
 /** A decoding prior's table: float32 little-endian log-probabilities, [rows, cols] row-major. */
-function readLogTable(path: string, dir: string, field: string, file: string, rows: number, cols: number, rowName: string, colName: string): Float32Array {
+function readLogTable(path: string, dir: string, field: string, file: string,
+  [rows, rowName]: [number, string], [cols, colName]: [number, string]): Float32Array {
   const want = rows * cols;
   let buf: Buffer;
   try { buf = readFileSync(join(dir, file)); } catch (e) { fail(path, `${field}: ${(e as Error).message}`); }

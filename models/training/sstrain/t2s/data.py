@@ -31,7 +31,8 @@ class Aligned:
     start: int               # first frame (25 Hz) of the symbols in the utterance's units
 
 
-def build_alignments(corpus: Path, splits=("train", "valid", "test")) -> dict[str, Aligned]:
+def build_alignments(corpus: Path, splits=("train", "valid", "test"), only: set[str] | None = None) -> dict[str, Aligned]:
+    """Align every utterance of `splits` (or only those whose id is in `only`)."""
     ipa = {}
     for line in open(corpus / "phonemes.jsonl"):
         d = json.loads(line)
@@ -40,6 +41,8 @@ def build_alignments(corpus: Path, splits=("train", "valid", "test")) -> dict[st
     for split in splits:
         for k, line in enumerate(open(corpus / f"{split}.jsonl")):
             u = json.loads(line)
+            if only is not None and u["id"] not in only:
+                continue
             syms = encode(ipa[u["text"]])
             frames, cont, start, end = align(syms, [tuple(p) for p in u["phones"]], RATE)
             if end <= start:

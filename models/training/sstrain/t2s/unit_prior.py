@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import numpy as np
 
-from ..text import SYMBOL_ID, SYMBOLS, align, encode
-
-RATE = 25.0
+from ..text import SYMBOLS
+from .data import build_alignments
 
 
 def read_units(path: Path) -> dict[str, np.ndarray]:
@@ -45,32 +43,18 @@ def read_units(path: Path) -> dict[str, np.ndarray]:
 
 def count(corpus: Path, units: dict[str, np.ndarray], vocab: int, split: str = "train") -> np.ndarray:
     """[symbols, vocab] frame counts over the utterances that have units."""
-    ipa = {}
-    for line in open(corpus / "phonemes.jsonl"):
-        d = json.loads(line)
-        ipa[d["text"]] = d["ipa"]
+    aligned = build_alignments(corpus, (split,), only=set(units))
     counts = np.zeros((len(SYMBOLS), vocab), dtype=np.int64)
-    t0, k, skipped = time.time(), 0, 0
-    for line in open(corpus / f"{split}.jsonl"):
-        u = json.loads(line)
-        un = units.get(u["id"])
-        if un is None:
-            continue
-        syms = encode(ipa[u["text"]])
-        frames, _, start, end = align(syms, [tuple(p) for p in u["phones"]], RATE)
-        if end <= start:
-            skipped += 1
-            continue
-        fs = np.repeat(np.array([SYMBOL_ID[s] for s in syms], dtype=np.int64), frames)
-        n = min(len(fs), len(un) - start)   # flite's last phone may end just past the audio
+    short = 0
+    for uid, a in aligned.items():
+        un = units[uid]
+        fs = np.repeat(a.symbols, a.frames)
+        n = min(len(fs), len(un) - a.start)   # flite's last phone may end just past the audio
         if n <= 0:
-            skipped += 1
+            short += 1
             continue
-        np.add.at(counts, (fs[:n], un[start:start + n]), 1)
-        k += 1
-        if k % 1000 == 0:
-            print(f"{k} utterances counted ({time.time() - t0:.0f} s)", flush=True)
-    print(f"{k} utterances, {int(counts.sum())} frames counted, {skipped} skipped", flush=True)
+        np.add.at(counts, (fs[:n], un[a.start:a.start + n]), 1)
+    print(f"{len(aligned) - short} utterances, {int(counts.sum())} frames counted, {short} too short", flush=True)
     return counts
 
 
