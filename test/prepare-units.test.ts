@@ -7,13 +7,13 @@ import { join } from "node:path";
 import { prepareUnits } from "../src/cli/prepare-units.js";
 
 /** A packed corpus split like sstrain.corpus writes: index lines and int16 samples back to back. */
-function tinyCorpus(lengths: number[]): string {
+function tinyCorpus(lengths: number[], speakers: string[] = lengths.map(() => "slt")): string {
   const dir = mkdtempSync(join(tmpdir(), "soundstorm-units-"));
   const pcm = new Int16Array(lengths.reduce((a, b) => a + b, 0));
   for (let i = 0; i < pcm.length; i++) pcm[i] = Math.round(8000 * Math.sin(i * 0.05 + (i % 97) * 0.3));
   let offset = 0;
   const lines = lengths.map((length, i) => {
-    const line = JSON.stringify({ id: `train${i}`, speaker: "slt", text: "x", offset, length });
+    const line = JSON.stringify({ id: `train${i}`, speaker: speakers[i], text: "x", offset, length });
     offset += length;
     return line;
   });
@@ -53,4 +53,14 @@ test("prepare units --codes adds the codec encoder's codes: one array per level,
       assert.ok(level.every((c) => Number.isInteger(c) && c >= 0 && c < 64));
     }
   }
+});
+
+test("prepare units --speakers tokenizes only those speakers' utterances and writes each row's speaker", async () => {
+  const dir = tinyCorpus([3200, 3200, 3200, 3200], ["slt", "slt_a", "awb", "kal16"]);
+  const out = join(dir, "units.jsonl");
+  const opts = { corpusDir: dir, modelDir: "models/fixture", out, log: () => {} };
+  assert.equal(await prepareUnits({ ...opts, speakers: ["slt", "kal16"] }), 2);
+  const rows = readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id: string; speaker: string });
+  assert.deepEqual(rows.map((r) => [r.id, r.speaker]), [["train0", "slt"], ["train3", "kal16"]]);
+  await assert.rejects(prepareUnits({ ...opts, speakers: ["rms"] }), /no utterances of speakers rms in train/);
 });

@@ -26,7 +26,7 @@ const USAGE = `usage:
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
-  soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--codes]
+  soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
   soundstorm prepare voices --corpus DIR [--model DIR] [--voices a,b] [--candidates 8] [--sentences 24] [--min-gain 3]
                             [--write] [--json OUT]   (choose each base voice's prompt by end-to-end WER on validation sentences)
@@ -139,6 +139,7 @@ async function prepare(argv: string[]): Promise<void> {
     corpus: { type: "string" }, language: { type: "string" }, model: { type: "string" }, voices: { type: "string" },
     candidates: { type: "string" }, sentences: { type: "string" }, "min-gain": { type: "string" }, write: { type: "boolean" },
     json: { type: "string" }, out: { type: "string" }, split: { type: "string" }, limit: { type: "string" }, codes: { type: "boolean" },
+    speakers: { type: "string" },
   } });
   if (what !== "phonemes" && what !== "voices" && what !== "units") throw new UsageError(`unknown preparation '${what ?? ""}' (available: phonemes, units, voices)`);
   if (!values.corpus) throw new UsageError(`prepare ${what} needs --corpus DIR`);
@@ -152,7 +153,8 @@ async function prepare(argv: string[]): Promise<void> {
     const limit = values.limit === undefined ? undefined : Number(values.limit);
     if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new UsageError(`--limit must be an integer >= 1, got '${values.limit}'`);
     await prepareUnits({ corpusDir: resolve(values.corpus), modelDir: resolve(values.model ?? "models/default"), out: resolve(values.out),
-      ...(values.split ? { split: values.split } : {}), ...(limit !== undefined ? { limit } : {}), codes: Boolean(values.codes), log });
+      ...(values.split ? { split: values.split } : {}), ...(limit !== undefined ? { limit } : {}),
+      ...(values.speakers ? { speakers: values.speakers.split(",").filter(Boolean) } : {}), codes: Boolean(values.codes), log });
     return;
   }
   const num = (name: "candidates" | "sentences" | "min-gain", min: number) => {

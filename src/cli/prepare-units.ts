@@ -1,12 +1,13 @@
 /**
- * `soundstorm prepare units --corpus DIR --out FILE [--model DIR] [--split train] [--limit N] [--codes]`:
+ * `soundstorm prepare units --corpus DIR --out FILE [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]`:
  * the model's semantic tokenizer (onnxruntime-node, as voice cloning runs it) over corpus audio, one JSON
- * line {"id", "units"} per utterance; with --codes also the codec encoder's codes ("codes": one array
+ * line {"id", "speaker", "units"} per utterance; with --codes also the codec encoder's codes ("codes": one array
  * per level, at the frame rate). The audio is padded to whole semantic frames first, as `sstrain.tokens`
  * does. Training steps that need them read this file (`sstrain.t2s.unit_prior --units`,
  * `sstrain.soundstorm.level1_prior --tokens`) on machines with neither tokens nor Python onnxruntime.
  * With --limit below the split's size, an evenly spaced subset (every k-th utterance, so every speaker
- * and sentence range is in it). Resumable.
+ * and sentence range is in it); with --speakers, only those speakers' utterances (the per-voice level-1
+ * priors count a base voice's own audio). Resumable: ids already in FILE are skipped.
  */
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -19,6 +20,8 @@ export interface PrepareUnitsOptions {
   readonly out: string;
   readonly split?: string;
   readonly limit?: number;
+  /** Only these corpus speakers (e.g. the base voices, without their augmented variants). */
+  readonly speakers?: readonly string[];
   /** Also run the codec encoder and write each utterance's codes. */
   readonly codes?: boolean;
   readonly log: (m: string) => void;
@@ -26,14 +29,17 @@ export interface PrepareUnitsOptions {
 
 export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   const split = o.split ?? "train";
-  const index = readCorpusIndex(o.corpusDir, split);
+  const all = readCorpusIndex(o.corpusDir, split);
+  const keep = o.speakers ? new Set(o.speakers) : null;
+  const index = keep ? all.filter((u) => keep.has(u.speaker)) : all;
+  if (index.length === 0) throw new Error(`no utterances of speakers ${o.speakers!.join(", ")} in ${split}`);
   const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
   const done = new Set<string>();
   if (existsSync(o.out)) {
     for (const line of readFileSync(o.out, "utf8").split("\n")) if (line) done.add((JSON.parse(line) as { id: string }).id);
   }
   const todo = index.filter((u, i) => i % stride === 0 && !done.has(u.id));
-  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split})`);
+  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split}${keep ? ` of ${o.speakers!.join(",")}` : ""})`);
   const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, o.codes ? ["semantic_tokenizer", "codec_encoder"] : ["semantic_tokenizer"]);
   const levels = models.manifest.codec.levels;
   const hop = Math.round(models.manifest.audio.sample_rate / models.manifest.semantic!.rate);
@@ -44,7 +50,7 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
       const u = todo[k];
       const pcm = readCorpusPcm(fd, u, new Float32Array(Math.ceil(u.length / hop) * hop));   // zero-padded to whole frames
       const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
-      const row: { id: string; units: number[]; codes?: number[][] } = { id: u.id, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) };
+      const row: { id: string; speaker: string; units: number[]; codes?: number[][] } = { id: u.id, speaker: u.speaker, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) };
       if (o.codes) {
         const c = Array.from((await models.graphs.codec_encoder.run({ audio: { data: pcm, dims: [1, pcm.length] } })).codes.data as ArrayLike<number | bigint>, Number);
         const T = c.length / levels;   // [1, levels, frames]
