@@ -81,7 +81,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       // as the server does it: the manifest's window, tail and voice-prompt settings
       const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
         repeatTokens(it.sem, m.semantic.repeat), {
-          maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1, voiceName: voice.name,
+          maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
           ...(schedule ? { schedule } : {}),
         });
       const ms = performance.now() - t0;
@@ -178,8 +178,8 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
         const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), tail,
           repeatTokens(sem, m.semantic.repeat), {
-            maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1, voiceName: voice.name,
-          });
+            maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+            });
         const pcm = await decodeCodes(models, m, r.codes);
         const hyp = transcribe([pcm], sr)[0].text;
         const crops = await spk.classifyCrops(pcm);

@@ -39,19 +39,10 @@ const SoundStorm = Type.Object({
   /** With cached_tail: the tail's last frames stay in the window (trained so), so the new frames'
    * convolution and normalisation do not start cold at the join. Default 0. */
   tail_overlap_frames: Type.Optional(Type.Integer({ minimum: 0 })),
-  /** A prior on level 1: its logits get weight x log P(frame's unit | code) from a table
-   * [semantic.vocab_size, codec.codebook_size] row-major, counted on real tokens by
-   * sstrain.soundstorm.level1_prior (a row of zeros is no prior). `voices` maps a voice to a table counted
-   * on that voice's own audio; `file` serves every other voice (cloned ones too); either may be absent.
-   * `dtype` float32 (little-endian, the default) or uint8 (byte q is the log-probability -q x `step`).
-   * Default none. */
-  level1_prior: Type.Optional(Type.Object({
-    weight: Type.Number({ minimum: 0 }),
-    file: Type.Optional(Type.String({ minLength: 1 })),
-    voices: Type.Optional(Type.Record(Type.String(), Type.String({ minLength: 1 }))),
-    dtype: Type.Optional(Type.Union([Type.Literal("float32"), Type.Literal("uint8")])),
-    step: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
-  })),
+  /** A prior on level 1: its logits get weight x log P(frame's unit | code) from `file` (float32
+   * little-endian, [semantic.vocab_size, codec.codebook_size] row-major; counted on real tokens by
+   * sstrain.soundstorm.level1_prior; a row of zeros is no prior). Default none. */
+  level1_prior: Type.Optional(Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) })),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
@@ -140,10 +131,8 @@ export interface Manifest extends ManifestData {
   readonly voicePrompts: ReadonlyMap<string, VoicePrompt>;
   /** text_to_semantic.unit_prior's table, log P(symbol | unit) as [symbols, vocab] row-major; null without one. */
   readonly unitPrior: Float32Array | null;
-  /** soundstorm.level1_prior's shared table (`file`), log P(unit | code) as [vocab, codebook] row-major; null without one. */
+  /** soundstorm.level1_prior's table, log P(unit | code) as [vocab, codebook] row-major; null without one. */
   readonly level1Prior: Float32Array | null;
-  /** soundstorm.level1_prior's per-voice tables (`voices`), by voice name. */
-  readonly level1Priors: ReadonlyMap<string, Float32Array>;
 }
 
 /** A manifest with everything the speech pipeline needs. */
@@ -218,36 +207,23 @@ export function loadManifest(modelDir: string): Manifest {
       [m.text.symbols.length, "symbols"], [m.semantic.vocab_size, "units"]);
   }
   let level1Prior: Float32Array | null = null;
-  const level1Priors = new Map<string, Float32Array>();
-  const l1 = m.soundstorm?.level1_prior;
-  if (l1) {
+  if (m.soundstorm?.level1_prior) {
     if (!m.semantic) fail(path, "soundstorm.level1_prior needs the semantic section");
-    if (!l1.file && !l1.voices) fail(path, "soundstorm.level1_prior needs a file or voices");
-    if ((l1.dtype === "uint8") !== (l1.step !== undefined)) fail(path, "soundstorm.level1_prior: step goes with dtype uint8, and only with it");
-    const shape = (file: string, field: string) => readLogTable(path, dir, field, file,
-      [m.semantic!.vocab_size, "units"], [m.codec.codebook_size, "codes"], l1.dtype === "uint8" ? l1.step! : 0);
-    if (l1.file) level1Prior = shape(l1.file, "soundstorm.level1_prior");
-    for (const [name, file] of Object.entries(l1.voices ?? {})) {
-      if (!(name in m.voices)) fail(path, `soundstorm.level1_prior.voices: no voice '${name}'`);
-      level1Priors.set(name, shape(file, `soundstorm.level1_prior.voices.${name}`));
-    }
+    level1Prior = readLogTable(path, dir, "soundstorm.level1_prior", m.soundstorm.level1_prior.file,
+      [m.semantic.vocab_size, "units"], [m.codec.codebook_size, "codes"]);
   }
-  return Object.freeze({ ...m, dir, voicePrompts, unitPrior, level1Prior, level1Priors });
+  return Object.freeze({ ...m, dir, voicePrompts, unitPrior, level1Prior });
 }
 
-/** A decoding prior's table of log-probabilities, [rows, cols] row-major: float32 little-endian, or with
- * `step` > 0 one byte per cell, q meaning -q x step (a quarter of the size where a table's precision is moot). */
+/** A decoding prior's table: float32 little-endian log-probabilities, [rows, cols] row-major. */
 function readLogTable(path: string, dir: string, field: string, file: string,
-  [rows, rowName]: [number, string], [cols, colName]: [number, string], step = 0): Float32Array {
+  [rows, rowName]: [number, string], [cols, colName]: [number, string]): Float32Array {
   const want = rows * cols;
-  const width = step > 0 ? 1 : 4;
   let buf: Buffer;
   try { buf = readFileSync(join(dir, file)); } catch (e) { fail(path, `${field}: ${(e as Error).message}`); }
-  if (buf.length !== want * width) {
-    fail(path, `${field} ${file} has ${buf.length} bytes, expected ${want * width} (${rows} ${rowName} x ${cols} ${colName}, ${step > 0 ? "uint8" : "float32"})`);
-  }
+  if (buf.length !== want * 4) fail(path, `${field} ${file} has ${buf.length} bytes, expected ${want * 4} (${rows} ${rowName} x ${cols} ${colName}, float32)`);
   const table = new Float32Array(want);
-  for (let i = 0; i < want; i++) table[i] = step > 0 ? -buf[i] * step : buf.readFloatLE(i * 4);
+  for (let i = 0; i < want; i++) table[i] = buf.readFloatLE(i * 4);
   // log-probabilities: finite and at most 0 (rows of zeros mean "no prior for this row")
   if (table.some((x) => !Number.isFinite(x) || x > 0)) fail(path, `${field} ${file} must hold finite log-probabilities (<= 0)`);
   return table;

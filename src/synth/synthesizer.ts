@@ -250,7 +250,7 @@ export class SpeechStream {
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
     const { passes } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
-      maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed, voiceName: this.voice.name,
+      maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames, capFirstWindow: o.urgent === true } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
       ...(signal ? { signal } : {}),

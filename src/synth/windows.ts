@@ -22,8 +22,6 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
-  /** The voice's name (its own level-1 prior, when the model has one). */
-  readonly voiceName?: string;
   /** At a stream's start (empty tail), the first window holds at most this many new frames... */
   readonly firstWindowFrames?: number;
   /** ...and mid-stream too when set (the listener is about to run out of audio). */
@@ -89,7 +87,6 @@ export async function generateInWindows(
       ...(o.schedule ? { schedule: o.schedule } : {}),
       ...(o.greedy ? { greedy: true } : {}),
       ...(o.priority !== undefined ? { priority: o.priority } : {}),
-      ...(o.voiceName !== undefined ? { voiceName: o.voiceName } : {}),
     });
     passes += res.passes;
     windows++;

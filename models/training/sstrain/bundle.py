@@ -73,34 +73,6 @@ def voice_prompts(corpus: Path, tokens: Path, levels: int, lo: int = 70, hi: int
     return out
 
 
-def level1_prior_entry(a, out: Path, units: int, codes: int, voices: set[str]) -> dict:
-    """Copy the level-1 prior tables into the bundle (checking their size) -> the manifest's soundstorm.level1_prior."""
-    step = a.level1_prior_step
-    ext, width = (".u8", 1) if step > 0 else (".f32", 4)
-
-    def ship(src: str, name: str) -> str:
-        size = Path(src).stat().st_size
-        if size != units * codes * width:
-            raise SystemExit(f"{src}: {size} bytes, expected {units * codes * width} ({units} x {codes} x {width})")
-        shutil.copyfile(src, out / (name + ext))
-        return name + ext
-
-    entry: dict = {"weight": a.level1_prior_weight}
-    if a.level1_prior:
-        entry["file"] = ship(a.level1_prior, "soundstorm_level1_prior")
-    if a.level1_voice_prior:
-        per = {}
-        for spec in a.level1_voice_prior:
-            voice, _, src = spec.partition("=")
-            if voice not in voices or not src:
-                raise SystemExit(f"--level1-voice-prior {spec}: expected VOICE=TABLE with VOICE one of {sorted(voices)}")
-            per[voice] = ship(src, f"soundstorm_level1_prior_{voice}")
-        entry["voices"] = per
-    if step > 0:
-        entry.update(dtype="uint8", step=step)
-    return entry
-
-
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", required=True)
@@ -123,12 +95,6 @@ def main(argv=None) -> None:
     # log P(unit | level-1 code) from sstrain.soundstorm.level1_prior, added to SoundStorm's level-1 logits
     ap.add_argument("--level1-prior", default="", help="a sstrain.soundstorm.level1_prior table to ship (as soundstorm_level1_prior.f32)")
     ap.add_argument("--level1-prior-weight", type=float, default=1.0)
-    # ... or one table per voice, counted on that voice's own audio (sstrain.soundstorm.level1_prior --speakers V):
-    # a shared table pulled kal16 toward the other voices' codes across window joins (session 15)
-    ap.add_argument("--level1-voice-prior", action="append", default=[], metavar="VOICE=TABLE",
-                    help="a per-voice level-1 table to ship (as soundstorm_level1_prior_VOICE.u8 or .f32); repeat per voice")
-    ap.add_argument("--level1-prior-step", type=float, default=0.0,
-                    help="the tables are uint8 cells of this many nats (level1_prior --step); 0: float32")
     # every phone keeps at least this many 40 ms frames (1 lost short sounds to rounding; 2 was better again, session 15)
     ap.add_argument("--min-frames-per-phone", type=int, default=2)
     a = ap.parse_args(argv)
@@ -162,8 +128,9 @@ def main(argv=None) -> None:
     m["soundstorm"] = {"mask_id": sc.mask_id, "max_window_frames": a.max_window_frames, "tail_frames": a.tail_frames,
                        **({"cached_tail": True} if sc.isolated_tail else {}),
                        **({"tail_overlap_frames": sc.tail_overlap} if sc.isolated_tail and sc.tail_overlap else {})}
-    if a.level1_prior or a.level1_voice_prior:
-        m["soundstorm"]["level1_prior"] = level1_prior_entry(a, out, tc.units, sc.codebook, set(voices))
+    if a.level1_prior:
+        shutil.copyfile(a.level1_prior, out / "soundstorm_level1_prior.f32")
+        m["soundstorm"]["level1_prior"] = {"file": "soundstorm_level1_prior.f32", "weight": a.level1_prior_weight}
     # every phone keeps a floor of frames: rounding short predicted durations to zero drops sounds
     m["text_to_semantic"] = {"min_frames_per_phoneme": 0, "max_frames_per_phoneme": 25, "context_phonemes": 48,
                              "log_duration_offset": tc.duration_offset, "min_frames_per_phone": a.min_frames_per_phone}

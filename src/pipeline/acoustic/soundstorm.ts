@@ -45,8 +45,6 @@ export interface AcousticRequest {
   readonly greedy?: boolean;
   /** Scheduling priority of every pass (see RunOptions). */
   readonly priority?: number;
-  /** The voice's name: picks its own level-1 prior when the model has one (else the shared one). */
-  readonly voiceName?: string;
 }
 
 export interface AcousticResult {
@@ -62,9 +60,7 @@ export class AcousticGenerator {
   private readonly cachedTail: boolean;
   private readonly tailOverlap: number;
   private readonly defaults: MaskGitOptions;
-  /** weight x log P(unit | level-1 code), [vocab, codebook] row-major: per voice, and for every other
-   * voice (null: the model's logits alone). */
-  private readonly level1Priors: ReadonlyMap<string, Float32Array>;
+  /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
 
   constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
@@ -74,7 +70,6 @@ export class AcousticGenerator {
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
     const w = manifest.soundstorm.level1_prior?.weight ?? 0;
     this.level1Prior = manifest.level1Prior && w > 0 ? manifest.level1Prior.map((x) => w * x) : null;
-    this.level1Priors = new Map(w > 0 ? [...manifest.level1Priors].map(([v, t]) => [v, t.map((x) => w * x)] as const) : []);
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -108,7 +103,7 @@ export class AcousticGenerator {
       ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
-    const prior = (req.voiceName !== undefined ? this.level1Priors.get(req.voiceName) : undefined) ?? this.level1Prior;
+    const prior = this.level1Prior;
     const K = this.defaults.codebookSize;
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);

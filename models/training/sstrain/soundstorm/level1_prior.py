@@ -11,11 +11,6 @@ not trained: every codec frame of the tokenized utterances with the unit of its 
 
 --tokens: an sstrain.tokens .npz, or a `soundstorm prepare units --codes` .jsonl. Output: float32
 little-endian, [units, codes] row-major; rows of units seen on fewer than --min-frames frames are zero.
-
---speakers slt: count only that voice's own audio (a per-voice table, manifest
-`soundstorm.level1_prior.voices`). Voices use different codes for the same sound, so a table counted
-over all of them pulls one voice toward another's codes; a voice's own table does not. Speakers come from
-the .jsonl rows' "speaker" field, or from --corpus's index (ids -> speakers) for an .npz.
 """
 from __future__ import annotations
 
@@ -28,58 +23,32 @@ import numpy as np
 from ..t2s.unit_prior import write_prior
 
 
-def corpus_speakers(corpus: Path) -> dict[str, str]:
-    """Utterance id -> speaker, from a corpus's split indexes."""
-    out = {}
-    for split in ("train", "valid", "test"):
-        f = corpus / f"{split}.jsonl"
-        if f.exists():
-            for line in open(f):
-                if line.strip():
-                    d = json.loads(line)
-                    out[d["id"]] = d["speaker"]
-    return out
-
-
-def pairs(path: Path, speakers: set[str] | None = None, id_speaker: dict[str, str] | None = None):
-    """(units at the semantic rate, level-1 codes at the frame rate) per utterance [of these speakers]."""
-    def wanted(uid: str, row_speaker: str | None = None) -> bool:
-        if speakers is None:
-            return True
-        sp = row_speaker if row_speaker is not None else (id_speaker or {}).get(uid)
-        if sp is None:
-            raise SystemExit(f"{path}: no speaker for {uid} (rows from `soundstorm prepare units` have one; else give --corpus)")
-        return sp in speakers
-
+def pairs(path: Path):
+    """(units at the semantic rate, level-1 codes at the frame rate) per utterance."""
     if path.suffix == ".npz":
         z = np.load(path)
         off = z["sem_offsets"]
         for i in range(len(off) - 1):
-            if wanted(str(z["ids"][i])):
-                yield z["semantic"][off[i]:off[i + 1]].astype(np.int64), z["codes"][2 * off[i]:2 * off[i + 1], 0].astype(np.int64)
+            yield z["semantic"][off[i]:off[i + 1]].astype(np.int64), z["codes"][2 * off[i]:2 * off[i + 1], 0].astype(np.int64)
         return
     for line in open(path):
         if line.strip():
             d = json.loads(line)
             if "codes" not in d:
                 raise SystemExit(f"{path}: no codes (make it with `soundstorm prepare units --codes`)")
-            if wanted(d["id"], d.get("speaker")):
-                yield np.asarray(d["units"], dtype=np.int64), np.asarray(d["codes"][0], dtype=np.int64)
+            yield np.asarray(d["units"], dtype=np.int64), np.asarray(d["codes"][0], dtype=np.int64)
 
 
-def count(path: Path, n_units: int, n_codes: int, speakers: set[str] | None = None,
-          id_speaker: dict[str, str] | None = None) -> np.ndarray:
+def count(path: Path, n_units: int, n_codes: int) -> np.ndarray:
     counts = np.zeros((n_units, n_codes), dtype=np.int64)
     k = 0
-    for units, codes in pairs(path, speakers, id_speaker):
+    for units, codes in pairs(path):
         repeat = len(codes) // max(1, len(units))   # codec frames per semantic frame (2)
         n = min(len(codes), repeat * len(units))
         if n == 0:
             continue
         np.add.at(counts, (units[np.arange(n) // repeat], codes[:n]), 1)
         k += 1
-    if k == 0:
-        raise SystemExit(f"{path}: no utterances" + (f" of {','.join(sorted(speakers))}" if speakers else ""))
     print(f"{k} utterances, {int(counts.sum())} codec frames counted", flush=True)
     return counts
 
@@ -91,16 +60,9 @@ def main(argv=None) -> None:
     ap.add_argument("--codes", type=int, default=1024, help="codes per level (codec.codebook_size)")
     ap.add_argument("--alpha", type=float, default=0.1, help="add-alpha smoothing of the counts")
     ap.add_argument("--min-frames", type=int, default=50, help="units seen on fewer frames get no prior")
-    ap.add_argument("--speakers", default=None, help="comma-separated: count only these speakers' utterances")
-    ap.add_argument("--corpus", default=None, help="corpus dir, for the speakers of an .npz's ids")
-    ap.add_argument("--step", type=float, default=0.0,
-                    help="write uint8 cells of this many nats (the manifest's dtype uint8, step); 0: float32")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    speakers = set(a.speakers.split(",")) if a.speakers else None
-    id_speaker = corpus_speakers(Path(a.corpus)) if a.corpus else None
-    write_prior(count(Path(a.tokens), a.units, a.codes, speakers, id_speaker), a.alpha, a.min_frames, a.out,
-                "units", "level-1 codes", a.step)
+    write_prior(count(Path(a.tokens), a.units, a.codes), a.alpha, a.min_frames, a.out, "units", "level-1 codes")
 
 
 if __name__ == "__main__":

@@ -66,25 +66,16 @@ def log_prior(counts: np.ndarray, alpha: float, min_frames: int) -> np.ndarray:
     return lp.astype(np.float32)
 
 
-def write_prior(counts: np.ndarray, alpha: float, min_frames: int, out: str, rows: str, cols: str,
-                step: float = 0.0) -> None:
-    """Smooth `counts` [rows, cols] into log P(row | col), report how pure and how covered, write float32
-    (or with step > 0 one byte per cell, q = round(-log P / step) clipped to 255: the manifest's dtype uint8)."""
+def write_prior(counts: np.ndarray, alpha: float, min_frames: int, out: str, rows: str, cols: str) -> None:
+    """Smooth `counts` [rows, cols] into log P(row | col), report how pure and how covered, write float32."""
     lp = log_prior(counts, alpha, min_frames)
     purity = counts.max(0).sum() / max(1, counts.sum())
     print(f"{rows[:-1]} purity of {cols} {purity:.3f}; {int((counts.sum(1) >= min_frames).sum())} of {counts.shape[0]} "
           f"{rows} get a prior", flush=True)
     path = Path(out)
     path.parent.mkdir(parents=True, exist_ok=True)
-    if step > 0:
-        q = np.clip(np.rint(-lp / step), 0, 255)
-        print(f"uint8 at {step} nats per step: {int((q == 255).sum())} cells clipped at {-255 * step:.2f}, "
-              f"largest rounding error {float(np.abs(-q * step - lp)[q < 255].max(initial=0)):.4f}", flush=True)
-        q.astype(np.uint8).tofile(path)
-    else:
-        lp.astype("<f4").tofile(path)
-    print(f"wrote {path} ({path.stat().st_size} bytes, [{lp.shape[0]}, {lp.shape[1]}] {'uint8' if step > 0 else 'float32'})",
-          flush=True)
+    lp.astype("<f4").tofile(path)
+    print(f"wrote {path} ({path.stat().st_size} bytes, [{lp.shape[0]}, {lp.shape[1]}] float32)", flush=True)
 
 
 def main(argv=None) -> None:
