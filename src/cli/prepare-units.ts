@@ -6,8 +6,8 @@
  * does. Training steps that need them read this file (`sstrain.t2s.unit_prior --units`,
  * `sstrain.soundstorm.level1_prior --tokens`) on machines with neither tokens nor Python onnxruntime.
  * With --limit below the split's size, an evenly spaced subset (every k-th utterance, so every speaker
- * and sentence range is in it); with --speakers, only those speakers' utterances (the per-voice level-1
- * priors count a base voice's own audio). Resumable: ids already in FILE are skipped.
+ * and sentence range is in it); with --speakers, only those speakers' utterances (e.g. the base voices
+ * without their augmented variants). Resumable: ids already in FILE are skipped.
  */
 import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -32,7 +32,7 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   const all = readCorpusIndex(o.corpusDir, split);
   const keep = o.speakers ? new Set(o.speakers) : null;
   const index = keep ? all.filter((u) => keep.has(u.speaker)) : all;
-  if (index.length === 0) throw new Error(`no utterances of speakers ${o.speakers!.join(", ")} in ${split}`);
+  if (keep && index.length === 0) throw new Error(`no utterances of speakers ${o.speakers!.join(", ")} in ${split}`);
   const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
   const done = new Set<string>();
   if (existsSync(o.out)) {
