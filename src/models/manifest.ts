@@ -31,6 +31,9 @@ const Codec = Type.Object({
   decoder_right_context_frames: Type.Integer({ minimum: 0 }),
 });
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
+/** A decoding prior: a table of log-probabilities (float32 little-endian, row-major; a row of zeros is
+ * no prior) and the weight its rows are added to a model's logits at. */
+const PriorTable = Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) });
 const SoundStorm = Type.Object({
   mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }),
   /** Trained with a window's tail attending only to the voice prompt and itself: serving computes the
@@ -42,7 +45,7 @@ const SoundStorm = Type.Object({
   /** A prior on level 1: its logits get weight x log P(frame's unit | code) from `file` (float32
    * little-endian, [semantic.vocab_size, codec.codebook_size] row-major; counted on real tokens by
    * sstrain.soundstorm.level1_prior; a row of zeros is no prior). Default none. */
-  level1_prior: Type.Optional(Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) })),
+  level1_prior: Type.Optional(PriorTable),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
@@ -54,7 +57,7 @@ const TextToSemanticSpec = Type.Object({
   /** A phonetic prior on the token graph's choice: each frame's logits get weight x log P(symbol | unit)
    * from `file` (float32 little-endian, [text.symbols, semantic.vocab_size] row-major; counted on aligned
    * training audio by sstrain.t2s.unit_prior; a row of zeros is no prior). Default none. */
-  unit_prior: Type.Optional(Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) })),
+  unit_prior: Type.Optional(PriorTable),
 });
 const Text = Type.Object({
   phonemizer_language: Type.String(),

@@ -11,6 +11,7 @@ import { chainPrompt, PromptCache, type PromptTokens } from "../../engine/prompt
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
+import { addPriorRows, weightedPrior } from "../decoding-prior.js";
 import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js";
 
 /** Runs one pass of one window; returns logits [(frames - logitsFrom), codebook]. The inference
@@ -68,8 +69,7 @@ export class AcousticGenerator {
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     this.cachedTail = manifest.soundstorm.cached_tail === true;
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
-    const w = manifest.soundstorm.level1_prior?.weight ?? 0;
-    this.level1Prior = manifest.level1Prior && w > 0 ? manifest.level1Prior.map((x) => w * x) : null;
+    this.level1Prior = weightedPrior(manifest.level1Prior, manifest.soundstorm.level1_prior?.weight);
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -104,16 +104,11 @@ export class AcousticGenerator {
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const prior = this.level1Prior;
-    const K = this.defaults.codebookSize;
+    const newUnits = semantic.subarray(inWindow);
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);
       // level 1 leans to the codes real audio of each frame's unit mostly carries (sstrain.soundstorm.level1_prior)
-      if (level === 0 && prior) {
-        for (let i = 0; i < n; i++) {
-          const row = semantic[inWindow + i] * K;
-          for (let k = 0; k < K; k++) logits[i * K + k] += prior[row + k];
-        }
-      }
+      if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize);
       return logits;
     }, new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes };

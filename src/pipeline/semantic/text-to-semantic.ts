@@ -8,6 +8,7 @@
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
+import { addPriorRows, weightedPrior } from "../decoding-prior.js";
 
 export interface SemanticPrompt {
   readonly phonemes: Int32Array;
@@ -39,8 +40,7 @@ export class TextToSemantic {
     this.offset = manifest.text_to_semantic.log_duration_offset ?? 0;
     const { symbols, silent_symbols: silent = symbols } = manifest.text;
     const { min_frames_per_phoneme: anyMin, min_frames_per_phone: phoneMin = 0 } = manifest.text_to_semantic;
-    const w = manifest.text_to_semantic.unit_prior?.weight ?? 0;
-    this.prior = manifest.unitPrior && w > 0 ? manifest.unitPrior.map((x) => w * x) : null;
+    this.prior = weightedPrior(manifest.unitPrior, manifest.text_to_semantic.unit_prior?.weight);
     this.floor = Int32Array.from(symbols, (sym) => (silent.includes(sym) ? anyMin : Math.max(anyMin, phoneMin)));
   }
 
@@ -84,14 +84,8 @@ export class TextToSemantic {
     const logits = r.logits.data as Float32Array;
     const V = this.vocab;
     if (logits.length !== total * V) throw new Error(`t2s_tokens returned ${logits.length} logits, expected ${total}x${V}`);
-    const prior = this.prior;
-    if (prior) {
-      // favour the units that real audio of this frame's symbol mostly produces (sstrain.t2s.unit_prior)
-      for (let t = 0; t < total; t++) {
-        const row = framePh[t] * V;
-        for (let k = 0; k < V; k++) logits[t * V + k] += prior[row + k];
-      }
-    }
+    // favour the units that real audio of this frame's symbol mostly produces (sstrain.t2s.unit_prior)
+    if (this.prior) addPriorRows(logits, this.prior, framePh, V);
     const rng = new Rng(seed);
     const tokens = new Int32Array(total);
     for (let t = 0; t < total; t++) tokens[t] = pick(logits, t * V, V, this.temperature, rng);
