@@ -6,7 +6,6 @@ import { loadModelSet } from "../src/models/model-set.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
 import { fixtureWithPrior } from "./helpers.js";
-import { addPriorRows } from "../src/pipeline/decoding-prior.js";
 
 /** A fixture copy (random-weight SoundStorm, for mechanics) whose manifest names a level-1 prior holding `table`. */
 const withPrior = (table: Float32Array, weight: number) => fixtureWithPrior("soundstorm", "level1_prior", table, weight);
@@ -51,24 +50,3 @@ test("a level-1 prior file of the wrong size, or holding values that are not log
   assert.equal(loadManifest(withPrior(new Float32Array(U * K), 1)).level1Prior?.length, U * K);
   assert.equal(fixture.level1Prior, null);
 });
-
-test("with top_k the prior only re-ranks the model's own top_k entries of a frame; the rest are ruled out", () => {
-  // two frames of 6 entries; the prior favours entry 5, which the model ranks last in frame 0
-  const logits = Float32Array.from([4, 3, 2, 1, 0, -1, /* frame 1 */ 0, 1, 2, 3, 4, 5]);
-  const prior = Float32Array.from([-9, -9, -4, -9, -9, 0]);   // one row, used by both frames
-  const all = logits.slice();
-  addPriorRows(all, prior, [0, 0], 6);
-  assert.equal(argmax(all.subarray(0, 6)), 5, "without top_k the prior pulls frame 0 to an entry the model ranked last");
-  const top = logits.slice();
-  addPriorRows(top, prior, [0, 0], 6, 3);
-  assert.deepEqual([...top.subarray(0, 6)], [-5, -6, -2, -Infinity, -Infinity, -Infinity]);
-  assert.equal(argmax(top.subarray(0, 6)), 2, "frame 0: the prior's best among the model's top 3");
-  assert.equal(argmax(top.subarray(6)), 5, "frame 1: the model's best is also the prior's");
-  assert.deepEqual([...top.subarray(6, 9)], [-Infinity, -Infinity, -Infinity]);
-});
-
-function argmax(x: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
-  return best;
-}

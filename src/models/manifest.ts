@@ -33,11 +33,7 @@ const Codec = Type.Object({
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
 /** A decoding prior: a table of log-probabilities (float32 little-endian, row-major; a row of zeros is
  * no prior) and the weight its rows are added to a model's logits at. */
-const PriorTable = Type.Object({
-  file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }),
-  /** > 0: the prior only re-ranks the model's top_k entries of each frame; the rest are ruled out. Default 0: all entries. */
-  top_k: Type.Optional(Type.Integer({ minimum: 0 })),
-});
+const PriorTable = Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) });
 const SoundStorm = Type.Object({
   mask_id: Type.Integer({ minimum: 0 }), max_window_frames: Pos, tail_frames: Type.Integer({ minimum: 0 }),
   /** Trained with a window's tail attending only to the voice prompt and itself: serving computes the

@@ -9,24 +9,11 @@ export function weightedPrior(table: Float32Array | null, weight = 0): Float32Ar
   return table && weight > 0 ? table.map((x) => weight * x) : null;
 }
 
-/**
- * Adds to frame i's logits (`width` of them, row-major from 0) the prior's row `rows[i]`, for every i of
- * `rows`. With `topK` > 0 the prior only re-ranks the model's own `topK` best entries of each frame and the
- * rest are ruled out: the prior can sharpen a choice among what the model finds plausible (for this voice,
- * after this tail), never pull a frame to an entry the model gave little weight.
- */
-export function addPriorRows(logits: Float32Array, prior: Float32Array, rows: ArrayLike<number>, width: number, topK = 0): void {
-  const keep = topK > 0 && topK < width ? new Float32Array(width) : null;
+/** Adds to frame i's logits (`width` of them, row-major from 0) the prior's row `rows[i]`, for every i of `rows`. */
+export function addPriorRows(logits: Float32Array, prior: Float32Array, rows: ArrayLike<number>, width: number): void {
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i] * width;
     const at = i * width;
-    if (keep) {
-      keep.set(logits.subarray(at, at + width));
-      keep.sort();
-      const cut = keep[width - topK];
-      for (let k = 0; k < width; k++) logits[at + k] = logits[at + k] >= cut ? logits[at + k] + prior[row + k] : -Infinity;
-    } else {
-      for (let k = 0; k < width; k++) logits[at + k] += prior[row + k];
-    }
+    for (let k = 0; k < width; k++) logits[at + k] += prior[row + k];
   }
 }

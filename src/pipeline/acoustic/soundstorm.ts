@@ -63,7 +63,6 @@ export class AcousticGenerator {
   private readonly defaults: MaskGitOptions;
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
-  private readonly level1TopK: number;
 
   constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
     this.levels = manifest.codec.levels;
@@ -71,7 +70,6 @@ export class AcousticGenerator {
     this.cachedTail = manifest.soundstorm.cached_tail === true;
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
     this.level1Prior = weightedPrior(manifest.level1Prior, manifest.soundstorm.level1_prior?.weight);
-    this.level1TopK = manifest.soundstorm.level1_prior?.top_k ?? 0;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -110,7 +108,7 @@ export class AcousticGenerator {
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);
       // level 1 leans to the codes real audio of each frame's unit mostly carries (sstrain.soundstorm.level1_prior)
-      if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize, this.level1TopK);
+      if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize);
       return logits;
     }, new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes };
