@@ -58,6 +58,10 @@ const TextToSemanticSpec = Type.Object({
    * from `file` (float32 little-endian, [text.symbols, semantic.vocab_size] row-major; counted on aligned
    * training audio by sstrain.t2s.unit_prior; a row of zeros is no prior). Default none. */
   unit_prior: Type.Optional(PriorTable),
+  /** The longest input (symbols) one text-to-semantic call gets: a longer chunk is generated in pieces
+   * cut at word boundaries, each conditioned on the one before, because the models were trained on
+   * targets of at most sstrain.t2s.data's max_target_frames and read positions past that poorly. Default: no limit. */
+  max_input_symbols: Type.Optional(Pos),
 });
 const Text = Type.Object({
   phonemizer_language: Type.String(),

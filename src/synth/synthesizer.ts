@@ -11,7 +11,7 @@ import type { GraphRunner, RunOptions } from "../models/ort.js";
 import { AcousticGenerator, directPassRunner, type PassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
-import { TextToSemantic } from "../pipeline/semantic/text-to-semantic.js";
+import { TextToSemantic, type SemanticResult } from "../pipeline/semantic/text-to-semantic.js";
 import { normalizeText } from "../pipeline/text/normalize.js";
 import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
 import type { PromptTokens } from "../engine/prompt-cache.js";
@@ -216,7 +216,7 @@ export class SpeechStream {
     const { signal, priority, sink } = o;
     const speed = o.speed ?? 1;
     const m = this.manifest;
-    const { t2s, acoustic } = this;
+    const { acoustic } = this;
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
     let t0 = performance.now();
     const clean = normalizeText(text);
@@ -228,18 +228,8 @@ export class SpeechStream {
 
     const run: RunOptions = { ...(priority !== undefined ? { priority } : {}), ...(signal ? { signal } : {}) };
     t0 = performance.now();
-    const ctxN = m.text_to_semantic.context_phonemes;
-    const sem = await t2s.generate(ph.ids, {
-      phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
-      semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
-    }, seed, speed, run);
+    const sem = await this.semanticFor(ph.ids, seed, speed, run);
     stages.t2s_ms = performance.now() - t0;
-    // keep the last ctxN phonemes of this chunk and exactly the semantic frames they were given
-    const keep = Math.min(ctxN, ph.ids.length);
-    let keepFrames = 0;
-    for (let i = ph.ids.length - keep; i < ph.ids.length; i++) keepFrames += sem.durations[i];
-    this.prevPhonemes = ph.ids.slice(ph.ids.length - keep);
-    this.prevSemantic = sem.tokens.slice(sem.tokens.length - keepFrames);
     if (signal?.aborted) return null;
     const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
     const words = alignWords(text, spokenGroups(ph.ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
@@ -268,8 +258,54 @@ export class SpeechStream {
     return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages, words };
   }
 
+  /**
+   * Semantic tokens for one chunk's phonemes, conditioned on the voice and on the stream's previous
+   * piece. A chunk longer than text_to_semantic.max_input_symbols goes in pieces cut at word
+   * boundaries, each piece the "previous chunk" of the next, as the models were trained.
+   */
+  private async semanticFor(ids: Int32Array, seed: number, speed: number, run: RunOptions): Promise<SemanticResult> {
+    const pieces = splitAtWords(ids, this.manifest.text_to_semantic.max_input_symbols ?? Infinity, this.phonemizer.isSeparator);
+    const tokens: Int32Array[] = [];
+    const durations: Int32Array[] = [];
+    for (const piece of pieces) {
+      const sem = await this.t2s.generate(piece, {
+        phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
+        semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
+      }, seed, speed, run);
+      // keep the last context_phonemes of this piece and exactly the semantic frames they were given
+      const keep = Math.min(this.manifest.text_to_semantic.context_phonemes, piece.length);
+      let keepFrames = 0;
+      for (let i = piece.length - keep; i < piece.length; i++) keepFrames += sem.durations[i];
+      this.prevPhonemes = piece.slice(piece.length - keep);
+      this.prevSemantic = sem.tokens.slice(sem.tokens.length - keepFrames);
+      tokens.push(sem.tokens);
+      durations.push(sem.durations);
+    }
+    return { tokens: tokens.reduce(concatI32), durations: durations.reduce(concatI32) };
+  }
+
   /** The audio the codec held back for right context; call once at the end of the stream. */
   async finish(run?: RunOptions): Promise<Float32Array> {
     return this.codec.flush(run);
   }
+}
+
+/**
+ * `ids` cut into pieces of at most `max` symbols, each ending just after a word separator where one
+ * exists (a single word longer than `max` is a piece of its own, whole).
+ */
+export function splitAtWords(ids: Int32Array, max: number, isSeparator: (id: number) => boolean): Int32Array[] {
+  if (ids.length <= max) return [ids];
+  const pieces: Int32Array[] = [];
+  let start = 0;
+  let lastCut = -1;   // index just past the latest separator of the current piece
+  for (let i = start; i < ids.length; i++) {
+    if (isSeparator(ids[i])) lastCut = i + 1;
+    if (i + 1 - start >= max && i + 1 < ids.length && lastCut > start) {
+      pieces.push(ids.subarray(start, lastCut));
+      start = lastCut;
+    }
+  }
+  pieces.push(ids.subarray(start));
+  return pieces;
 }

@@ -97,6 +97,9 @@ def main(argv=None) -> None:
     ap.add_argument("--level1-prior-weight", type=float, default=1.0)
     # every phone keeps at least this many 40 ms frames (1 lost short sounds to rounding; 2 was better again, session 15)
     ap.add_argument("--min-frames-per-phone", type=int, default=2)
+    # longer chunks go to text to semantic in word-bounded pieces: it was trained on targets of at most
+    # 120 frames (sstrain.t2s.data), about 87 symbols at 1.38 frames per symbol (session 17); 0: no limit
+    ap.add_argument("--max-input-symbols", type=int, default=80)
     a = ap.parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -137,6 +140,8 @@ def main(argv=None) -> None:
     if a.unit_prior:
         shutil.copyfile(a.unit_prior, out / "t2s_unit_prior.f32")
         m["text_to_semantic"]["unit_prior"] = {"file": "t2s_unit_prior.f32", "weight": a.unit_prior_weight}
+    if a.max_input_symbols > 0:
+        m["text_to_semantic"]["max_input_symbols"] = a.max_input_symbols
     m["text"] = {"phonemizer_language": "en-us", "symbols": SYMBOLS, "pad_id": SYMBOL_ID["<pad>"], "bos_id": SYMBOL_ID["<bos>"],
                  "eos_id": SYMBOL_ID["<eos>"], "unk_id": SYMBOL_ID["<unk>"], "word_separator": " ",
                  "silent_symbols": [s for s in SYMBOLS if s in SILENT or s in PAUSE]}

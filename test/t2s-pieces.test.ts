@@ -1,0 +1,68 @@
+/** Long chunks reach text to semantic in word-bounded pieces (manifest text_to_semantic.max_input_symbols). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { loadModelSet } from "../src/models/model-set.js";
+import { localBackend, splitAtWords, Synthesizer } from "../src/synth/synthesizer.js";
+import { FIXTURE_MODEL } from "./helpers.js";
+
+const SEP = 0;
+const isSep = (id: number) => id === SEP;
+const pieces = (ids: number[], max: number) => splitAtWords(Int32Array.from(ids), max, isSep).map((p) => [...p]);
+
+test("a chunk is cut after word separators into pieces of at most max symbols; a longer word stays whole", () => {
+  assert.deepEqual(pieces([1, 2, 0, 3, 3, 0, 5, 5, 5, 0, 6], 5), [[1, 2, 0], [3, 3, 0], [5, 5, 5, 0, 6]]);
+  assert.deepEqual(pieces([1, 2, 0, 3], 4), [[1, 2, 0, 3]], "short enough: one piece");
+  assert.deepEqual(pieces([1, 1, 1, 1, 1, 1, 1, 0, 2], 3), [[1, 1, 1, 1, 1, 1, 1, 0], [2]]);
+  assert.deepEqual(pieces([1, 1, 1, 1, 1, 1], 3), [[1, 1, 1, 1, 1, 1]], "no separator: nothing to cut at");
+  const ids = Array.from({ length: 200 }, (_, i) => (i % 7 === 6 ? SEP : 1 + (i % 5)));
+  const cut = pieces(ids, 40);
+  assert.deepEqual(cut.flat(), ids, "nothing lost or reordered");
+  for (const p of cut) assert.ok(p.length <= 40 && p.length > 0);
+  for (const p of cut.slice(0, -1)) assert.equal(p[p.length - 1], SEP, "every cut is just after a separator");
+});
+
+/** A copy of the fixture (random weights, for mechanics) with text_to_semantic.max_input_symbols set. */
+function fixtureWithMaxInput(max: number): string {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-pieces-"));
+  cpSync(FIXTURE_MODEL, dir, { recursive: true });
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  raw.text_to_semantic.max_input_symbols = max;
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  return dir;
+}
+
+async function speak(dir: string, text: string) {
+  const models = await loadModelSet(dir, { intraOpThreads: 1 });
+  try {
+    const synth = new Synthesizer(localBackend(models));
+    const stream = synth.openStream(synth.voices[0], 1);
+    const t2s = (stream as unknown as { t2s: { generate: (...a: unknown[]) => Promise<unknown> } }).t2s;
+    const inputs: number[] = [];
+    const generate = t2s.generate.bind(t2s);
+    t2s.generate = (ids: unknown, ...rest: unknown[]) => { inputs.push((ids as Int32Array).length); return generate(ids, ...rest); };
+    const r = await stream.synthesize(text);
+    const { hop_length, sample_rate } = synth.manifest.audio;
+    return { r: r!, inputs, hop: hop_length, sr: sample_rate, held: synth.manifest.codec.decoder_right_context_frames };
+  } finally {
+    await models.dispose();
+  }
+}
+
+test("a chunk over max_input_symbols is generated in pieces; its frames, words and audio stay whole", async () => {
+  const text = "This sentence is long enough to be cut into several pieces of a dozen symbols or so, at word boundaries.";
+  const whole = await speak(FIXTURE_MODEL, text);
+  const cut = await speak(fixtureWithMaxInput(24), text);
+  assert.equal(whole.inputs.length, 1);
+  assert.ok(cut.inputs.length >= 3, `${cut.inputs.length} pieces`);
+  assert.equal(cut.inputs.reduce((a, b) => a + b, 0), whole.inputs[0], "every symbol goes to exactly one piece");
+  assert.ok(cut.inputs.every((n) => n <= 24 || cut.inputs.length === 1));
+  assert.equal(cut.r.phonemes, whole.r.phonemes);
+  assert.deepEqual(cut.r.words.map((w) => w.word), whole.r.words.map((w) => w.word));
+  // the pieces' frames are one chunk's: one audio stream, less only what the codec holds back for right context
+  assert.equal(cut.r.pcm.length, (cut.r.frames - cut.held) * cut.hop);
+  assert.ok(cut.r.words[cut.r.words.length - 1].end_ms <= (cut.r.frames * cut.hop * 1000) / cut.sr + 1);
+  for (let i = 1; i < cut.r.words.length; i++) assert.ok(cut.r.words[i].start_ms >= cut.r.words[i - 1].start_ms, "word times stay in order");
+});
