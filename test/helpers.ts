@@ -14,14 +14,20 @@ import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
 export const FIXTURE_MODEL = resolve("models/fixture");
 
+/** A temporary copy of the fixture whose manifest `edit` changes in place; returns its directory. */
+export function fixtureCopy(edit: (manifest: Record<string, Record<string, unknown>>) => void): string {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-fixture-"));
+  cpSync(FIXTURE_MODEL, dir, { recursive: true });
+  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
+  edit(raw);
+  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  return dir;
+}
+
 /** A temporary copy of the fixture whose manifest names a decoding prior (`section`.`field` = {file, weight})
  * holding `table` as float32 little-endian. */
 export function fixtureWithPrior(section: "text_to_semantic" | "soundstorm", field: string, table: Float32Array, weight: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "soundstorm-prior-"));
-  cpSync(FIXTURE_MODEL, dir, { recursive: true });
-  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
-  raw[section][field] = { file: "prior.f32", weight };
-  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
+  const dir = fixtureCopy((raw) => { raw[section][field] = { file: "prior.f32", weight }; });
   writeFileSync(join(dir, "prior.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
   return dir;
 }

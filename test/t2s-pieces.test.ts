@@ -1,12 +1,9 @@
 /** Long chunks reach text to semantic in word-bounded pieces (manifest text_to_semantic.max_input_symbols). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { loadModelSet } from "../src/models/model-set.js";
 import { localBackend, splitAtWords, Synthesizer } from "../src/synth/synthesizer.js";
-import { FIXTURE_MODEL } from "./helpers.js";
+import { FIXTURE_MODEL, fixtureCopy } from "./helpers.js";
 
 const SEP = 0;
 const isSep = (id: number) => id === SEP;
@@ -25,14 +22,7 @@ test("a chunk is cut after word separators into pieces of at most max symbols; a
 });
 
 /** A copy of the fixture (random weights, for mechanics) with text_to_semantic.max_input_symbols set. */
-function fixtureWithMaxInput(max: number): string {
-  const dir = mkdtempSync(join(tmpdir(), "soundstorm-pieces-"));
-  cpSync(FIXTURE_MODEL, dir, { recursive: true });
-  const raw = JSON.parse(readFileSync(join(dir, "model.json"), "utf8"));
-  raw.text_to_semantic.max_input_symbols = max;
-  writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
-  return dir;
-}
+const fixtureWithMaxInput = (max: number) => fixtureCopy((raw) => { raw.text_to_semantic.max_input_symbols = max; });
 
 async function speak(dir: string, text: string) {
   const models = await loadModelSet(dir, { intraOpThreads: 1 });
