@@ -30,17 +30,16 @@ export interface PrepareUnitsOptions {
 export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   const split = o.split ?? "train";
   const all = readCorpusIndex(o.corpusDir, split);
-  const names = o.speakers ?? [];
-  const keep = o.speakers ? new Set(names) : null;
+  const keep = o.speakers ? new Set(o.speakers) : null;
   const index = keep ? all.filter((u) => keep.has(u.speaker)) : all;
-  if (keep && index.length === 0) throw new Error(`no utterances of speakers ${names.join(", ")} in ${split}`);
+  if (keep && index.length === 0) throw new Error(`no utterances of speakers ${[...keep].join(", ")} in ${split}`);
   const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
   const done = new Set<string>();
   if (existsSync(o.out)) {
     for (const line of readFileSync(o.out, "utf8").split("\n")) if (line) done.add((JSON.parse(line) as { id: string }).id);
   }
   const todo = index.filter((u, i) => i % stride === 0 && !done.has(u.id));
-  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split}${keep ? ` of ${names.join(",")}` : ""})`);
+  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split}${keep ? ` of ${[...keep].join(",")}` : ""})`);
   const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, o.codes ? ["semantic_tokenizer", "codec_encoder"] : ["semantic_tokenizer"]);
   const levels = models.manifest.codec.levels;
   const hop = Math.round(models.manifest.audio.sample_rate / models.manifest.semantic!.rate);

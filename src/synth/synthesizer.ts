@@ -185,7 +185,7 @@ export class SpeechStream {
   private readonly voicePrompt: PromptTokens;
   /** The voice's semantic tokens given to text-to-semantic (empty when the voice has no phonemes). */
   private readonly t2sVoiceSemantic: Int32Array;
-  /** Previous chunk of this stream, for text-to-semantic conditioning. */
+  /** The end of the stream's previous text-to-semantic call (the previous chunk, or piece of a long one), for conditioning. */
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
   /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
@@ -299,7 +299,7 @@ export function splitAtWords(ids: Int32Array, max: number, isSeparator: (id: num
   const pieces: Int32Array[] = [];
   let start = 0;
   let lastCut = -1;   // index just past the latest separator of the current piece
-  for (let i = start; i < ids.length; i++) {
+  for (let i = 0; i < ids.length; i++) {
     if (isSeparator(ids[i])) lastCut = i + 1;
     if (i + 1 - start >= max && i + 1 < ids.length && lastCut > start) {
       pieces.push(ids.subarray(start, lastCut));
