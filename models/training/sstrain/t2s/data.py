@@ -70,20 +70,33 @@ def load_alignments(path: Path) -> dict[str, Aligned]:
         return _Unpickler(f).load()
 
 
+def read_units(path: Path) -> dict[str, np.ndarray]:
+    """Units per utterance id, from an sstrain.tokens .npz or a `soundstorm prepare units` .jsonl (the
+    server's tokenizer, for machines without Python onnxruntime)."""
+    if path.suffix == ".npz":
+        z = np.load(path)
+        off = z["sem_offsets"]
+        return {str(u): z["semantic"][off[i]:off[i + 1]].astype(np.int64) for i, u in enumerate(z["ids"])}
+    out = {}
+    for line in open(path):
+        if line.strip():
+            d = json.loads(line)
+            out[d["id"]] = np.asarray(d["units"], dtype=np.int64)
+    return out
+
+
 class T2SData:
     """Samples serving-like examples from aligned utterances + their semantic units."""
 
-    def __init__(self, tokens_npz: Path, aligned: dict[str, Aligned], prompt_frames: int = 60,
-                 max_target_frames: int = 120, context_phonemes: int = 48):
-        z = np.load(tokens_npz)
-        self.sem, off = z["semantic"].astype(np.int64), z["sem_offsets"]
+    def __init__(self, units_file: Path, aligned: dict[str, Aligned], prompt_frames: int = 60,
+                 max_target_frames: int = 120, context_phonemes: int = 48, min_target_frames: int = 0):
         self.items = []
-        for i, uid in enumerate(z["ids"]):
-            a = aligned.get(str(uid))
+        for uid, all_units in sorted(read_units(units_file).items()):
+            a = aligned.get(uid)
             if a is None:
                 continue
             need = int(a.frames.sum())
-            units = self.sem[off[i]:off[i + 1]][a.start:a.start + need]
+            units = all_units[a.start:a.start + need]
             if 0 < need - len(units) <= 4 and len(units):  # flite's last phone may end just past the audio
                 units = np.concatenate([units, np.full(need - len(units), units[-1])])
             if len(units) < need:
@@ -93,6 +106,7 @@ class T2SData:
         for i, (a, _) in enumerate(self.items):
             self.by_speaker.setdefault(a.speaker_id, []).append(i)
         self.prompt_frames, self.max_target, self.ctx = prompt_frames, max_target_frames, context_phonemes
+        self.min_target = min(min_target_frames or max_target_frames, max_target_frames)
 
     @staticmethod
     def _word_starts(a: Aligned) -> np.ndarray:
@@ -121,10 +135,11 @@ class T2SData:
         ws = self._word_starts(a)
         cum = np.concatenate([[0], np.cumsum(a.frames)])
         k = int(ws[rng.integers(len(ws))]) if rng.random() < 0.6 else 0
-        # target: whole words from k, at most max_target frames (but at least one word)
+        # target: whole words from k, at most `limit` frames (but at least one word)
+        limit = self.max_target if self.min_target >= self.max_target else int(rng.integers(self.min_target, self.max_target + 1))
         end, prev_w = len(a.symbols), None
         for w in [int(x) for x in ws if x > k] + [len(a.symbols)]:
-            if cum[w] - cum[k] > self.max_target:
+            if cum[w] - cum[k] > limit:
                 end = prev_w if prev_w is not None else w
                 break
             prev_w = w

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import emit, save_checkpoint, start_run
+from ..runs import add_anneal_by_time, emit, save_checkpoint, start_run, time_share
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
@@ -66,7 +66,9 @@ def losses(dur: DurationModel, tok: TokenModel, b: dict):
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokens", required=True, help="directory with train.npz / valid.npz and align.pkl")
+    ap.add_argument("--tokens", required=True,
+                    help="directory with align.pkl and each split's units: train.npz / valid.npz (sstrain.tokens) or "
+                         "train.jsonl / valid.jsonl (`soundstorm prepare units`)")
     ap.add_argument("--run", required=True)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=2)
@@ -76,12 +78,19 @@ def main(argv=None) -> None:
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--valid-every", type=int, default=500)
     ap.add_argument("--max-minutes", type=float, default=0)
+    add_anneal_by_time(ap)
+    ap.add_argument("--max-target-frames", type=int, default=120,
+                    help="longest target of an example (25 Hz frames); positions past it are never trained")
+    ap.add_argument("--min-target-frames", type=int, default=0,
+                    help="each example's target limit is drawn from [this, --max-target-frames] (0: always the max), "
+                         "so long limits do not make every target run to its utterance's end")
     ap.add_argument("--init-from", default=None, help="start a new run (fresh optimizer and schedule) from this checkpoint's weights")
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
     tokens = Path(a.tokens)
     aligned = load_alignments(tokens / "align.pkl")
-    units = int(json.loads((tokens / "meta.json").read_text()).get("units", 512))
+    meta = tokens / "meta.json"
+    units = int(json.loads(meta.read_text()).get("units", 512)) if meta.exists() else T2SConfig.units
     c = T2SConfig(symbols=len(SYMBOLS), units=units)
     dur, tok = DurationModel(c).to(dev), TokenModel(c).to(dev)
     params = list(dur.parameters()) + list(tok.parameters())
@@ -100,14 +109,21 @@ def main(argv=None) -> None:
         dur.load_state_dict(ck["duration"])
         tok.load_state_dict(ck["tokens"])
         print(f"initialised from {a.init_from} (its step {ck['step']})", flush=True)
-    train = T2SData(tokens / "train.npz", aligned)
-    valid = T2SData(tokens / "valid.npz", aligned)
+    def units_of(split: str) -> Path:
+        npz = tokens / f"{split}.npz"
+        return npz if npz.exists() else tokens / f"{split}.jsonl"
+
+    train = T2SData(units_of("train"), aligned, max_target_frames=a.max_target_frames,
+                    min_target_frames=a.min_target_frames)
+    valid = T2SData(units_of("valid"), aligned, max_target_frames=a.max_target_frames,
+                    min_target_frames=a.min_target_frames)
     print(f"{len(train.items)} train / {len(valid.items)} valid utterances", flush=True)
     rng = np.random.default_rng(step)
     log = open(run / "log.jsonl", "a")
     agg, t0, t_start = {}, time.time(), time.time()
     while step < a.steps:
-        lr = a.lr * min(1.0, (step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * step / a.steps)))
+        done = max(step / a.steps, time_share(a, t_start))
+        lr = a.lr * min(1.0, (step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))
         for g in opt.param_groups:
             g["lr"] = lr
         dur.train(), tok.train()

@@ -18,27 +18,12 @@ manifest's `text.symbols`). Rows of symbols seen on fewer than --min-frames fram
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 
 from ..text import SYMBOLS
-from .data import build_alignments
-
-
-def read_units(path: Path) -> dict[str, np.ndarray]:
-    """Units per utterance id, from an sstrain.tokens .npz or a `soundstorm prepare units` .jsonl."""
-    if path.suffix == ".npz":
-        z = np.load(path)
-        off = z["sem_offsets"]
-        return {str(u): z["semantic"][off[i]:off[i + 1]].astype(np.int64) for i, u in enumerate(z["ids"])}
-    out = {}
-    for line in open(path):
-        if line.strip():
-            d = json.loads(line)
-            out[d["id"]] = np.asarray(d["units"], dtype=np.int64)
-    return out
+from .data import build_alignments, read_units
 
 
 def count(corpus: Path, units: dict[str, np.ndarray], vocab: int, split: str = "train") -> np.ndarray:
