@@ -73,6 +73,11 @@ step "6f. text-to-semantic, continued on both cores (the side-by-side run stoppe
 $PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-cont" --init-from "$RUNS/t2s/last.ckpt" \
   --steps 5000 --lr 5e-4 --batch 8 --valid-every 250 --max-minutes 70 --threads 2
 
+step "6g. text-to-semantic on targets of up to 240 frames (9.6 s): whole sentences had run past every trained position"
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-long" --init-from "$RUNS/t2s-cont/last.ckpt" \
+  --steps 100000 --max-minutes 55 --anneal-by-time --lr 3e-4 --batch 8 --max-target-frames 240 --min-target-frames 80 \
+  --valid-every 250 --threads 2
+
 step "7. speaker classifier for evaluation (never served)"
 [ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
   --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
@@ -80,7 +85,7 @@ step "7. speaker classifier for evaluation (never served)"
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
 $PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
-  --t2s "$RUNS/t2s-cont/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
+  --t2s "$RUNS/t2s-long/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 # the level-1 prior is built but not shipped: whole sentences gained, but kal16 lost words across window
 # joins (streamed turns, 60 s streams); add  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"  to ship it
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
