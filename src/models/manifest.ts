@@ -60,7 +60,8 @@ const TextToSemanticSpec = Type.Object({
   unit_prior: Type.Optional(PriorTable),
   /** The longest input (symbols) one text-to-semantic call gets: a longer chunk is generated in pieces
    * cut at word boundaries, each conditioned on the one before, because the models were trained on
-   * targets of at most sstrain.t2s.data's max_target_frames and read positions past that poorly. Default: no limit. */
+   * targets of bounded length (sstrain.t2s.train --max-target-frames) and read positions past that poorly.
+   * Default: no limit. */
   max_input_symbols: Type.Optional(Pos),
 });
 const Text = Type.Object({
