@@ -97,8 +97,9 @@ def main(argv=None) -> None:
     ap.add_argument("--level1-prior-weight", type=float, default=1.0)
     # every phone keeps at least this many 40 ms frames (1 lost short sounds to rounding; 2 was better again, session 15)
     ap.add_argument("--min-frames-per-phone", type=int, default=2)
-    # longer chunks go to text to semantic in word-bounded pieces: it was trained on targets of at most
-    # 120 frames (sstrain.t2s.data), about 87 symbols at 1.38 frames per symbol (session 17); 0: no limit
+    # longer chunks go to text to semantic in word-bounded pieces: trained on targets of at most 120 frames,
+    # about 87 symbols at 1.38 frames per symbol, it lost the ends of long sentences (session 17); trained up
+    # to 240 frames, 80-symbol pieces still measure better than 160 (session 18); 0: no limit
     ap.add_argument("--max-input-symbols", type=int, default=80)
     a = ap.parse_args(argv)
     out = Path(a.out)

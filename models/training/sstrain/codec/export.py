@@ -73,6 +73,16 @@ def fp16_weights(path: Path, min_elems: int = 1024) -> None:
     onnx.save(model, str(path))
 
 
+def stored_initializers(path: Path) -> dict[str, np.ndarray]:
+    """A graph's initializers by name, as stored; those fp16_weights moved to float16 under their original
+    name (the values are the float16 ones)."""
+    out = {}
+    for init in onnx.load(str(path)).graph.initializer:
+        name = init.name[:-len("_fp16")] if init.name.endswith("_fp16") else init.name
+        out[name] = numpy_helper.to_array(init)
+    return out
+
+
 def io(name, dtype, shape):
     return {"name": name, "dtype": dtype, "shape": shape}
 

@@ -16,23 +16,17 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
-from onnx import numpy_helper
 
+from .export import stored_initializers
 from .model import Codec, CodecConfig
 
 _EMA_ONLY = ("embed_sum", "count", "initialised")
 
 
 def onnx_weights(path: Path) -> dict[str, np.ndarray]:
-    """Initializers by their PyTorch name: the export wrapper's 'm.' prefix and fp16 suffix removed."""
-    out = {}
-    for init in onnx.load(str(path)).graph.initializer:
-        name = init.name[:-len("_fp16")] if init.name.endswith("_fp16") else init.name
-        if name.startswith("m."):
-            out[name[2:]] = numpy_helper.to_array(init).astype(np.float32)
-    return out
+    """Initializers by their PyTorch name (the export wrapper's 'm.' prefix removed), as float32."""
+    return {name[2:]: arr.astype(np.float32) for name, arr in stored_initializers(path).items() if name.startswith("m.")}
 
 
 def recover(model_dir: Path) -> dict:

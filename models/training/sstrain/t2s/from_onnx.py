@@ -20,22 +20,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
-from onnx import numpy_helper
 
+from ..codec.export import stored_initializers
 from .export import export_t2s
 from .model import DurationModel, T2SConfig, TokenModel
-
-
-def initializers(path: Path) -> dict[str, np.ndarray]:
-    """Initializers by name, float16 ones under their float32 name."""
-    g = onnx.load(str(path)).graph
-    out = {}
-    for init in g.initializer:
-        name = init.name[:-len("_fp16")] if init.name.endswith("_fp16") else init.name
-        out[name] = numpy_helper.to_array(init)
-    return out
 
 
 def _pieces(param: np.ndarray):
@@ -50,7 +39,7 @@ def _pieces(param: np.ndarray):
                 yield ("chunk", (i, n)), param[i * n:(i + 1) * n]
         for i in range(param.shape[0]):   # an embedding row used as a constant (segment embeddings)
             yield ("row", i), param[i]
-    if param.ndim == 1 and param.shape[0] % 3 == 0:
+    if param.ndim == 1 and param.shape[0] % 3 == 0:   # its bias, split the same way
         n = param.shape[0] // 3
         for i in range(3):
             yield ("chunk", (i, n)), param[i * n:(i + 1) * n]
@@ -61,7 +50,7 @@ def derivations(module: torch.nn.Module, graph: Path) -> dict[str, tuple[str, tu
     exported to `graph` in float32."""
     params = {k: v.detach().numpy() for k, v in module.state_dict().items() if v.dtype == torch.float32}
     out = {}
-    for name, arr in initializers(graph).items():
+    for name, arr in stored_initializers(graph).items():
         if arr.dtype != np.float32:
             continue
         for pname, p in params.items():
@@ -110,7 +99,7 @@ def recover(model_dir: Path) -> dict:
     states = {}
     for part, file in (("duration", "t2s_duration.onnx"), ("tokens", "t2s_tokens.onnx")):
         state = {k: v.clone() for k, v in probe[part].state_dict().items()}
-        shipped = initializers(model_dir / file)
+        shipped = stored_initializers(model_dir / file)
         covered: dict = {}
         for name, (pname, how) in maps[part].items():
             if name not in shipped:
@@ -133,7 +122,7 @@ def check(ck: dict, model_dir: Path) -> int:
         torch.save(ck, path)
         export_t2s(path, Path(tmp), fp16=True)
         for file in ("t2s_duration.onnx", "t2s_tokens.onnx"):
-            mine, shipped = initializers(Path(tmp) / file), initializers(model_dir / file)
+            mine, shipped = stored_initializers(Path(tmp) / file), stored_initializers(model_dir / file)
             if set(mine) != set(shipped):
                 raise RuntimeError(f"{file}: initializer names differ: {sorted(set(mine) ^ set(shipped))[:5]}")
             for name, arr in shipped.items():
