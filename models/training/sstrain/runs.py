@@ -46,9 +46,19 @@ def add_anneal_by_time(ap: argparse.ArgumentParser) -> None:
                          "speed is not known in advance still ends annealed)")
 
 
+def run_clock(resumed: dict | None) -> float:
+    """The run's start time: a resumed run's checkpoint carries the minutes already spent ("minutes"), so
+    --max-minutes and --anneal-by-time count the whole run, not just the latest process."""
+    return time.time() - 60.0 * float((resumed or {}).get("minutes", 0.0))
+
+
+def minutes_since(t_start: float) -> float:
+    return (time.time() - t_start) / 60
+
+
 def time_share(a: argparse.Namespace, t_start: float) -> float:
     """Share of the --max-minutes budget used, with --anneal-by-time (else 0): schedules take the larger
     of this and their share of steps."""
     if not (a.anneal_by_time and a.max_minutes):
         return 0.0
-    return min(1.0, (time.time() - t_start) / 60 / a.max_minutes)
+    return min(1.0, minutes_since(t_start) / a.max_minutes)

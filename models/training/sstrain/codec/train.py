@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..audio import PackedCorpus
-from ..runs import add_anneal_by_time, start_run, time_share
+from ..runs import add_anneal_by_time, minutes_since, run_clock, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
 from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
@@ -175,7 +175,7 @@ def main(argv=None) -> None:
         print("codebooks initialised by k-means", flush=True)
     (run / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
     log = open(run / "log.jsonl", "a")
-    t_start = time.time()
+    t_start = run_clock(ck)
     t_last = time.time()
     agg: dict[str, float] = {}
     model.train()
@@ -242,11 +242,11 @@ def main(argv=None) -> None:
             log.write(json.dumps(rec) + "\n")
             log.flush()
             agg, t_last = {}, time.time()
-        done_time = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
+        done_time = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % a.ckpt_every == 0 or step == cfg.steps or done_time:
             tmp = run / "last.ckpt.tmp"
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                     "frozen_encoder": frozen}
+                     "frozen_encoder": frozen, "minutes": minutes_since(t_start)}
             if critics is not None:
                 state.update(critics=critics.state_dict(), opt_d=opt_d.state_dict(), adv_start=adv_start)
             torch.save(state, tmp)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import add_anneal_by_time, emit, save_checkpoint, start_run, time_share
+from ..runs import add_anneal_by_time, emit, minutes_since, run_clock, save_checkpoint, start_run, time_share
 from .model import SoundStorm, SoundStormConfig
 
 
@@ -243,7 +243,7 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(step)
     vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0)
     log = open(run / "log.jsonl", "a")
-    agg, t0, t_start = {}, time.time(), time.time()
+    agg, t0, t_start = {}, time.time(), run_clock(ck)
     model.train()
     while step < a.steps:
         done = max(step / a.steps, time_share(a, t_start))
@@ -274,9 +274,10 @@ def main(argv=None) -> None:
                 model.train()
             emit(log, rec)
             agg, t0 = {}, time.time()
-        over = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
+        over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % 200 == 0 or step == a.steps or over:
-            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()}, run)
+            save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
+                             "minutes": minutes_since(t_start), "config": c.to_dict()}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import add_anneal_by_time, emit, save_checkpoint, start_run, time_share
+from ..runs import add_anneal_by_time, emit, minutes_since, run_clock, save_checkpoint, start_run, time_share
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
@@ -95,14 +95,14 @@ def main(argv=None) -> None:
     dur, tok = DurationModel(c).to(dev), TokenModel(c).to(dev)
     params = list(dur.parameters()) + list(tok.parameters())
     opt = torch.optim.AdamW(params, lr=a.lr, weight_decay=1e-2)
-    step = 0
+    step, resumed = 0, None
     ck_path = run / "last.ckpt"
     if ck_path.exists():
         ck = torch.load(ck_path, map_location="cpu")
         dur.load_state_dict(ck["duration"])
         tok.load_state_dict(ck["tokens"])
         opt.load_state_dict(ck["opt"])
-        step = ck["step"]
+        step, resumed = ck["step"], ck
         print(f"resumed at step {step}", flush=True)
     elif a.init_from:
         ck = torch.load(a.init_from, map_location="cpu")
@@ -120,7 +120,7 @@ def main(argv=None) -> None:
     print(f"{len(train.items)} train / {len(valid.items)} valid utterances", flush=True)
     rng = np.random.default_rng(step)
     log = open(run / "log.jsonl", "a")
-    agg, t0, t_start = {}, time.time(), time.time()
+    agg, t0, t_start = {}, time.time(), run_clock(resumed)
     while step < a.steps:
         done = max(step / a.steps, time_share(a, t_start))
         lr = a.lr * min(1.0, (step + 1) / 300) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))
@@ -153,10 +153,10 @@ def main(argv=None) -> None:
                            valid_tok_acc=round(float(np.mean([v[2] for v in vals])), 4))
             emit(log, rec)
             agg, t0 = {}, time.time()
-        over = a.max_minutes and (time.time() - t_start) / 60 >= a.max_minutes
+        over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % 250 == 0 or step == a.steps or over:
             save_checkpoint({"duration": dur.state_dict(), "tokens": tok.state_dict(), "opt": opt.state_dict(),
-                             "step": step, "config": c.to_dict()}, run)
+                             "step": step, "minutes": minutes_since(t_start), "config": c.to_dict()}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break
