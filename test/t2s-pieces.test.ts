@@ -56,3 +56,41 @@ test("a chunk over max_input_symbols is generated in pieces; its frames, words a
   assert.ok(cut.r.words[cut.r.words.length - 1].end_ms <= (cut.r.frames * cut.hop * 1000) / cut.sr + 1);
   for (let i = 1; i < cut.r.words.length; i++) assert.ok(cut.r.words[i].start_ms >= cut.r.words[i - 1].start_ms, "word times stay in order");
 });
+
+test("text to semantic's context is the stream's last context_phonemes and their frames, across short chunks", async () => {
+  const models = await loadModelSet(FIXTURE_MODEL, { intraOpThreads: 1 });
+  try {
+    const synth = new Synthesizer(localBackend(models));
+    const ctx = synth.manifest.text_to_semantic.context_phonemes;
+    const stream = synth.openStream(synth.voices[0], 1);
+    const t2s = (stream as unknown as { t2s: { generate: (...a: unknown[]) => Promise<{ tokens: Int32Array; durations: Int32Array }> } }).t2s;
+    type Call = { ids: number[]; prompt: { phonemes: number[]; semantic: number[] }; tokens: number[]; durations: number[] };
+    const calls: Call[] = [];
+    const generate = t2s.generate.bind(t2s);
+    t2s.generate = async (ids: unknown, prompt: unknown, ...rest: unknown[]) => {
+      const r = await generate(ids, prompt, ...rest);
+      const p = prompt as { phonemes: Int32Array; semantic: Int32Array };
+      calls.push({ ids: [...(ids as Int32Array)], prompt: { phonemes: [...p.phonemes], semantic: [...p.semantic] },
+        tokens: [...r.tokens], durations: [...r.durations] });
+      return r;
+    };
+    // short chunks, each well under context_phonemes symbols, so the context has to reach back several
+    for (const text of ["Yes.", "Well, maybe.", "Not now.", "Go on, then.", "Fine."]) await stream.synthesize(text);
+    assert.equal(calls.length, 5);
+    const voice = calls[0].prompt;     // the first call has no stream history: its prompt is the voice alone
+    const history = { ids: [] as number[], durations: [] as number[], tokens: [] as number[] };
+    for (const c of calls) {
+      const keep = Math.min(ctx, history.ids.length);
+      const ids = history.ids.slice(history.ids.length - keep);
+      const frames = history.durations.slice(history.durations.length - keep).reduce((a, b) => a + b, 0);
+      assert.deepEqual(c.prompt.phonemes, [...voice.phonemes, ...ids]);
+      assert.deepEqual(c.prompt.semantic, [...voice.semantic, ...history.tokens.slice(history.tokens.length - frames)]);
+      history.ids.push(...c.ids);
+      history.durations.push(...c.durations);
+      history.tokens.push(...c.tokens);
+    }
+    assert.ok(calls[4].prompt.phonemes.length - voice.phonemes.length > calls[3].ids.length, "the context reached past the previous chunk");
+  } finally {
+    await models.dispose();
+  }
+});

@@ -188,6 +188,7 @@ export class SpeechStream {
   /** The end of the stream's previous text-to-semantic call (the previous chunk, or piece of a long one), for conditioning. */
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
+  private prevDurations = new Int32Array(0);
   /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
   private readonly tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
   private chunkSeed: number;
@@ -272,16 +273,28 @@ export class SpeechStream {
         phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
         semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
       }, seed, speed, run);
-      // keep the last context_phonemes of this piece and exactly the semantic frames they were given
-      const keep = Math.min(this.manifest.text_to_semantic.context_phonemes, piece.length);
-      let keepFrames = 0;
-      for (let i = piece.length - keep; i < piece.length; i++) keepFrames += sem.durations[i];
-      this.prevPhonemes = piece.slice(piece.length - keep);
-      this.prevSemantic = sem.tokens.slice(sem.tokens.length - keepFrames);
+      this.remember(piece, sem);
       tokens.push(sem.tokens);
       durations.push(sem.durations);
     }
     return { tokens: tokens.reduce(concatI32), durations: durations.reduce(concatI32) };
+  }
+
+  /**
+   * Keep the stream's last context_phonemes and exactly the semantic frames they were given, reaching
+   * back past this piece when it is shorter: training took the context as the 48 symbols before the
+   * target in the same utterance, whatever chunk they came from.
+   */
+  private remember(piece: Int32Array, sem: SemanticResult): void {
+    const phonemes = concatI32(this.prevPhonemes, piece);
+    const durations = concatI32(this.prevDurations, sem.durations);
+    const semantic = concatI32(this.prevSemantic, sem.tokens);
+    const keep = Math.min(this.manifest.text_to_semantic.context_phonemes, phonemes.length);
+    let keepFrames = 0;
+    for (let i = phonemes.length - keep; i < phonemes.length; i++) keepFrames += durations[i];
+    this.prevPhonemes = phonemes.slice(phonemes.length - keep);
+    this.prevDurations = durations.slice(durations.length - keep);
+    this.prevSemantic = semantic.slice(semantic.length - keepFrames);
   }
 
   /** The audio the codec held back for right context; call once at the end of the stream. */
