@@ -34,6 +34,9 @@ test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 
   const latency = e2e("--latency", "fast");
   assert.equal(latency.status, 2);
   assert.match(latency.stderr, /--latency must be one of low, balanced, quality, got 'fast'/);
+  const seed = e2e("--seed", "1.5");
+  assert.equal(seed.status, 2);
+  assert.match(seed.stderr, /--seed must be an integer from 0 to 4294967295, got '1.5'/);
   const r = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "x.ogg"), "--voice", "nobody"], { encoding: "utf8" });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown voice/);

@@ -24,7 +24,7 @@ const USAGE = `usage:
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
-                      [--latency low|balanced|quality] [--transcripts]
+                      [--latency low|balanced|quality] [--seed N] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -89,7 +89,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" },
+    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" },
     transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
@@ -123,8 +123,10 @@ async function evaluate(argv: string[]): Promise<void> {
     const profiles: string[] = CreateContext.properties.latency.anyOf.map((l) => l.const);
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
+    const seed = values.seed === undefined ? undefined : Number(values.seed);
+    if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
-      ...(values.transcripts ? { transcripts: true } : {}),
+      ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");

@@ -25,6 +25,8 @@ export interface E2EEvalOptions {
   readonly speed?: number;
   /** Latency profile of every turn (create_context's latency: how text is cut into chunks); balanced by default. */
   readonly latency?: LatencyProfile;
+  /** Seed of every turn (create_context's seed); 1 by default. Other seeds show how much of a difference is sampling. */
+  readonly seed?: number;
   /** Also report each sentence's transcripts (for finding which words are lost). */
   readonly transcripts?: boolean;
   readonly log?: (m: string) => void;
@@ -50,6 +52,8 @@ export interface E2EEvalReport {
   speed?: number;
   /** Present when the turns ran with a latency profile other than balanced. */
   latency?: LatencyProfile;
+  /** Present when the turns ran with a seed other than 1. */
+  seed?: number;
 }
 
 export interface TurnResult {
@@ -117,7 +121,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
-  const turn = { speed: o.speed ?? TURN_DEFAULTS.speed, latency: o.latency ?? TURN_DEFAULTS.latency };
+  const turn = { speed: o.speed ?? TURN_DEFAULTS.speed, latency: o.latency ?? TURN_DEFAULTS.latency, seed: o.seed ?? TURN_DEFAULTS.seed };
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
@@ -126,6 +130,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       ...(o.streaming ? { words_per_second: wps } : {}),
       ...(turn.speed !== TURN_DEFAULTS.speed ? { speed: turn.speed } : {}),
       ...(turn.latency !== TURN_DEFAULTS.latency ? { latency: turn.latency } : {}),
+      ...(turn.seed !== TURN_DEFAULTS.seed ? { seed: turn.seed } : {}),
     };
     let genS = 0, audioS = 0;
     for (const v of voices) {
