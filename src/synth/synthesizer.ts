@@ -185,7 +185,7 @@ export class SpeechStream {
   private readonly voicePrompt: PromptTokens;
   /** The voice's semantic tokens given to text-to-semantic (empty when the voice has no phonemes). */
   private readonly t2sVoiceSemantic: Int32Array;
-  /** The end of the stream's previous text-to-semantic call (the previous chunk, or piece of a long one), for conditioning. */
+  /** The stream's last context_phonemes symbols so far, their semantic frames and durations: text to semantic's context. */
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
   private prevDurations = new Int32Array(0);
@@ -282,8 +282,8 @@ export class SpeechStream {
 
   /**
    * Keep the stream's last context_phonemes and exactly the semantic frames they were given, reaching
-   * back past this piece when it is shorter: training took the context as the 48 symbols before the
-   * target in the same utterance, whatever chunk they came from.
+   * back past this piece when it is shorter: training takes the context as the context_phonemes symbols
+   * before the target in the same utterance, whatever chunk they came from.
    */
   private remember(piece: Int32Array, sem: SemanticResult): void {
     const phonemes = concatI32(this.prevPhonemes, piece);
