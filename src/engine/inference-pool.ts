@@ -65,6 +65,9 @@ interface Slot {
   id: number;
 }
 
+/** How long close() waits for running calls (one call is at most a window's pass or a codec push). */
+const CLOSE_WAIT_MS = 10_000;
+
 export class InferencePool {
   private readonly queue: Job[] = [];
   private readonly slots: Slot[] = [];
@@ -117,6 +120,10 @@ export class InferencePool {
     this.closed = true;
     if (this.waitTimer) clearTimeout(this.waitTimer);
     for (const j of this.queue.splice(0)) j.reject(new Error("inference pool closed"));
+    // a worker terminated mid-call can abort the whole process (onnxruntime's run completes into a
+    // torn-down environment: "terminate called after throwing Napi::Error"), so calls running now finish first
+    const deadline = performance.now() + CLOSE_WAIT_MS;
+    while (this.slots.some((s) => s.busy) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
 
