@@ -124,7 +124,10 @@ async function evaluate(argv: string[]): Promise<void> {
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
     const seed = values.seed === undefined ? undefined : Number(values.seed);
-    if (seed !== undefined && !(Number.isInteger(seed) && seed >= 0 && seed <= 0xffffffff)) throw new UsageError(`--seed must be an integer from 0 to 4294967295, got '${values.seed}'`);
+    const seedRange = CreateContext.properties.seed;
+    if (seed !== undefined && !(Number.isInteger(seed) && seed >= seedRange.minimum! && seed <= seedRange.maximum!)) {
+      throw new UsageError(`--seed must be an integer from ${seedRange.minimum} to ${seedRange.maximum}, got '${values.seed}'`);
+    }
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
       ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });
