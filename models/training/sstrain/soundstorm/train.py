@@ -29,15 +29,18 @@ class Tokens:
         self.ids = [str(x) for x in z["ids"]]
         self.sem, self.off = z["semantic"].astype(np.int64), z["sem_offsets"]
         self.codes = z["codes"].astype(np.int64)           # [sum 2*n, Q]
+        # sstrain.soundstorm.gta: the units text to semantic gives each frame (real durations), if present
+        self.gta = z["semantic_gta"].astype(np.int64) if "semantic_gta" in z.files else None
         self.speaker = [i.split("_", 1)[1] for i in self.ids]
         self.by_speaker: dict[str, list[int]] = {}
         for i, s in enumerate(self.speaker):
             self.by_speaker.setdefault(s, []).append(i)
 
-    def utt(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        """-> semantic at the codec frame rate [2n], codes [2n, Q]"""
+    def utt(self, i: int, gta: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """-> semantic at the codec frame rate [2n] (the ground-truth-aligned units with `gta`), codes [2n, Q]"""
         a, b = self.off[i], self.off[i + 1]
-        return np.repeat(self.sem[a:b], 2), self.codes[2 * a:2 * b]
+        sem = self.gta if gta and self.gta is not None else self.sem
+        return np.repeat(sem[a:b], 2), self.codes[2 * a:2 * b]
 
 
 @torch.no_grad()
@@ -69,14 +72,16 @@ def init_from_statistics(model: SoundStorm, data: Tokens) -> None:
 
 
 def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev,
-               prompt_prob: float = 0.5):
+               prompt_prob: float = 0.5, gta_prob: float = 0.0):
     sem = np.zeros((B, L), np.int64)
     ac = np.zeros((B, L, c.levels), np.int64)
     pad = np.ones((B, L), bool)
     join = np.zeros(B, np.int64)
     for b in range(B):
         i = int(rng.integers(len(data.ids)))
-        s, a = data.utt(i)
+        # the voice prompt below keeps real units (serving's prompts are read off audio); the target
+        # takes the text-to-semantic model's units at this rate, as it does when served
+        s, a = data.utt(i, gta=bool(rng.random() < gta_prob))
         if rng.random() < prompt_prob:  # another utterance of the same speaker first, as a voice prompt
             pool = data.by_speaker[data.speaker[i]]
             s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
@@ -180,6 +185,9 @@ def main(argv=None) -> None:
     ap.add_argument("--max-minutes", type=float, default=0)
     add_anneal_by_time(ap)
     ap.add_argument("--prompt-prob", type=float, default=0.5, help="share of examples led by a voice prompt")
+    ap.add_argument("--gta-prob", type=float, default=0.0,
+                    help="share of examples whose target frames take the ground-truth-aligned units of"
+                         " sstrain.soundstorm.gta (the tokens need semantic_gta); validation takes them all")
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
@@ -241,7 +249,9 @@ def main(argv=None) -> None:
     lengths = [int(x) for x in a.lengths.split(",")]
     weights = tuple(float(x) for x in a.level_weights.split(","))
     rng = np.random.default_rng(step)
-    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0)
+    if a.gta_prob and (train.gta is None or valid.gta is None):
+        raise SystemExit(f"--gta-prob needs tokens with semantic_gta (sstrain.soundstorm.gta); {tokens} has none")
+    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0)
     log = open(run / "log.jsonl", "a")
     agg, t0, t_start = {}, time.time(), run_clock(ck)
     model.train()
@@ -251,7 +261,7 @@ def main(argv=None) -> None:
         for g in opt.param_groups:
             g["lr"] = lr
         L = lengths[int(rng.integers(len(lengths)))]
-        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob)
+        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob)
         loss, acc = step_loss(model, sem, ac, pad, join, rng, c, weights=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
