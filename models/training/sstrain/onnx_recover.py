@@ -6,7 +6,10 @@ constant), and the shipped graph's initializer of the same name is put back ther
 """
 from __future__ import annotations
 
+import argparse
+import json
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -109,3 +112,18 @@ def same_initializers(mine: Path, shipped: Path) -> int:
         if arr.dtype != a[name].dtype or not np.array_equal(arr, a[name]):
             raise RuntimeError(f"{shipped.name}: {name} differs after recovery")
     return len(b)
+
+
+def recovery_cli(doc: str, recover: Callable[[Path], dict], check: Callable[[dict, Path], int], argv=None) -> None:
+    """The `from_onnx` tools' command line: --model-dir, --out; recover, check bit for bit, save."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model-dir", required=True)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    ck = recover(Path(a.model_dir))
+    compared = check(ck, Path(a.model_dir))
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(ck, out)
+    print(json.dumps({"recovered_step": ck["step"], "initializers_identical": compared, "out": str(out)}))

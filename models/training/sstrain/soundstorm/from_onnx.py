@@ -10,14 +10,13 @@ the recovered model, exported again, must give the committed graph's initializer
 """
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 from pathlib import Path
 
 import torch
 
-from ..onnx_recover import randomize, recover_state, same_initializers
+from ..onnx_recover import randomize, recover_state, recovery_cli, same_initializers
 from .export import export_soundstorm
 from .model import SoundStorm, SoundStormConfig
 
@@ -44,17 +43,7 @@ def check(ck: dict, model_dir: Path) -> int:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model-dir", required=True)
-    ap.add_argument("--out", required=True)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(2)
-    ck = recover(Path(a.model_dir))
-    compared = check(ck, Path(a.model_dir))
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ck, out)
-    print(json.dumps({"recovered_step": ck["step"], "initializers_identical": compared, "out": str(out)}))
+    recovery_cli(__doc__, recover, check, argv)
 
 
 if __name__ == "__main__":
