@@ -107,7 +107,7 @@ def main(argv=None) -> None:
     tmp.write_text("".join(json.dumps({"id": r["id"], "units": r["units"]}) + "\n" for r in rows))
     prompts = T2SData(tmp, aligned)
     tmp.unlink()
-    index = {id(it[0]): i for i, it in enumerate(prompts.items)}
+    index = {id(it[0]): i for i, it in enumerate(prompts.items)}   # T2SData keeps the aligned objects themselves
     rng = np.random.default_rng(0)
     kept, t0, agree, total = [], time.time(), 0, 0
     for k, r in enumerate(rows):
@@ -116,7 +116,7 @@ def main(argv=None) -> None:
         codes = np.asarray(r["codes"], np.int64).T                # [2n, Q]
         if al is None or id(al) not in index or len(codes) != 2 * len(units):
             continue
-        vp_sym, vp_sem = prompts._voice_prompt(rng, al.speaker_id, index[id(al)])
+        vp_sym, vp_sem = prompts.voice_prompt(rng, al.speaker_id, index[id(al)])
         gta = units.copy()
         span = aligned_units(model, prior, al, vp_sym, vp_sem, a.max_symbols, a.context_phonemes, dev)
         n = max(0, min(len(span), len(units) - al.start))

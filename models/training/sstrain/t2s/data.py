@@ -112,7 +112,7 @@ class T2SData:
     def _word_starts(a: Aligned) -> np.ndarray:
         return np.concatenate([[0], np.nonzero(a.symbols == SPACE)[0] + 1])
 
-    def _voice_prompt(self, rng, speaker: int, exclude: int):
+    def voice_prompt(self, rng, speaker: int, exclude: int):
         pool = self.by_speaker[speaker]
         j = pool[rng.integers(len(pool))]
         if j == exclude and len(pool) > 1:
@@ -131,7 +131,7 @@ class T2SData:
     def sample(self, rng: np.random.Generator):
         i = int(rng.integers(len(self.items)))
         a, units = self.items[i]
-        vp_sym, vp_sem = self._voice_prompt(rng, a.speaker_id, i)
+        vp_sym, vp_sem = self.voice_prompt(rng, a.speaker_id, i)
         ws = self._word_starts(a)
         cum = np.concatenate([[0], np.cumsum(a.frames)])
         k = int(ws[rng.integers(len(ws))]) if rng.random() < 0.6 else 0
