@@ -83,6 +83,17 @@ async function say(argv: string[]): Promise<void> {
   }
 }
 
+/** A numeric flag (undefined when absent), checked against the protocol schema's range for the same create_context field. */
+function rangedFlag(name: string, raw: string | undefined, range: { minimum?: number; maximum?: number }, integer: boolean): number | undefined {
+  if (raw === undefined) return undefined;
+  const x = Number(raw);
+  const { minimum = -Infinity, maximum = Infinity } = range;
+  if (!((!integer || Number.isInteger(x)) && x >= minimum && x <= maximum)) {
+    throw new UsageError(`--${name} must be ${integer ? "an integer" : "a number"} from ${minimum} to ${maximum}, got '${raw}'`);
+  }
+  return x;
+}
+
 async function evaluate(argv: string[]): Promise<void> {
   const [stage, ...rest] = argv;
   const { values } = parseArgs({ args: rest, options: {
@@ -116,18 +127,11 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
     });
   } else {
-    // the protocol's range, read from its schema
-    const { minimum, maximum } = CreateContext.properties.speed;
-    const speed = values.speed === undefined ? 1 : Number(values.speed);
-    if (!(speed >= minimum! && speed <= maximum!)) throw new UsageError(`--speed must be a number from ${minimum} to ${maximum}, got '${values.speed}'`);
+    const speed = rangedFlag("speed", values.speed, CreateContext.properties.speed, false) ?? 1;
     const profiles: string[] = CreateContext.properties.latency.anyOf.map((l) => l.const);
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
-    const seed = values.seed === undefined ? undefined : Number(values.seed);
-    const seedRange = CreateContext.properties.seed;
-    if (seed !== undefined && !(Number.isInteger(seed) && seed >= seedRange.minimum! && seed <= seedRange.maximum!)) {
-      throw new UsageError(`--seed must be an integer from ${seedRange.minimum} to ${seedRange.maximum}, got '${values.seed}'`);
-    }
+    const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
       ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });

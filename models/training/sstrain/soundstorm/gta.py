@@ -50,6 +50,7 @@ def pieces(symbols: np.ndarray, limit: int) -> list[tuple[int, int]]:
 @torch.no_grad()
 def aligned_units(model: TokenModel, prior: torch.Tensor | None, a, vp_sym, vp_sem, limit: int, ctx: int, dev) -> np.ndarray:
     """The units the token model picks for utterance `a` with its real durations -> [sum(a.frames)]."""
+    t = lambda x, dt=torch.long: torch.as_tensor(x, dtype=dt, device=dev)[None]
     cum = np.concatenate([[0], np.cumsum(a.frames)])
     out = np.zeros(int(cum[-1]), np.int64)
     for s0, s1 in pieces(a.symbols, limit):
@@ -61,7 +62,6 @@ def aligned_units(model: TokenModel, prior: torch.Tensor | None, a, vp_sym, vp_s
         p0 = max(0, s0 - ctx)
         pph = np.concatenate([vp_sym, a.symbols[p0:s0]])
         psem = np.concatenate([vp_sem, out[cum[p0]:cum[s0]]])
-        t = lambda x, dt=torch.long: torch.as_tensor(x, dtype=dt, device=dev)[None]
         logits = model(t(fph), t(fpos, torch.float32), t(pph), t(psem))[0]
         if prior is not None:
             logits = logits + prior[t(fph)[0]]
@@ -102,17 +102,14 @@ def main(argv=None) -> None:
         raise SystemExit(f"{a.tokens} has no utterances with codes (prepare units --codes)")
     aligned = load_alignments(Path(a.align))
     # voice prompts drawn as the text-to-semantic training draws them (whole words, about 60 frames)
-    tmp = Path(a.out) / "units.tmp.jsonl"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_text("".join(json.dumps({"id": r["id"], "units": r["units"]}) + "\n" for r in rows))
-    prompts = T2SData(tmp, aligned)
-    tmp.unlink()
+    units_by_id = {r["id"]: np.asarray(r["units"], np.int64) for r in rows}
+    prompts = T2SData(units_by_id, aligned)
     index = {id(it[0]): i for i, it in enumerate(prompts.items)}   # T2SData keeps the aligned objects themselves
     rng = np.random.default_rng(0)
     kept, t0, agree, total = [], time.time(), 0, 0
     for k, r in enumerate(rows):
         al = aligned.get(r["id"])
-        units = np.asarray(r["units"], np.int64)
+        units = units_by_id[r["id"]]
         codes = np.asarray(r["codes"], np.int64).T                # [2n, Q]
         if al is None or id(al) not in index or len(codes) != 2 * len(units):
             continue
@@ -128,6 +125,7 @@ def main(argv=None) -> None:
             print(f"{k + 1}/{len(rows)} utterances ({time.time() - t0:.0f} s); units equal to the real ones "
                   f"{agree / max(1, total):.1%}", flush=True)
     out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
     for name, part in (("train", kept[:-a.valid] if a.valid else kept), ("valid", kept[-a.valid:] if a.valid else kept[:0])):
         off = np.concatenate([[0], np.cumsum([len(u) for _, u, _, _ in part])])
         np.savez(out / f"{name}.npz", ids=np.array([i for i, *_ in part]),

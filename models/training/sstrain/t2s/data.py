@@ -88,10 +88,11 @@ def read_units(path: Path) -> dict[str, np.ndarray]:
 class T2SData:
     """Samples serving-like examples from aligned utterances + their semantic units."""
 
-    def __init__(self, units_file: Path, aligned: dict[str, Aligned], prompt_frames: int = 60,
+    def __init__(self, units: Path | dict[str, np.ndarray], aligned: dict[str, Aligned], prompt_frames: int = 60,
                  max_target_frames: int = 120, context_phonemes: int = 48, min_target_frames: int = 0):
+        """units: a units file (read_units) or units by utterance id."""
         self.items = []
-        for uid, all_units in sorted(read_units(units_file).items()):
+        for uid, all_units in sorted((read_units(units) if isinstance(units, Path) else units).items()):
             a = aligned.get(uid)
             if a is None:
                 continue
