@@ -3,7 +3,7 @@ import { parseArgs } from "node:util";
 import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
 import { evalSoundStorm } from "../eval/soundstorm-eval.js";
-import { evalE2E } from "../eval/e2e-eval.js";
+import { evalE2E, TURN_CLOCKS, type TurnClock } from "../eval/e2e-eval.js";
 import { DEFAULT_SPEAKER_CLASSIFIER } from "../eval/speaker-id.js";
 import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
@@ -24,7 +24,7 @@ const USAGE = `usage:
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
-                      [--latency low|balanced|quality] [--seed N] [--transcripts]
+                      [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -100,7 +100,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" },
+    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" },
     transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
@@ -132,7 +132,10 @@ async function evaluate(argv: string[]): Promise<void> {
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
     const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
+    const clock = values.clock;
+    if (clock !== undefined && !TURN_CLOCKS.includes(clock as TurnClock)) throw new UsageError(`--clock must be one of ${TURN_CLOCKS.join(", ")}, got '${clock}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
+      ...(clock !== undefined ? { clock: clock as TurnClock } : {}),
       ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });
   }

@@ -2,13 +2,15 @@
  * `soundstorm eval e2e`: the server's own per-context pipeline (chunker -> phonemes -> text-to-semantic ->
  * SoundStorm -> codec -> output, exactly as a WebSocket context runs it, minus the socket) for each
  * base voice and sentence, transcribed by pocketsphinx against flite's own audio of the same sentence.
- * The streaming variant feeds the same sentence word by word at 20 words/s.
+ * The streaming variant feeds the same sentence word by word at 20 words/s, on a virtual clock by default
+ * (chunk cuts then depend only on the text and its timing, not on the machine's load; see runTurn).
  */
 import { loadSynthesizer } from "../app.js";
 import { buildConfig, type ServerConfig } from "../config.js";
 import { createMetrics, type Metrics } from "../metrics.js";
 import { decodeAudioMessage } from "../protocol/audio-header.js";
 import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
+import { ManualClock } from "../session/clock.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
@@ -29,11 +31,21 @@ export interface E2EEvalOptions {
   readonly seed?: number;
   /** Also report each sentence's transcripts (for finding which words are lost). */
   readonly transcripts?: boolean;
+  /** Time of the streamed turns: "virtual" (default) makes synthesis take no time, so every run cuts the same
+   * chunks; "real" feeds words on the wall clock, as a live client does (cuts move with the machine's load). */
+  readonly clock?: TurnClock;
   readonly log?: (m: string) => void;
 }
 
+export const TURN_CLOCKS = ["virtual", "real"] as const;
+export type TurnClock = (typeof TURN_CLOCKS)[number];
+
 /** One sentence's transcripts: pocketsphinx on our audio, on flite's, and on the word-by-word run. */
-export interface SentenceTranscript { text: string; hyp: string; reference_hyp: string; streaming_hyp?: string }
+export interface SentenceTranscript {
+  text: string; hyp: string; reference_hyp: string; streaming_hyp?: string;
+  /** The chunks the streamed turn was cut into (chunk_metrics texts, merged chunks as one). */
+  streaming_chunks?: string[];
+}
 
 interface VoiceScore {
   wer: number; reference_wer: number; streaming_wer?: number; utterances: number;
@@ -54,6 +66,8 @@ export interface E2EEvalReport {
   latency?: LatencyProfile;
   /** Present when the turns ran with a seed other than 1. */
   seed?: number;
+  /** The streamed turns' clock (present with streaming). */
+  clock?: TurnClock;
 }
 
 export interface TurnResult {
@@ -76,15 +90,21 @@ export interface TurnSettings {
 
 const TURN_DEFAULTS = { seed: 1, latency: "balanced", speed: 1 } as const satisfies Required<TurnSettings>;
 
-/** Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. */
+/**
+ * Run one turn through a SynthesisContext: `pieces` appended `intervalMs` apart, then end. On the "real" clock
+ * the pieces arrive on the wall clock while chunks are synthesized. On the "virtual" clock (ManualClock) each
+ * piece's work is finished before time moves on, as if synthesis took no time: the chunking deadlines and the
+ * listener's playback still act, on virtual time, so a run is repeatable.
+ */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, settings: TurnSettings = {}): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, settings: TurnSettings = {}, clock: TurnClock = "real"): Promise<TurnResult> {
   const { seed, latency, speed } = { ...TURN_DEFAULTS, ...settings };
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (e: Error) => void;
   const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+  const virtual = clock === "virtual" ? new ManualClock() : null;
   const ctx = new SynthesisContext(
     { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst", speed },
     {
@@ -102,10 +122,16 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
       },
       onIdle() {},
       onClosed() {},
+      ...(virtual ? { clock: virtual } : {}),
     });
+  const settle = () => ctx.settled();
   for (const [i, p] of pieces.entries()) {
     ctx.append(p);
-    if (intervalMs > 0 && i < pieces.length - 1) await new Promise((r) => setTimeout(r, intervalMs));
+    if (i === pieces.length - 1 || intervalMs <= 0) continue;
+    if (virtual) {
+      await settle();
+      await virtual.advance(intervalMs, settle);
+    } else await new Promise((r) => setTimeout(r, intervalMs));
   }
   ctx.end();
   await done;
@@ -122,12 +148,13 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
   const turn = { speed: o.speed ?? TURN_DEFAULTS.speed, latency: o.latency ?? TURN_DEFAULTS.latency, seed: o.seed ?? TURN_DEFAULTS.seed };
+  const clock = o.clock ?? "virtual";
   try {
     const sr = synth.manifest.audio.sample_rate;
     const voices = o.voices ?? BASE_VOICES;
     const report: E2EEvalReport = {
       stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0,
-      ...(o.streaming ? { words_per_second: wps } : {}),
+      ...(o.streaming ? { words_per_second: wps, clock } : {}),
       ...(turn.speed !== TURN_DEFAULTS.speed ? { speed: turn.speed } : {}),
       ...(turn.latency !== TURN_DEFAULTS.latency ? { latency: turn.latency } : {}),
       ...(turn.seed !== TURN_DEFAULTS.seed ? { seed: turn.seed } : {}),
@@ -135,7 +162,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
     let genS = 0, audioS = 0;
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
-      const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [];
+      const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [], cuts: string[][] = [];
       const wordEvents: { word: string; start_ms: number; end_ms: number }[][] = [];
       for (const [i, text] of o.sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
@@ -147,7 +174,9 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         wordEvents.push(w.events.flatMap((ev) => (ev.type === "words" ? ev.words : [])));
         if (o.streaming) {
           const words = text.split(/(?<=\s)/);
-          streamed.push((await runTurn(synth, config, metrics, v, words, 1000 / wps, turn)).pcm);
+          const st = await runTurn(synth, config, metrics, v, words, 1000 / wps, turn, clock);
+          streamed.push(st.pcm);
+          cuts.push(st.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev.text] : [])));
         }
         if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${o.sentences.length}`);
       }
@@ -166,7 +195,8 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
       if (o.transcripts) {
         report.voices[v].transcripts = o.sentences.map((text, i) => ({
-          text, hyp: w.hyp[i].text, reference_hyp: r.hyp[i].text, ...(s ? { streaming_hyp: s.hyp[i].text } : {}),
+          text, hyp: w.hyp[i].text, reference_hyp: r.hyp[i].text,
+          ...(s ? { streaming_hyp: s.hyp[i].text, streaming_chunks: cuts[i] } : {}),
         }));
       }
     }

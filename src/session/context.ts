@@ -16,6 +16,7 @@ import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import { encodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST } from "../protocol/audio-header.js";
 import type { LatencyProfile, OutputFormat, ServerEvent } from "../protocol/messages.js";
 import type { ChunkSink, SpeechStream, Synthesizer } from "../synth/synthesizer.js";
+import { systemClock, type Clock, type ClockTimer } from "./clock.js";
 import { Pacer } from "./pacer.js";
 
 /** Where a context's events go (the socket adapter implements it). */
@@ -33,6 +34,9 @@ export interface ContextDeps {
   readonly onIdle: (ctx: SynthesisContext) => void;
   /** Called once when everything queued for the client has been sent too: the context id is free. */
   readonly onClosed: (ctx: SynthesisContext) => void;
+  /** Time for chunking deadlines, the listener's playback and pacing; the system clock by default
+   * (an evaluation passes a ManualClock for repeatable chunk cuts). Compute times are always real. */
+  readonly clock?: Clock;
 }
 
 export interface ContextOptions {
@@ -64,7 +68,8 @@ export class SynthesisContext {
   private work: Promise<void> = Promise.resolve();
   /** Chunks cut but not yet started, oldest first. */
   private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
-  private delayTimer: NodeJS.Timeout | null = null;
+  private delayTimer: ClockTimer | null = null;
+  private readonly clock: Clock;
   private textChars = 0;
   private seq = 0;
   private chunkStarted = false;
@@ -80,17 +85,26 @@ export class SynthesisContext {
   constructor(private readonly opts: ContextOptions, private readonly deps: ContextDeps) {
     this.id = opts.id;
     this.index = opts.index;
+    this.clock = deps.clock ?? systemClock;
     this.chunker = new TextChunker(deps.config.chunking[opts.latency]);
     this.stream = deps.synth.openStream(opts.voice, opts.seed);
     this.output = createAudioOutput(opts.format, deps.synth.manifest.audio.sample_rate,
       { bitrate: deps.config.opusBitrate, complexity: deps.config.opusComplexity, serial: (opts.index * 2654435761 + opts.seed) >>> 0 });
-    this.pacer = new Pacer(deps.config.pacing.leadMs, 20, opts.pacing === "burst");
+    this.pacer = new Pacer(deps.config.pacing.leadMs, 20, opts.pacing === "burst", this.clock);
     this.firstSamples = Math.round(deps.synth.manifest.audio.sample_rate * 0.04);
     deps.metrics.activeContexts.inc();
   }
 
   get closed(): boolean {
     return this.state === "closed";
+  }
+
+  /** Resolves once every chunk cut so far has been synthesized (the work chain is idle). */
+  async settled(): Promise<void> {
+    for (let w = this.work; ; w = this.work) {
+      await w;
+      if (w === this.work) return;
+    }
   }
 
   append(text: string): void {
@@ -137,30 +151,29 @@ export class SynthesisContext {
   private armDelayTimer(): void {
     this.clearDelayTimer();
     const { maxDelayMs, holdAheadMs } = this.deps.config.chunking[this.opts.latency];
-    this.delayTimer = setTimeout(() => {
+    this.delayTimer = this.clock.setTimeout(() => {
       this.delayTimer = null;
       if (this.state !== "open") return;
       // the listener has plenty to play: cutting now would only make a short chunk; wait for a boundary
       if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer();
       else this.enqueue(this.chunker.flushWords());
-    }, maxDelayMs);
-    this.delayTimer.unref();
+    }, maxDelayMs, true);
   }
 
   /** Generated audio the listener has not played yet (ms); 0 before the first audio went out. */
   private aheadMs(): number {
-    const now = performance.now();
+    const now = this.clock.now();
     return this.deadline(now) - now;
   }
 
   private clearDelayTimer(): void {
-    if (this.delayTimer) clearTimeout(this.delayTimer);
+    if (this.delayTimer) this.clock.clearTimeout(this.delayTimer);
     this.delayTimer = null;
   }
 
   private enqueue(chunks: TextChunk[]): void {
     for (const chunk of chunks) {
-      const readyAt = performance.now();
+      const readyAt = this.clock.now();
       if (this.firstChunkReadyAt === null) this.firstChunkReadyAt = readyAt;
       this.pending.push({ chunk, readyAt });
       // one step per chunk; a step finds nothing to do when its chunk was merged into an earlier one
@@ -191,7 +204,8 @@ export class SynthesisContext {
 
   private async process(chunk: TextChunk, readyAt: number, merged: number): Promise<void> {
     if (this.closed) return;
-    const started = performance.now();
+    const started = this.clock.now();
+    const computeStarted = performance.now();
     this.deps.metrics.queueWait.observe((started - readyAt) / 1000);
     let encodeMs = 0;
     let chunkAudio = false;
@@ -225,7 +239,7 @@ export class SynthesisContext {
       const policy = this.deps.config.chunking[this.opts.latency];
       const deadline = this.deadline(readyAt);
       // due soon: fewer passes (the listener is waiting); plenty of audio queued: the full schedule
-      const slack = deadline - performance.now();
+      const slack = deadline - this.clock.now();
       const fast = this.chunks === 0 || slack < this.deps.config.inference.fastScheduleSlackMs;
       // a stream's second chunk with little audio left at the listener (its first chunk, "Sure,", is short):
       // first audio after a short window. Only the second: under overload every chunk is late, and an
@@ -244,7 +258,7 @@ export class SynthesisContext {
       this.sendError(new ServiceError("no_speakable_text", JSON.stringify(chunk.text.slice(0, 40)), this.id));
       return;
     }
-    const elapsed = performance.now() - started;
+    const elapsed = performance.now() - computeStarted;
     this.generationMs += elapsed;
     this.codecFrames += result.frames;
     this.chunks++;
@@ -262,7 +276,7 @@ export class SynthesisContext {
     });
   }
 
-  /** When this context's listener runs out of audio (performance.now() ms): the scheduler's priority. */
+  /** When this context's listener runs out of audio (clock ms): the scheduler's priority. */
   private deadline(readyAt: number): number {
     if (this.chunks === 0 || this.firstSentAt === null) return readyAt;
     const sr = this.deps.synth.manifest.audio.sample_rate;
@@ -272,7 +286,7 @@ export class SynthesisContext {
   private async finish(): Promise<void> {
     if (this.closed) return;
     try {
-      const tail = await this.stream.finish({ signal: this.abort.signal, priority: this.deadline(performance.now()) });
+      const tail = await this.stream.finish({ signal: this.abort.signal, priority: this.deadline(this.clock.now()) });
       if (this.closed) return;
       this.countAudio(tail.length);
       this.sendPayloads(this.output.push(tail), false);
@@ -320,9 +334,9 @@ export class SynthesisContext {
         audio: true,
         send: () => {
           this.deps.sink.sendBinary(msg);
-          if (first) this.firstSentAt = performance.now();
+          if (first) this.firstSentAt = this.clock.now();
           if (first && this.firstChunkReadyAt !== null) {
-            this.ttfaMs = performance.now() - this.firstChunkReadyAt;
+            this.ttfaMs = this.clock.now() - this.firstChunkReadyAt;
             this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);
           }
         },

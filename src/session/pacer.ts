@@ -5,6 +5,8 @@
  * falls behind (the queue runs dry past a frame's play time), the clock shifts
  * by the lateness, as the client's playback stalls by as much.
  */
+import { systemClock, type Clock, type ClockTimer } from "./clock.js";
+
 export interface PacedItem {
   readonly audio: boolean;
   readonly send: () => void;
@@ -14,12 +16,12 @@ export class Pacer {
   private readonly queue: PacedItem[] = [];
   private playStart: number | null = null;
   private framesSent = 0;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: ClockTimer | null = null;
   private waiters: (() => void)[] = [];
   private cleared = false;
 
   constructor(private readonly leadMs: number, private readonly frameMs: number, private readonly burst: boolean,
-    private readonly now: () => number = () => performance.now()) {}
+    private readonly clock: Clock = systemClock) {}
 
   push(item: PacedItem): void {
     if (this.cleared) return;
@@ -37,7 +39,7 @@ export class Pacer {
   clear(): void {
     this.cleared = true;
     this.queue.length = 0;
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.release();
   }
@@ -51,12 +53,12 @@ export class Pacer {
     while (this.queue.length > 0) {
       const item = this.queue[0];
       if (item.audio && !this.burst) {
-        const t = this.now();
+        const t = this.clock.now();
         if (this.playStart === null) this.playStart = t;
         const playAt = this.playStart + this.framesSent * this.frameMs;
         const due = playAt - this.leadMs;
         if (t < due) {
-          this.timer = setTimeout(() => this.pump(), Math.max(1, due - t));
+          this.timer = this.clock.setTimeout(() => this.pump(), Math.max(1, due - t));
           return;
         }
         if (t > playAt) this.playStart += t - playAt;

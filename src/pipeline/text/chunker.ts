@@ -16,9 +16,10 @@ export class TextChunker {
 
   constructor(private readonly policy: Omit<ChunkPolicy, "firstWindowFrames" | "holdAheadMs">) {}
 
-  /** Characters buffered, not yet in a chunk. */
+  /** Characters of text buffered, not yet in a chunk. Whitespace alone does not count: the space left
+   * after a cut is in no chunk, and a deadline must not run from it. */
   get pending(): number {
-    return this.buf.length;
+    return this.buf.trim().length;
   }
 
   /** Add text; returns the chunks that are now complete. */
