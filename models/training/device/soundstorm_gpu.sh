@@ -9,7 +9,9 @@
 #   collect  waits for the runs to end, then writes their weights (float16 parts) and logs to $OUT
 #
 # Each phase returns after at most ~9.5 minutes (a call may run 10). Call the next one at once, and
-# name .gpu-bundle in every call's carry. Settings: MINUTES (default 24: start + wait + collect),
+# name .gpu-bundle in every call's carry. A session now gets 15 minutes of device time in all, the
+# machine's start included, so the default is `start` (which goes on waiting) then `collect`, with the
+# runs ending 11 minutes after the start (corpus and tokens take ~4 of them). Settings: MINUTES (default 11),
 # RUNS (default "ss4:4:0.0", space-separated name:layers:dropout, trained side by side).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
 # sstrain.soundstorm.export into a copy of models/default, then soundstorm eval.
@@ -35,7 +37,7 @@ start)
     --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers 12 --threads 1 \
     > "$R/runs/tokens.out" 2>&1; tail -n 1 "$R/runs/tokens.out"
   [ -f "$R/data/tokens/train.npz" ] || { echo "no tokens"; exit 1; }
-  left=$($PY -c "import time; print(round(($(cat "$STATE") + 60 * ${MINUTES:-24} - time.time()) / 60 - 0.7, 2))")
+  left=$($PY -c "import time; print(round(($(cat "$STATE") + 60 * ${MINUTES:-11} - time.time()) / 60 - 0.7, 2))")
   for spec in $RUNS; do
     IFS=: read -r name layers dropout <<< "$spec"
     setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
