@@ -4,7 +4,8 @@
  * context on a ManualClock, whose time moves only when the driver advances it, so a streamed turn is cut
  * into the same chunks on every run whatever the machine's load.
  */
-export type ClockTimer = { readonly id: number } | NodeJS.Timeout;
+/** A timer's handle, only for giving back to the clock that made it. */
+export type ClockTimer = object;
 
 export interface Clock {
   /** Milliseconds on a monotonic scale (only differences mean anything). */
@@ -24,7 +25,9 @@ export const systemClock: Clock = {
   clearTimeout: (t) => clearTimeout(t as NodeJS.Timeout),
 };
 
-interface Due { readonly id: number; readonly at: number; readonly fn: () => void }
+class ManualTimer {
+  constructor(readonly at: number, readonly fn: () => void) {}
+}
 
 /**
  * Virtual time: starts at 0 and moves only in `advance`. Timers fall due in time order (equal times in
@@ -33,21 +36,21 @@ interface Due { readonly id: number; readonly at: number; readonly fn: () => voi
  */
 export class ManualClock implements Clock {
   private t = 0;
-  private seq = 0;
-  private readonly timers = new Map<number, Due>();
+  /** Insertion order breaks ties between timers due at the same time. */
+  private readonly timers = new Set<ManualTimer>();
 
   now(): number {
     return this.t;
   }
 
   setTimeout(fn: () => void, ms: number): ClockTimer {
-    const id = ++this.seq;
-    this.timers.set(id, { id, at: this.t + Math.max(0, ms), fn });
-    return { id };
+    const timer = new ManualTimer(this.t + Math.max(0, ms), fn);
+    this.timers.add(timer);
+    return timer;
   }
 
   clearTimeout(timer: ClockTimer): void {
-    if ("id" in timer && typeof timer.id === "number") this.timers.delete(timer.id);
+    if (timer instanceof ManualTimer) this.timers.delete(timer);
   }
 
   /** Timers not yet run. */
@@ -61,10 +64,10 @@ export class ManualClock implements Clock {
     if (!(ms >= 0)) throw new RangeError(`cannot advance a clock by ${ms} ms`);
     const end = this.t + ms;
     for (;;) {
-      let next: Due | null = null;
-      for (const d of this.timers.values()) if (d.at <= end && (!next || d.at < next.at)) next = d;
+      let next: ManualTimer | null = null;
+      for (const d of this.timers) if (d.at <= end && (!next || d.at < next.at)) next = d;
       if (!next) break;
-      this.timers.delete(next.id);
+      this.timers.delete(next);
       this.t = next.at;
       next.fn();
       await settle();
