@@ -20,7 +20,13 @@ test("eval e2e --transcripts reports each sentence's three transcripts per voice
     // flite's own audio of a plain sentence is recognized, so the reference transcript is not empty
     assert.ok(t.reference_hyp.split(" ").length >= 2, `flite transcript '${t.reference_hyp}'`);
   }
+  // every turn is cut into at least one chunk, and the chunks are the sentence's words in order
+  assert.ok(v.streaming_chunks_per_turn !== undefined && v.streaming_chunks_per_turn >= 1);
+  for (const t of v.transcripts) assert.equal(t.streaming_chunks?.join(" "), t.text);
+  assert.equal(r.clock, "virtual");
   const plain = await evalE2E({ modelDir: FIXTURE_MODEL, sentences: sentences.slice(0, 1), voices: ["rms"], streaming: false });
   assert.equal(plain.voices.rms.transcripts, undefined);
   assert.equal(plain.voices.rms.streaming_wer, undefined);
+  assert.equal(plain.voices.rms.streaming_chunks_per_turn, undefined);
+  assert.equal(plain.clock, undefined);
 });

@@ -49,6 +49,8 @@ export interface SentenceTranscript {
 
 interface VoiceScore {
   wer: number; reference_wer: number; streaming_wer?: number; utterances: number;
+  /** Mean chunks a word-by-word turn was cut into (merged chunks count once). */
+  streaming_chunks_per_turn?: number;
   /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
   word_timing_mae_ms: number; word_timing_words: number;
   transcripts?: SentenceTranscript[];
@@ -189,7 +191,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         wer: w.wer, reference_wer: r.wer,
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
-        ...(s ? { streaming_wer: s.wer } : {}),
+        ...(s ? { streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100 } : {}),
         utterances: o.sentences.length,
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
