@@ -22,7 +22,7 @@ const USAGE = `usage:
   soundstorm say "<text>" --out FILE.ogg|FILE.wav --server ws://HOST:PORT/v1/stream [--key KEY] [--voice V] [--seed N]
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
-                             [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60]
+                             [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
@@ -100,7 +100,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" },
+    "long-seconds": { type: "string" }, "long-streams": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" },
     transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
@@ -119,12 +119,17 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["corpus-limit"] ? { corpusLimit: Number(values["corpus-limit"]) } : {}),
     });
   } else if (stage === "soundstorm") {
+    const longStreams = values["long-streams"] === undefined ? undefined : Number(values["long-streams"]);
+    if (longStreams !== undefined && !(Number.isInteger(longStreams) && longStreams >= 1)) {
+      throw new UsageError(`--long-streams must be a whole number of at least 1, got '${values["long-streams"]}'`);
+    }
     report = await evalSoundStorm({
       modelDir, sentences, log, ...voices,
       speakerClassifier: resolve(values["speaker-classifier"] ?? DEFAULT_SPEAKER_CLASSIFIER),
       ...(values.sweep ? { sweep: values.sweep.split(",").map(Number) } : {}),
       ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
       ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
+      ...(longStreams !== undefined ? { longStreams } : {}),
     });
   } else {
     const speed = rangedFlag("speed", values.speed, CreateContext.properties.speed, false) ?? 1;

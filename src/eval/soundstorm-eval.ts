@@ -27,6 +27,9 @@ export interface SoundStormEvalOptions {
   readonly oneFramePerPass?: boolean;
   /** Long-form: concatenate sentences to about this many seconds per voice and generate through windows. */
   readonly longSeconds?: number;
+  /** Long-form streams per voice, each from the next sentences in order (default 1); WER and crops are pooled:
+   * one 60 s stream is only ~150 words, where a few words move WER by points. */
+  readonly longStreams?: number;
   readonly log?: (m: string) => void;
 }
 
@@ -47,7 +50,7 @@ export interface SoundStormEvalReport {
   rtf: number;
   sweep?: { level1_iterations: number; schedule: number[]; wer: number; passes_per_utterance: number; seconds: number; rtf: number }[];
   one_frame_per_pass?: { frames: number; passes: number; seconds: number; schedule_passes: number; schedule_seconds: number };
-  long?: Record<string, { seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number; same_family: number }>;
+  long?: Record<string, { streams: number; seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number; same_family: number }>;
 }
 
 interface Item { voice: string; text: string; pcm: Float32Array; sem: Int32Array }
@@ -162,32 +165,37 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
 
     if (o.longSeconds) {
       report.long = {};
+      const streams = o.longStreams ?? 1;
       for (const v of voices) {
-        const its = items.filter((x) => x.voice === v);
-        const picked: Item[] = [];
-        let secs = 0;
-        for (let k = 0; secs < o.longSeconds && its.length; k++) {
-          const it = its[k % its.length];
-          picked.push(it);
-          secs += it.pcm.length / sr;
-        }
-        const sem = new Int32Array(picked.reduce((n, x) => n + x.sem.length, 0));
-        let off = 0;
-        for (const x of picked) { sem.set(x.sem, off); off += x.sem.length; }
-        const voice = voicePrompt(m, v);
-        const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
-        const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), tail,
-          repeatTokens(sem, m.semantic.repeat), {
-            maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+        const its = items.map((x, i) => ({ x, i })).filter(({ x }) => x.voice === v);
+        const long: { ref: string; hyp: string }[] = [], short: { ref: string; hyp: string }[] = [], crops: string[] = [];
+        let seconds = 0, windows = 0, next = 0;
+        for (let k = 0; k < streams; k++) {
+          // the next sentences in order (wrapping round a short list) up to longSeconds of flite audio
+          const picked: typeof its = [];
+          for (let secs = 0; secs < o.longSeconds && its.length; next++) {
+            const it = its[next % its.length];
+            picked.push(it);
+            secs += it.x.pcm.length / sr;
+          }
+          const sem = new Int32Array(picked.reduce((n, { x }) => n + x.sem.length, 0));
+          let off = 0;
+          for (const { x } of picked) { sem.set(x.sem, off); off += x.sem.length; }
+          const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+          const r = await generateInWindows(gen, promptTokensOf(voicePrompt(m, v), m.semantic.repeat), tail,
+            repeatTokens(sem, m.semantic.repeat), {
+              maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
             });
-        const pcm = await decodeCodes(models, m, r.codes);
-        const hyp = transcribe([pcm], sr)[0].text;
-        const crops = await spk.classifyCrops(pcm);
-        const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0).slice(0, picked.length);
+          const pcm = await decodeCodes(models, m, r.codes);
+          long.push({ ref: picked.map(({ x }) => x.text).join(" "), hyp: transcribe([pcm], sr)[0].text });
+          for (const { x, i } of picked) short.push({ ref: x.text, hyp: asrGen[i].text });
+          crops.push(...await spk.classifyCrops(pcm));
+          seconds += pcm.length / sr;
+          windows += r.windows;
+        }
         report.long[v] = {
-          seconds: round(pcm.length / sr, 1), windows: r.windows,
-          wer: round(corpusWer([{ ref: picked.map((x) => x.text).join(" "), hyp }])),
-          short_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
+          streams, seconds: round(seconds, 1), windows,
+          wer: round(corpusWer(long)), short_wer: round(corpusWer(short)),
           crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),
           same_family: round(crops.filter((c) => c === v || c.startsWith(`${v}_`)).length / crops.length, 3),
         };

@@ -1,0 +1,24 @@
+/** `soundstorm eval soundstorm` long-form mechanics on the random-weight fixture (it speaks noise: only the report's
+ * shape and counts are checked, never its WER). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { evalSoundStorm } from "../src/eval/soundstorm-eval.js";
+import { DEFAULT_SPEAKER_CLASSIFIER } from "../src/eval/speaker-id.js";
+import { FIXTURE_MODEL } from "./helpers.js";
+
+const tools = ["flite", "pocketsphinx_batch"].every((t) => spawnSync("which", [t]).status === 0);
+
+test("eval soundstorm --long-streams generates that many long-form streams per voice and pools them", { skip: tools ? false : "needs flite and pocketsphinx" }, async () => {
+  const sentences = ["The cat sat on the mat.", "Open the front door.", "We walked along the beach."];
+  const r = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences, voices: ["slt"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER, longSeconds: 2, longStreams: 3 });
+  const long = r.long?.slt;
+  assert.ok(long);
+  assert.equal(long.streams, 3);
+  assert.ok(long.windows >= 3, `${long.windows} windows for 3 streams`);
+  // each stream is at least 2 s of flite audio's units, so at least ~6 s in all; crops are 3 s of each stream
+  assert.ok(long.seconds >= 5, `${long.seconds} s`);
+  assert.ok(long.crops >= 3, `${long.crops} crops`);
+  assert.ok(long.same_voice >= 0 && long.same_voice <= 1);
+  assert.ok(Number.isFinite(long.wer) && Number.isFinite(long.short_wer));
+});
