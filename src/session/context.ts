@@ -35,7 +35,9 @@ export interface ContextDeps {
   /** Called once when everything queued for the client has been sent too: the context id is free. */
   readonly onClosed: (ctx: SynthesisContext) => void;
   /** Time for chunking deadlines, the listener's playback and pacing; the system clock by default
-   * (an evaluation passes a ManualClock for repeatable chunk cuts). Compute times are always real. */
+   * (an evaluation passes a ManualClock for repeatable chunk cuts). Compute times are always real. The
+   * inference pool reads model calls' priorities (this clock's deadlines) as performance.now() ms, so a
+   * context on another clock should have the pool to itself, as an evaluation turn does. */
   readonly clock?: Clock;
 }
 
