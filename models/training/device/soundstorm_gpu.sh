@@ -12,7 +12,8 @@
 # name .gpu-bundle in every call's carry. A session now gets 15 minutes of device time in all, the
 # machine's start included, so the default is `start` (which goes on waiting) then `collect`, with the
 # runs ending 11 minutes after the start (corpus and tokens take ~4 of them). Settings: MINUTES (default 11),
-# RUNS (default "ss4:4:0.0", space-separated name:layers:dropout, trained side by side).
+# RUNS (default "ss4:4:0.0", space-separated name:layers:dropout, trained side by side); for a CPU smoke run
+# of the whole path: HOURS (corpus, default 21), WORKERS (default 16), FRAMES (per batch, default 16000).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
 # sstrain.soundstorm.export into a copy of models/default, then soundstorm eval.
 set -uo pipefail
@@ -32,16 +33,16 @@ start)
   flite -voice slt -t "test" -o /tmp/t.wav && sox /tmp/t.wav -r 16000 /tmp/t16.wav pitch 300 || { echo "flite/sox do not run"; exit 1; }
   nvidia-smi -L
   $PY -m sstrain.codec.from_onnx --model-dir "$B/models" --out "$R/runs/codec-onnx/init.ckpt" || exit 1
-  $PY -m sstrain.corpus --out "$R/data/corpus" --hours 21 --workers 16 --holdout "$B"/holdout/*.txt > "$R/runs/corpus.out" 2>&1; tail -n 1 "$R/runs/corpus.out"
+  $PY -m sstrain.corpus --out "$R/data/corpus" --hours "${HOURS:-21}" --workers "${WORKERS:-16}" --holdout "$B"/holdout/*.txt > "$R/runs/corpus.out" 2>&1; tail -n 1 "$R/runs/corpus.out"
   $PY -m sstrain.tokens --corpus "$R/data/corpus" --codec "$R/runs/codec-onnx/init.ckpt" \
-    --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers 12 --threads 1 \
+    --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers "$(( ${WORKERS:-16} * 3 / 4 ))" --threads 1 \
     > "$R/runs/tokens.out" 2>&1; tail -n 1 "$R/runs/tokens.out"
   [ -f "$R/data/tokens/train.npz" ] || { echo "no tokens"; exit 1; }
   left=$($PY -c "import time; print(round(($(cat "$STATE") + 60 * ${MINUTES:-11} - time.time()) / 60 - 0.7, 2))")
   for spec in $RUNS; do
     IFS=: read -r name layers dropout <<< "$spec"
     setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
-      --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch 16000 \
+      --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch "${FRAMES:-16000}" \
       --lengths 150,250,350,450 --lr 1.5e-3 --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
       --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
   done
