@@ -29,7 +29,7 @@ grep -qx "/$B/" "$EXCL" 2>/dev/null || { mkdir -p .git/info; echo "/$B/" >> "$EX
 rm -rf "$B" && mkdir -p "$B/models" "$B/tmp/fl/bin" "$B/tmp/fl/lib"
 for t in flite sox; do command -v $t >/dev/null || { echo "needs $t (apt-get install flite sox)" >&2; exit 1; }; done
 mkdir -p "$B/holdout" && cp ../shared/eval/*.txt "$B/holdout/"   # ../shared does not travel
-cp models/default/{codec_encoder.onnx,codec_decoder.onnx,codec_training.json,semantic_tokenizer.onnx,model.json} "$B/models/"
+cp models/default/{codec_encoder.onnx,codec_decoder.onnx,codec_training.json,semantic_tokenizer.onnx,soundstorm.onnx,training.json,model.json} "$B/models/"
 # each tool runs through a wrapper that points the loader at its own libraries only (not the trainers')
 for t in flite sox; do
   cp "$(command -v $t)" "$B/tmp/fl/bin/$t.real"

@@ -12,14 +12,16 @@
 # name .gpu-bundle in every call's carry. A session now gets 15 minutes of device time in all, the
 # machine's start included, so the default is `start` (which goes on waiting) then `collect`, with the
 # runs ending 11 minutes after the start (corpus and tokens take ~4 of them). Settings: MINUTES (default 11),
-# RUNS (default "ss4:4:0.0", space-separated name:layers:dropout, trained side by side); for a CPU smoke run
+# RUNS (default "ss4:4:0.0 ssw:4:0.0:3e-4:onnx", space-separated name:layers:dropout[:lr[:init]], trained
+# side by side; init "onnx" continues the committed SoundStorm, recovered from its float16 graph, where
+# the default starts from the token statistics; lr default 1.5e-3); for a CPU smoke run
 # of the whole path: HOURS (corpus, default 21), WORKERS (default 16), FRAMES (per batch, default 16000).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
 # sstrain.soundstorm.export into a copy of models/default, then soundstorm eval.
 set -uo pipefail
 R=$(pwd); B=$R/.gpu-bundle; PY=${PY:-python3}; export PYTHONUNBUFFERED=1
 T_CALL=$(date +%s); STATE=$R/runs/gpu-start
-RUNS=${RUNS:-ss4:4:0.0}
+RUNS=${RUNS:-ss4:4:0.0 ssw:4:0.0:3e-4:onnx}
 names() { for spec in $RUNS; do echo "${spec%%:*}"; done; }
 training() { pgrep -f "sstrain\.soundstorm\.train" >/dev/null; }
 progress() { for n in $(names); do printf '%s: ' "$n"; tail -n 1 "$R/runs/$n.out" 2>/dev/null | cut -c1-220; echo; done; }
@@ -38,12 +40,16 @@ start)
     --semantic "$B/models/semantic_tokenizer.onnx" --out "$R/data/tokens" --splits valid,train --workers "$(( ${WORKERS:-16} * 3 / 4 ))" --threads 1 \
     > "$R/runs/tokens.out" 2>&1; tail -n 1 "$R/runs/tokens.out"
   [ -f "$R/data/tokens/train.npz" ] || { echo "no tokens"; exit 1; }
+  case " $RUNS" in *:onnx*)
+    $PY -m sstrain.soundstorm.from_onnx --model-dir "$B/models" --out "$R/runs/soundstorm-onnx/init.ckpt" || exit 1 ;;
+  esac
   left=$($PY -c "import time; print(round(($(cat "$STATE") + 60 * ${MINUTES:-11} - time.time()) / 60 - 0.7, 2))")
   for spec in $RUNS; do
-    IFS=: read -r name layers dropout <<< "$spec"
+    IFS=: read -r name layers dropout lr init <<< "$spec"
+    warm=(); [ "${init:-}" = onnx ] && warm=(--init-from "$R/runs/soundstorm-onnx/init.ckpt")
     setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
       --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch "${FRAMES:-16000}" \
-      --lengths 150,250,350,450 --lr 1.5e-3 --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
+      --lengths 150,250,350,450 --lr "${lr:-1.5e-3}" "${warm[@]}" --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
       --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
   done
   echo "training for $left minutes: $RUNS" ;&
