@@ -24,9 +24,14 @@ test("eval e2e --transcripts reports each sentence's three transcripts per voice
   assert.ok(v.streaming_chunks_per_turn !== undefined && v.streaming_chunks_per_turn >= 1);
   for (const t of v.transcripts) assert.equal(t.streaming_chunks?.join(" "), t.text);
   assert.equal(r.clock, "virtual");
+  // the bars' differences come with paired-bootstrap intervals over the sentences
+  for (const ci of [v.wer_minus_reference_ci95, v.streaming_minus_whole_ci95]) {
+    assert.ok(ci && Number.isFinite(ci[0]) && Number.isFinite(ci[1]) && ci[0] <= ci[1], `${ci}`);
+  }
   const plain = await evalE2E({ modelDir: FIXTURE_MODEL, sentences: sentences.slice(0, 1), voices: ["rms"], streaming: false });
   assert.equal(plain.voices.rms.transcripts, undefined);
   assert.equal(plain.voices.rms.streaming_wer, undefined);
   assert.equal(plain.voices.rms.streaming_chunks_per_turn, undefined);
+  assert.equal(plain.voices.rms.streaming_minus_whole_ci95, undefined);
   assert.equal(plain.clock, undefined);
 });

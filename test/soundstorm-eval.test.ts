@@ -21,4 +21,8 @@ test("eval soundstorm --long-streams generates that many long-form streams per v
   assert.ok(long.crops >= 3, `${long.crops} crops`);
   assert.ok(long.same_voice >= 0 && long.same_voice <= 1);
   assert.ok(Number.isFinite(long.wer) && Number.isFinite(long.short_wer));
+  // the same streams' words, so the pooled difference is the difference of the pooled rates (to rounding)
+  assert.ok(Math.abs(long.long_minus_short - (long.wer - long.short_wer)) < 0.02, `${long.long_minus_short} vs ${long.wer} - ${long.short_wer}`);
+  const [lo, hi] = long.long_minus_short_ci95;
+  assert.ok(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi, `${lo}..${hi}`);
 });

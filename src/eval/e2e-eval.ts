@@ -15,6 +15,7 @@ import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
+import { differenceWithInterval, pairedSentences } from "./bootstrap.js";
 import { corpusWer, normalizeWords } from "./wer.js";
 
 export interface E2EEvalOptions {
@@ -49,6 +50,10 @@ export interface SentenceTranscript {
 
 interface VoiceScore {
   wer: number; reference_wer: number; streaming_wer?: number; utterances: number;
+  /** 95 % paired-bootstrap intervals over the sentences: wer − reference_wer (the end-to-end bar's
+   * difference) and streaming_wer − wer (the streaming bar's). */
+  wer_minus_reference_ci95: [number, number];
+  streaming_minus_whole_ci95?: [number, number];
   /** Mean chunks a word-by-word turn was cut into (merged chunks count once). */
   streaming_chunks_per_turn?: number;
   /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
@@ -187,8 +192,11 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       const r = score(ref);
       const s = o.streaming ? score(streamed) : undefined;
       const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
+      const text = (x: { hyp: Transcript[] }) => x.hyp.map((h) => h.text);
       report.voices[v] = {
         wer: w.wer, reference_wer: r.wer,
+        wer_minus_reference_ci95: differenceWithInterval(pairedSentences(o.sentences, text(w), text(r))).ci95,
+        ...(s ? { streaming_minus_whole_ci95: differenceWithInterval(pairedSentences(o.sentences, text(s), text(w))).ci95 } : {}),
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
         ...(s ? { streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100 } : {}),

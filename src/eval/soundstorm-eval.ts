@@ -14,6 +14,7 @@ import { transcribe } from "./asr.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { SpeakerClassifier } from "./speaker-id.js";
+import { differenceWithInterval, errorsOf, type PairedErrors } from "./bootstrap.js";
 import { corpusWer } from "./wer.js";
 
 export interface SoundStormEvalOptions {
@@ -50,7 +51,12 @@ export interface SoundStormEvalReport {
   rtf: number;
   sweep?: { level1_iterations: number; schedule: number[]; wer: number; passes_per_utterance: number; seconds: number; rtf: number }[];
   one_frame_per_pass?: { frames: number; passes: number; seconds: number; schedule_passes: number; schedule_seconds: number };
-  long?: Record<string, { streams: number; seconds: number; windows: number; wer: number; short_wer: number; crops: number; same_voice: number; same_family: number }>;
+  long?: Record<string, {
+    streams: number; seconds: number; windows: number; wer: number; short_wer: number;
+    /** wer − short_wer, and its 95 % paired-bootstrap interval over the streams. */
+    long_minus_short: number; long_minus_short_ci95: [number, number];
+    crops: number; same_voice: number; same_family: number;
+  }>;
 }
 
 interface Item { voice: string; text: string; pcm: Float32Array; sem: Int32Array }
@@ -169,6 +175,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       for (const v of voices) {
         const its = items.map((x, i) => ({ x, i })).filter(({ x }) => x.voice === v);
         const long: { ref: string; hyp: string }[] = [], short: { ref: string; hyp: string }[] = [], crops: string[] = [];
+        const paired: PairedErrors[] = [];
         let seconds = 0, windows = 0, next = 0;
         for (let k = 0; k < streams; k++) {
           // the next sentences in order (wrapping round a short list) up to longSeconds of flite audio
@@ -187,15 +194,24 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
               maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
             });
           const pcm = await decodeCodes(models, m, r.codes);
-          long.push({ ref: picked.map(({ x }) => x.text).join(" "), hyp: transcribe([pcm], sr)[0].text });
-          for (const { x, i } of picked) short.push({ ref: x.text, hyp: asrGen[i].text });
+          const stream = { ref: picked.map(({ x }) => x.text).join(" "), hyp: transcribe([pcm], sr)[0].text };
+          long.push(stream);
+          let shortErrors = 0;
+          for (const { x, i } of picked) {
+            short.push({ ref: x.text, hyp: asrGen[i].text });
+            shortErrors += errorsOf(x.text, asrGen[i].text).errors;
+          }
+          const l = errorsOf(stream.ref, stream.hyp);
+          paired.push({ errorsA: l.errors, errorsB: shortErrors, words: l.words });
           crops.push(...await spk.classifyCrops(pcm));
           seconds += pcm.length / sr;
           windows += r.windows;
         }
+        const diff = differenceWithInterval(paired);
         report.long[v] = {
           streams, seconds: round(seconds, 1), windows,
           wer: round(corpusWer(long)), short_wer: round(corpusWer(short)),
+          long_minus_short: diff.points, long_minus_short_ci95: diff.ci95,
           crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),
           same_family: round(crops.filter((c) => c === v || c.startsWith(`${v}_`)).length / crops.length, 3),
         };
