@@ -14,8 +14,8 @@ import { ManualClock } from "../session/clock.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
-import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { differenceWithInterval, pairedSentences } from "./bootstrap.js";
+import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { corpusWer, normalizeWords } from "./wer.js";
 
 export interface E2EEvalOptions {

@@ -11,10 +11,10 @@ import { servingManifest, type ServingManifest, type VoicePrompt } from "../mode
 import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
+import { differenceWithInterval, errorsOf, type PairedErrors } from "./bootstrap.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { SpeakerClassifier } from "./speaker-id.js";
-import { differenceWithInterval, errorsOf, type PairedErrors } from "./bootstrap.js";
 import { corpusWer } from "./wer.js";
 
 export interface SoundStormEvalOptions {
