@@ -14,11 +14,17 @@ export interface PairedErrors {
   readonly words: number;
 }
 
+/** Each side's WER pooled over the units (total errors / total words), in percent; 0 without words. */
+export function pooledWers(units: readonly PairedErrors[]): { a: number; b: number } {
+  let a = 0, b = 0, w = 0;
+  for (const u of units) { a += u.errorsA; b += u.errorsB; w += u.words; }
+  return w ? { a: (100 * a) / w, b: (100 * b) / w } : { a: 0, b: 0 };
+}
+
 /** Pooled WER(A) − WER(B) in points. */
 export function werDifference(units: readonly PairedErrors[]): number {
-  let d = 0, w = 0;
-  for (const u of units) { d += u.errorsA - u.errorsB; w += u.words; }
-  return w ? (100 * d) / w : 0;
+  const { a, b } = pooledWers(units);
+  return a - b;
 }
 
 /** Percentile interval of WER(A) − WER(B) over `resamples` paired resamplings of the units (seeded). */
@@ -48,12 +54,14 @@ export function errorsOf(ref: string, hyp: string): { errors: number; words: num
   return { errors: wordErrors(r, normalizeWords(hyp)), words: r.length };
 }
 
-/** Per-sentence paired errors of two transcriptions of the same references. */
-export function pairedSentences(refs: readonly string[], hypsA: readonly string[], hypsB: readonly string[]): PairedErrors[] {
-  return refs.map((ref, i) => {
-    const a = errorsOf(ref, hypsA[i]);
-    return { errorsA: a.errors, errorsB: errorsOf(ref, hypsB[i]).errors, words: a.words };
-  });
+/** Each sentence's word errors in one transcription of `refs`, scored once and paired as often as needed. */
+export function sentenceErrors(refs: readonly string[], hyps: readonly string[]): { errors: number; words: number }[] {
+  return refs.map((ref, i) => errorsOf(ref, hyps[i]));
+}
+
+/** Two scorings of the same sentences, side by side. */
+export function pairErrors(a: readonly { errors: number; words: number }[], b: readonly { errors: number }[]): PairedErrors[] {
+  return a.map((x, i) => ({ errorsA: x.errors, errorsB: b[i].errors, words: x.words }));
 }
 
 /** The bars' form: a pooled difference and its 95 % interval, two decimals. */

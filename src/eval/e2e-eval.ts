@@ -14,7 +14,7 @@ import { ManualClock } from "../session/clock.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
-import { differenceWithInterval, pairedSentences } from "./bootstrap.js";
+import { differenceWithInterval, pairErrors, sentenceErrors } from "./bootstrap.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { corpusWer, normalizeWords } from "./wer.js";
 
@@ -192,11 +192,12 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       const r = score(ref);
       const s = o.streaming ? score(streamed) : undefined;
       const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
-      const text = (x: { hyp: Transcript[] }) => x.hyp.map((h) => h.text);
+      const errorsIn = (x: { hyp: Transcript[] }) => sentenceErrors(o.sentences, x.hyp.map((h) => h.text));
+      const [we, re] = [errorsIn(w), errorsIn(r)];
       report.voices[v] = {
         wer: w.wer, reference_wer: r.wer,
-        wer_minus_reference_ci95: differenceWithInterval(pairedSentences(o.sentences, text(w), text(r))).ci95,
-        ...(s ? { streaming_minus_whole_ci95: differenceWithInterval(pairedSentences(o.sentences, text(s), text(w))).ci95 } : {}),
+        wer_minus_reference_ci95: differenceWithInterval(pairErrors(we, re)).ci95,
+        ...(s ? { streaming_minus_whole_ci95: differenceWithInterval(pairErrors(errorsIn(s), we)).ci95 } : {}),
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
         ...(s ? { streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100 } : {}),

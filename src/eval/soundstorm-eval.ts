@@ -11,7 +11,7 @@ import { servingManifest, type ServingManifest, type VoicePrompt } from "../mode
 import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
-import { differenceWithInterval, errorsOf, type PairedErrors } from "./bootstrap.js";
+import { differenceWithInterval, errorsOf, pooledWers, type PairedErrors } from "./bootstrap.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { SpeakerClassifier } from "./speaker-id.js";
@@ -174,8 +174,8 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       const streams = o.longStreams ?? 1;
       for (const v of voices) {
         const its = items.map((x, i) => ({ x, i })).filter(({ x }) => x.voice === v);
-        const long: { ref: string; hyp: string }[] = [], short: { ref: string; hyp: string }[] = [], crops: string[] = [];
-        const paired: PairedErrors[] = [];
+        // per stream: its word errors read whole (A) and as its sentences one by one (B), over the same words
+        const paired: PairedErrors[] = [], crops: string[] = [];
         let seconds = 0, windows = 0, next = 0;
         for (let k = 0; k < streams; k++) {
           // the next sentences in order (wrapping round a short list) up to longSeconds of flite audio
@@ -194,23 +194,18 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
               maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
             });
           const pcm = await decodeCodes(models, m, r.codes);
-          const stream = { ref: picked.map(({ x }) => x.text).join(" "), hyp: transcribe([pcm], sr)[0].text };
-          long.push(stream);
-          let shortErrors = 0;
-          for (const { x, i } of picked) {
-            short.push({ ref: x.text, hyp: asrGen[i].text });
-            shortErrors += errorsOf(x.text, asrGen[i].text).errors;
-          }
-          const l = errorsOf(stream.ref, stream.hyp);
-          paired.push({ errorsA: l.errors, errorsB: shortErrors, words: l.words });
+          const whole = errorsOf(picked.map(({ x }) => x.text).join(" "), transcribe([pcm], sr)[0].text);
+          const oneByOne = picked.reduce((n, { x, i }) => n + errorsOf(x.text, asrGen[i].text).errors, 0);
+          paired.push({ errorsA: whole.errors, errorsB: oneByOne, words: whole.words });
           crops.push(...await spk.classifyCrops(pcm));
           seconds += pcm.length / sr;
           windows += r.windows;
         }
         const diff = differenceWithInterval(paired);
+        const pooled = pooledWers(paired);
         report.long[v] = {
           streams, seconds: round(seconds, 1), windows,
-          wer: round(corpusWer(long)), short_wer: round(corpusWer(short)),
+          wer: round(pooled.a), short_wer: round(pooled.b),
           long_minus_short: diff.points, long_minus_short_ci95: diff.ci95,
           crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),
           same_family: round(crops.filter((c) => c === v || c.startsWith(`${v}_`)).length / crops.length, 3),
