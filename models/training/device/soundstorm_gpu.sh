@@ -14,17 +14,20 @@
 # runs ending 11 minutes after the start (corpus and tokens take ~4 of them). Settings: MINUTES (default 11),
 # RUNS (default "ss4:4:0.0 ssw:4:0.0:3e-4:onnx", space-separated name:layers:dropout[:lr[:init]], trained
 # side by side; init "onnx" continues the committed SoundStorm, recovered from its float16 graph, where
-# the default starts from the token statistics; lr default 1.5e-3); for a CPU smoke run
+# the default starts from the token statistics; lr default 1.5e-3); DECODER (default "dec"; empty for none): the
+# committed codec decoder trained on with critics beside them (encoder and codes frozen, as in session 11, whose
+# H100 run fixed slt; it comes back as decoder-only parts); for a CPU smoke run
 # of the whole path: HOURS (corpus, default 21), WORKERS (default 16), FRAMES (per batch, default 16000).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
-# sstrain.soundstorm.export into a copy of models/default, then soundstorm eval.
+# sstrain.soundstorm.export into a copy of models/default, then soundstorm eval; the decoder:
+# merge --base runs/codec-onnx/init.ckpt --out runs/dec/last.ckpt dec.part*.pt, sstrain.codec.export, eval codec.
 set -uo pipefail
 R=$(pwd); B=$R/.gpu-bundle; PY=${PY:-python3}; export PYTHONUNBUFFERED=1
 T_CALL=$(date +%s); STATE=$R/runs/gpu-start
-RUNS=${RUNS:-ss4:4:0.0 ssw:4:0.0:3e-4:onnx}
+RUNS=${RUNS:-ss4:4:0.0 ssw:4:0.0:3e-4:onnx}; DECODER=${DECODER-dec}
 names() { for spec in $RUNS; do echo "${spec%%:*}"; done; }
-training() { pgrep -f "sstrain\.soundstorm\.train" >/dev/null; }
-progress() { for n in $(names); do printf '%s: ' "$n"; tail -n 1 "$R/runs/$n.out" 2>/dev/null | cut -c1-220; echo; done; }
+training() { pgrep -f "sstrain\.(soundstorm|codec)\.train" >/dev/null; }
+progress() { for n in $(names) $DECODER; do printf '%s: ' "$n"; tail -n 1 "$R/runs/$n.out" 2>/dev/null | cut -c1-220; echo; done; }
 cd "$R/models/training" || exit 1
 case "${1:-}" in
 start)
@@ -52,13 +55,19 @@ start)
       --lengths 150,250,350,450 --lr "${lr:-1.5e-3}" "${warm[@]}" --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
       --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
   done
-  echo "training for $left minutes: $RUNS" ;&
+  if [ -n "$DECODER" ]; then
+    setsid nohup $PY -m sstrain.codec.train --corpus "$R/data/corpus" --run "$R/runs/$DECODER" --init-from "$R/runs/codec-onnx/init.ckpt" \
+      --freeze-encoder --adversarial --batch "${DEC_BATCH:-32}" --crop-frames 64 --adv-batch "${DEC_ADV_BATCH:-16}" --adv-crop 8000 --lr 2e-4 \
+      --steps 1000000 --max-minutes "$left" --anneal-by-time --valid-every 2000 --threads 2 > "$R/runs/$DECODER.out" 2>&1 < /dev/null &
+  fi
+  echo "training for $left minutes: $RUNS $DECODER" ;&
 wait)
   while training && [ $(( $(date +%s) - T_CALL )) -lt 560 ]; do sleep 30; progress; done ;;
 collect)
   while training && [ $(( $(date +%s) - T_CALL )) -lt 540 ]; do sleep 10; done
-  training && { echo "still training: packing the last checkpoints"; pkill -f "sstrain\.soundstorm\.train"; sleep 5; }
+  training && { echo "still training: packing the last checkpoints"; pkill -f "sstrain\.(soundstorm|codec)\.train"; sleep 5; }
   for n in $(names); do $PY -m sstrain.parts pack --run "$R/runs/$n" --out "$OUT"; grep valid "$R/runs/$n/log.jsonl" | tail -n 2; done
+  [ -n "$DECODER" ] && { $PY -m sstrain.parts pack --run "$R/runs/$DECODER" --prefix decoder. --out "$OUT"; tail -n 2 "$R/runs/$DECODER/log.jsonl"; }
   tar -czf "$OUT/logs.tgz" -C "$R/runs" $(cd "$R/runs" && ls ./*.out ./*/log.jsonl 2>/dev/null)
   ls -la "$OUT" ;;
 *) echo "usage: $0 start|wait|collect" >&2; exit 2 ;;
