@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# On a lent GPU machine, from the repository root, with .gpu-bundle carried (make_bundle.sh): SoundStorm
+# On a lent GPU machine, from the repository root, with .gpu-bundle carried (make_bundle.sh): SoundStorm (and the
+# codec decoder, DECODER below)
 # trained at GPU scale on tokens of the committed codec and semantic tokenizer, so that what comes back
 # drops into models/default beside the committed text-to-semantic model (same units, same codes).
 #
@@ -26,7 +27,8 @@ R=$(pwd); B=$R/.gpu-bundle; PY=${PY:-python3}; export PYTHONUNBUFFERED=1
 T_CALL=$(date +%s); STATE=$R/runs/gpu-start
 RUNS=${RUNS:-ss4:4:0.0 ssw:4:0.0:3e-4:onnx}; DECODER=${DECODER-dec}
 names() { for spec in $RUNS; do echo "${spec%%:*}"; done; }
-training() { pgrep -f "sstrain\.(soundstorm|codec)\.train" >/dev/null; }
+TRAINERS="sstrain\.(soundstorm|codec)\.train"   # the processes `start` leaves running
+training() { pgrep -f "$TRAINERS" >/dev/null; }
 progress() { for n in $(names) $DECODER; do printf '%s: ' "$n"; tail -n 1 "$R/runs/$n.out" 2>/dev/null | cut -c1-220; echo; done; }
 cd "$R/models/training" || exit 1
 case "${1:-}" in
@@ -65,7 +67,7 @@ wait)
   while training && [ $(( $(date +%s) - T_CALL )) -lt 560 ]; do sleep 30; progress; done ;;
 collect)
   while training && [ $(( $(date +%s) - T_CALL )) -lt 540 ]; do sleep 10; done
-  training && { echo "still training: packing the last checkpoints"; pkill -f "sstrain\.(soundstorm|codec)\.train"; sleep 5; }
+  training && { echo "still training: packing the last checkpoints"; pkill -f "$TRAINERS"; sleep 5; }
   for n in $(names); do $PY -m sstrain.parts pack --run "$R/runs/$n" --out "$OUT"; grep valid "$R/runs/$n/log.jsonl" | tail -n 2; done
   [ -n "$DECODER" ] && { $PY -m sstrain.parts pack --run "$R/runs/$DECODER" --prefix decoder. --out "$OUT"; tail -n 2 "$R/runs/$DECODER/log.jsonl"; }
   tar -czf "$OUT/logs.tgz" -C "$R/runs" $(cd "$R/runs" && ls ./*.out ./*/log.jsonl 2>/dev/null)
