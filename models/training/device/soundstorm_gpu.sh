@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# On a lent GPU machine, from the repository root, with .gpu-bundle carried (make_bundle.sh): SoundStorm (and the
-# codec decoder, DECODER below)
-# trained at GPU scale on tokens of the committed codec and semantic tokenizer, so that what comes back
-# drops into models/default beside the committed text-to-semantic model (same units, same codes).
+# On a lent GPU machine, from the repository root, with .gpu-bundle carried (make_bundle.sh): SoundStorm and
+# the codec decoder (DECODER below) trained at GPU scale on tokens of the committed codec and semantic
+# tokenizer, so that what comes back drops into models/default beside the committed text-to-semantic model
+# (same units, same codes).
 #
 #   start    tools, the codec checkpoint recovered from its graphs, the corpus (16 workers, ~2.5 min),
 #            tokens, then the training runs, left running (setsid) until MINUTES after the start
