@@ -39,7 +39,8 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
     prompts: [...manifest.voicePrompts.values()].map((v) => promptTokensOf(v, manifest.semantic?.repeat ?? 1)),
   });
   const models: ServingModels = { manifest, pool, dispose: () => pool.close() };
-  const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner });
+  const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner },
+    { acousticLevels: config.inference.acousticLevels });
   // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
   const stream = synth.openStream(synth.voices[0], 0);
   await stream.synthesize("Ready.");

@@ -81,6 +81,11 @@ export interface ServerConfig {
     /** A chunk due within this many ms (its listener's audio runs out by then; a stream's first chunk
      * always) is decoded with the model's `decoding.fast_schedule`, others with `decoding.schedule`. */
     readonly fastScheduleSlackMs: number;
+    /** RVQ levels SoundStorm generates, coarse to fine; the rest reach the codec decoder as the
+     * manifest's codec.absent_code (adding nothing). 0: all. Fewer levels mean fewer passes per window
+     * (4 of 8: 7 instead of 11, or 4 instead of 8 with the fast schedule), so more streams per machine,
+     * at the cost of the fine detail the finer levels carry (BENCHMARKS.md, session 25). */
+    readonly acousticLevels: number;
     /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
      * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */
     readonly urgentSlackMs: number;
@@ -186,6 +191,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     defaultSeed: 0,
     batching: { enabled: true, maxBatch: 8, maxBatchFrames: 500, maxWaitMs: 1 },
     fastScheduleSlackMs: 3000,
+    acousticLevels: 0,
     urgentSlackMs: 700,
     coalesce: { enabled: true, maxChars: 240 },
   },
@@ -263,6 +269,8 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (workers !== undefined) inference.workers = workers;
   const batching = boolEnv(env, "SOUNDSTORM_BATCHING");
   if (batching !== undefined) inference.batching = { ...DEFAULT_CONFIG.inference.batching, enabled: batching };
+  const levels = intEnv(env, "SOUNDSTORM_ACOUSTIC_LEVELS");
+  if (levels !== undefined) inference.acousticLevels = levels;
   const coalesce = boolEnv(env, "SOUNDSTORM_COALESCE");
   if (coalesce !== undefined) inference.coalesce = { ...DEFAULT_CONFIG.inference.coalesce, enabled: coalesce };
   if (Object.keys(inference).length) o.inference = inference;
@@ -354,6 +362,7 @@ function validate(c: ServerConfig): void {
   if (!(b.maxBatch >= 1 && b.maxBatchFrames >= 1 && b.maxWaitMs >= 0)) bad("inference.batching needs maxBatch >= 1, maxBatchFrames >= 1, maxWaitMs >= 0");
   if (!(c.inference.coalesce.maxChars >= 1)) bad("inference.coalesce.maxChars must be >= 1");
   if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
+  if (!Number.isInteger(c.inference.acousticLevels) || c.inference.acousticLevels < 0) bad("inference.acousticLevels must be an integer >= 0 (0: all)");
   if (!(c.inference.urgentSlackMs >= 0)) bad("inference.urgentSlackMs must be >= 0");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");

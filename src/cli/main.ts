@@ -25,6 +25,7 @@ const USAGE = `usage:
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
+                      [--acoustic-levels K]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -100,7 +101,7 @@ async function evaluate(argv: string[]): Promise<void> {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
-    "long-seconds": { type: "string" }, "long-streams": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" },
+    "long-seconds": { type: "string" }, "long-streams": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" }, "acoustic-levels": { type: "string" },
     transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
@@ -139,7 +140,10 @@ async function evaluate(argv: string[]): Promise<void> {
     const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
     const clock = values.clock;
     if (clock !== undefined && !TURN_CLOCKS.includes(clock as TurnClock)) throw new UsageError(`--clock must be one of ${TURN_CLOCKS.join(", ")}, got '${clock}'`);
+    const levels = values["acoustic-levels"];
+    if (levels !== undefined && !/^[1-9]\d*$/.test(levels)) throw new UsageError(`--acoustic-levels must be a positive integer, got '${levels}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
+      ...(levels !== undefined ? { acousticLevels: Number(levels) } : {}),
       ...(clock !== undefined ? { clock: clock as TurnClock } : {}),
       ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });

@@ -35,6 +35,8 @@ export interface E2EEvalOptions {
   /** Time of the streamed turns: "virtual" (default) makes synthesis take no time, so every run cuts the same
    * chunks; "real" feeds words on the wall clock, as a live client does (cuts move with the machine's load). */
   readonly clock?: TurnClock;
+  /** RVQ levels SoundStorm generates (config inference.acousticLevels); all by default. */
+  readonly acousticLevels?: number;
   readonly log?: (m: string) => void;
 }
 
@@ -75,6 +77,8 @@ export interface E2EEvalReport {
   seed?: number;
   /** The streamed turns' clock (present with streaming). */
   clock?: TurnClock;
+  /** Present when SoundStorm generated fewer than all levels. */
+  acoustic_levels?: number;
 }
 
 export interface TurnResult {
@@ -150,7 +154,7 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
 
 export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const log = o.log ?? (() => {});
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2 } });
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, ...(o.acousticLevels ? { acousticLevels: o.acousticLevels } : {}) } });
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;
@@ -165,6 +169,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       ...(turn.speed !== TURN_DEFAULTS.speed ? { speed: turn.speed } : {}),
       ...(turn.latency !== TURN_DEFAULTS.latency ? { latency: turn.latency } : {}),
       ...(turn.seed !== TURN_DEFAULTS.seed ? { seed: turn.seed } : {}),
+      ...(o.acousticLevels && o.acousticLevels < synth.manifest.codec.levels ? { acoustic_levels: o.acousticLevels } : {}),
     };
     let genS = 0, audioS = 0;
     for (const v of voices) {

@@ -29,6 +29,10 @@ const Codec = Type.Object({
   levels: Pos, codebook_size: Pos,
   decoder_left_context_frames: Type.Integer({ minimum: 0 }),
   decoder_right_context_frames: Type.Integer({ minimum: 0 }),
+  /** A code the decoder reads as "level not generated": its codebooks have an all-zero row there, so
+   * the level adds nothing, as in quantizer-dropout training. Lets SoundStorm stop after fewer levels
+   * (config inference.acousticLevels). Default none: every level must be generated. */
+  absent_code: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
 /** A decoding prior: a table of log-probabilities (float32 little-endian, row-major; a row of zeros is
@@ -181,6 +185,7 @@ export function loadManifest(modelDir: string): Manifest {
   const q = m.codec.levels;
   if (m.audio.sample_rate !== m.audio.hop_length * m.audio.frame_rate) fail(path, "sample_rate != hop_length * frame_rate");
   if (m.soundstorm && m.soundstorm.mask_id < m.codec.codebook_size) fail(path, "soundstorm.mask_id must not be a valid code");
+  if (m.codec.absent_code !== undefined && m.codec.absent_code < m.codec.codebook_size) fail(path, "codec.absent_code must not be a valid code");
   if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
   if (m.decoding?.fast_schedule && m.decoding.fast_schedule.length !== q) fail(path, `decoding.fast_schedule has ${m.decoding.fast_schedule.length} entries for ${q} levels`);
   if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");

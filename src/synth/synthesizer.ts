@@ -95,6 +95,11 @@ export function localBackend(models: ModelSet): InferenceBackend {
   };
 }
 
+export interface SynthesizerOptions {
+  /** RVQ levels SoundStorm generates (config inference.acousticLevels); 0 or absent: all. */
+  readonly acousticLevels?: number;
+}
+
 export class Synthesizer {
   readonly manifest: ServingManifest;
   readonly phonemizer: Phonemizer;
@@ -103,11 +108,15 @@ export class Synthesizer {
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
   private readonly registry = new Map<string, VoiceEntry>();
 
-  constructor(private readonly backend: InferenceBackend) {
+  constructor(private readonly backend: InferenceBackend, o: SynthesizerOptions = {}) {
     const m = (this.manifest = servingManifest(backend.manifest));
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
-    this.acoustic = new AcousticGenerator(backend.passRunner, m);
+    const levels = o.acousticLevels ?? 0;
+    if (levels > 0 && levels < m.codec.levels && m.codec.absent_code === undefined) {
+      throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
+    }
+    this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: levels });
     for (const [name, v] of m.voicePrompts) this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
   }
 
@@ -248,7 +257,7 @@ export class SpeechStream {
       ...(priority !== undefined ? { priority } : {}),
       onWindow: async (codes) => {
         const c0 = performance.now();
-        const pcm = await this.codec.push(codes, run);
+        const pcm = await this.codec.push(this.forCodec(codes), run);
         stages.codec_ms += performance.now() - c0;
         pieces.push(pcm);
         sink?.pcm?.(pcm);
@@ -295,6 +304,18 @@ export class SpeechStream {
     this.prevPhonemes = phonemes.slice(phonemes.length - keep);
     this.prevDurations = durations.slice(durations.length - keep);
     this.prevSemantic = semantic.slice(semantic.length - keepFrames);
+  }
+
+  /** A window's codes as the codec decoder reads them: levels SoundStorm did not generate (still the mask
+   * id) become the absent code, which adds nothing. */
+  private forCodec(codes: Int32Array): Int32Array {
+    const Q = this.manifest.codec.levels;
+    const from = this.acoustic.generatedLevels;
+    if (from >= Q) return codes;
+    const absent = this.manifest.codec.absent_code!;
+    const out = codes.slice();
+    for (let at = 0; at < out.length; at += Q) out.fill(absent, at + from, at + Q);
+    return out;
   }
 
   /** The audio the codec held back for right context; call once at the end of the stream. */

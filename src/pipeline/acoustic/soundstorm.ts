@@ -49,13 +49,20 @@ export interface AcousticRequest {
 }
 
 export interface AcousticResult {
-  /** Row-major [frames, levels] for the new frames only. */
+  /** Row-major [frames, levels] for the new frames only; levels past generatedLevels hold the mask id. */
   readonly acoustic: Int32Array;
   readonly passes: number;
 }
 
+export interface AcousticOptions {
+  /** Levels to generate, coarse to fine (the rest stay at the mask id); 0 or absent: all. */
+  readonly generatedLevels?: number;
+}
+
 export class AcousticGenerator {
   readonly levels: number;
+  /** Levels each window fills (coarse to fine); cells of the finer ones keep the mask id. */
+  readonly generatedLevels: number;
   readonly maxWindowFrames: number;
   /** Tail frames served as cached states (all but the overlap), or none. */
   private readonly cachedTail: boolean;
@@ -64,8 +71,11 @@ export class AcousticGenerator {
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
 
-  constructor(private readonly pass: PassRunner, manifest: ServingManifest) {
+  constructor(private readonly pass: PassRunner, manifest: ServingManifest, o: AcousticOptions = {}) {
     this.levels = manifest.codec.levels;
+    const g = o.generatedLevels ?? 0;
+    if (!Number.isInteger(g) || g < 0) throw new Error(`generatedLevels must be an integer >= 0, got ${g}`);
+    this.generatedLevels = g === 0 ? this.levels : Math.min(g, this.levels);
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     this.cachedTail = manifest.soundstorm.cached_tail === true;
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
@@ -97,9 +107,10 @@ export class AcousticGenerator {
     const tokens = new Int32Array(W * Q).fill(this.defaults.maskId);
     tokens.set(req.tailAcoustic.subarray(cached * Q), 0);
     const grid: TokenGrid = { frames: W, levels: Q, tokens, logitsFrom: inWindow };
+    const schedule = (req.schedule ?? this.defaults.schedule).map((steps, q) => (q < this.generatedLevels ? steps : 0));
     const opts = {
       ...this.defaults,
-      ...(req.schedule ? { schedule: req.schedule } : {}),
+      schedule,
       ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };

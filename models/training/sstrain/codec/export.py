@@ -73,6 +73,27 @@ def fp16_weights(path: Path, min_elems: int = 1024) -> None:
     onnx.save(model, str(path))
 
 
+def add_absent_rows(path: Path, levels: int, codebook: int) -> None:
+    """Give each of the decoder graph's codebooks one more row, of zeros, at index `codebook`: that
+    code then means "level not generated" and adds nothing to the frame's latent, which is what the
+    quantizer-dropout-trained decoder saw for the levels it dropped (manifest codec.absent_code)."""
+    model = onnx.load(str(path))
+    want = {f"m.quantizer.books.{q}.embed{suffix}" for q in range(levels) for suffix in ("", "_fp16")}
+    found = 0
+    for init in model.graph.initializer:
+        if init.name not in want:
+            continue
+        arr = numpy_helper.to_array(init)
+        if arr.shape[0] != codebook:
+            raise RuntimeError(f"{path}: {init.name} has {arr.shape[0]} rows, expected {codebook} (absent rows already added?)")
+        init.CopyFrom(numpy_helper.from_array(np.concatenate([arr, np.zeros((1, arr.shape[1]), arr.dtype)]), init.name))
+        found += 1
+    if found != levels:
+        raise RuntimeError(f"{path}: found {found} codebooks, expected {levels}")
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
 def stored_initializers(path: Path) -> dict[str, np.ndarray]:
     """A graph's initializers by name, as stored; those fp16_weights moved to float16 under their original
     name (the values are the float16 ones)."""
@@ -105,13 +126,14 @@ def export(ckpt: Path, out: Path, fp16: bool = True) -> dict:
     if fp16:
         fp16_weights(out / "codec_decoder.onnx")
         fp16_weights(out / "codec_encoder.onnx")
+    add_absent_rows(out / "codec_decoder.onnx", cfg.levels, cfg.codebook_size)
     graphs = {
         "codec_decoder": {"file": "codec_decoder.onnx", "inputs": {"codes": io("codes", "int64", ["batch", cfg.levels, "frames"])},
                           "outputs": {"audio": io("audio", "float32", ["batch", "samples"])}},
         "codec_encoder": {"file": "codec_encoder.onnx", "inputs": {"audio": io("audio", "float32", ["batch", "samples"])},
                           "outputs": {"codes": io("codes", "int64", ["batch", cfg.levels, "frames"])}},
     }
-    codec = {"levels": cfg.levels, "codebook_size": cfg.codebook_size,
+    codec = {"levels": cfg.levels, "codebook_size": cfg.codebook_size, "absent_code": cfg.codebook_size,
              "decoder_left_context_frames": m.decoder.left_context, "decoder_right_context_frames": m.decoder.right_context}
     audio = {"sample_rate": cfg.sample_rate, "hop_length": cfg.hop, "frame_rate": cfg.sample_rate // cfg.hop}
     return {"graphs": graphs, "codec": codec, "audio": audio, "step": ck["step"], "config": cfg.to_dict()}

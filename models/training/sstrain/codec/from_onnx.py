@@ -33,7 +33,15 @@ def recover(model_dir: Path) -> dict:
     info = json.loads((model_dir / "codec_training.json").read_text())
     cfg = CodecConfig(**info["config"])
     model = Codec(cfg)
-    weights = {**onnx_weights(model_dir / "codec_encoder.onnx"), **onnx_weights(model_dir / "codec_decoder.onnx")}
+    decoder = onnx_weights(model_dir / "codec_decoder.onnx")
+    for book in range(cfg.levels):
+        # the decoder's extra all-zero row (export.add_absent_rows: the absent code) is not a trained code
+        k = f"quantizer.books.{book}.embed"
+        if k in decoder and decoder[k].shape[0] == cfg.codebook_size + 1:
+            if np.any(decoder[k][-1]):
+                raise RuntimeError(f"{model_dir}: {k}'s row {cfg.codebook_size} (the absent code) is not zero")
+            decoder[k] = decoder[k][:-1]
+    weights = {**onnx_weights(model_dir / "codec_encoder.onnx"), **decoder}
     state = model.state_dict()
     unknown = sorted(set(weights) - set(state))
     missing = sorted(k for k in state if k not in weights and not k.endswith(_EMA_ONLY))
