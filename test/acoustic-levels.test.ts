@@ -51,6 +51,24 @@ test("SoundStorm fills only the coarse levels asked for, with the same codes and
   assert.equal((await generate(Q + 3)).generated, Q, "more levels than the codec has means all of them");
 });
 
+test("a stream's next window follows a tail whose finer levels were never generated", async () => {
+  const models = await loadModelSet("models/fixture", { intraOpThreads: 1 }, ["soundstorm"]);
+  try {
+    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, fixture), fixture, { generatedLevels: 2 });
+    const vs = Int32Array.from({ length: 8 }, (_, i) => i % U), va = Int32Array.from({ length: 8 * Q }, (_, i) => (i * 5) % K);
+    const voice = { key: promptKey(vs, va), semantic: vs, acoustic: va };
+    const first = Int32Array.from({ length: 12 }, (_, i) => (3 * i) % U);
+    const a = await gen.generate({ voice, tailSemantic: new Int32Array(0), tailAcoustic: new Int32Array(0), semantic: first, seed: 1, greedy: true });
+    const b = await gen.generate({ voice, tailSemantic: first, tailAcoustic: a.acoustic, semantic: first.map((u) => (u + 1) % U), seed: 1, greedy: true });
+    assert.equal(b.passes, fixture.decoding.schedule[0] + fixture.decoding.schedule[1]);
+    for (let f = 0; f < first.length; f++) {
+      for (let q = 0; q < Q; q++) assert.equal(b.acoustic[f * Q + q] === MASK, q >= 2, `frame ${f} level ${q + 1}`);
+    }
+  } finally {
+    await models.dispose();
+  }
+});
+
 test("fewer levels need a decoder with an absent code; the setting is validated", () => {
   const backend = { manifest: loadManifest("models/fixture"), graph: () => ({}) as never, passRunner: async () => new Float32Array(0) };
   assert.throws(() => new Synthesizer(backend, { acousticLevels: 2 }), /has no codec\.absent_code, so its decoder needs every level/);

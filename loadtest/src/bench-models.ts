@@ -2,7 +2,8 @@
  * `npm run bench:models`: speed of the generative stages on the default model set.
  * - SoundStorm: a 10 s window after a 3 s voice prompt (real tokens from the shipped voice), default
  *   schedule, on `--threads` onnxruntime threads (default 2: this machine's cores); real-time factor
- *   = generation time / 10 s. Median of `--runs`.
+ *   = generation time / 10 s. Median of `--runs`. `--levels K`: only the K coarsest RVQ levels
+ *   (config inference.acousticLevels).
  * - Text-to-semantic on one thread: duration + token passes per sentence, time / audio seconds.
  * - `--batching`: B windows of T new frames decoded at once through the server's inference pool
  *   (one worker, one thread), batching on (B rows per call) and off (one row per call); time per
@@ -33,7 +34,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     model: { type: "string", default: "models/default" }, threads: { type: "string", default: "2" },
     runs: { type: "string", default: "5" }, seconds: { type: "string", default: "10" },
-    batching: { type: "boolean", default: false },
+    batching: { type: "boolean", default: false }, levels: { type: "string", default: "0" },
   } });
   const runs = Number(values.runs), threads = Number(values.threads), seconds = Number(values.seconds);
   const dir = resolve(values.model!);
@@ -41,7 +42,7 @@ async function main(): Promise<void> {
 
   const ss = await loadModelSet(dir, { intraOpThreads: threads }, ["soundstorm"]);
   const m = servingManifest(ss.manifest);
-  const gen = new AcousticGenerator(directPassRunner(ss.graphs.soundstorm, m), m);
+  const gen = new AcousticGenerator(directPassRunner(ss.graphs.soundstorm, m), m, { generatedLevels: Number(values.levels) });
   const voice = m.voicePrompts.get([...m.voicePrompts.keys()][0])!;
   const voiceTokens = promptTokensOf(voice, m.semantic.repeat);
   const promptSem = voiceTokens.semantic;
@@ -61,7 +62,7 @@ async function main(): Promise<void> {
   const ssMs = median(times);
   console.log(JSON.stringify({
     stage: "soundstorm", model: m.name, threads, prompt_frames: voice.frames, new_frames: frames, window_frames: voice.frames + frames,
-    schedule: m.decoding.schedule, passes, median_ms: Math.round(ssMs), per_pass_ms: Math.round((ssMs / passes) * 10) / 10,
+    schedule: m.decoding.schedule, generated_levels: gen.generatedLevels, passes, median_ms: Math.round(ssMs), per_pass_ms: Math.round((ssMs / passes) * 10) / 10,
     rtf: Math.round((ssMs / 1000 / seconds) * 1e4) / 1e4, runs,
   }));
 

@@ -68,6 +68,10 @@ export async function decodeMaskGit(
 
   for (let q = 0; q < levels; q++) {
     const steps = opts.schedule[q];
+    if (steps === 0) {  // a level not generated: its cells stay masked, the tail's too
+      trace.commits.push([]);
+      continue;
+    }
     const masked: number[] = [];
     for (let f = 0; f < frames; f++) if (tokens[f * levels + q] === opts.maskId) masked.push(f);
     if (masked.length && masked[0] < from) throw new Error(`frame ${masked[0]} is masked but logits start at frame ${from}`);
