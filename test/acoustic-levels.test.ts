@@ -18,18 +18,26 @@ import { fixtureCopy } from "./helpers.js";
 const fixture = servingManifest(loadManifest("models/fixture"));
 const Q = fixture.codec.levels, K = fixture.codec.codebook_size, U = fixture.semantic.vocab_size, MASK = fixture.soundstorm.mask_id;
 
-async function generate(generatedLevels: number) {
+const vs = Int32Array.from({ length: 8 }, (_, i) => i % U), va = Int32Array.from({ length: 8 * Q }, (_, i) => (i * 5) % K);
+const voice = { key: promptKey(vs, va), semantic: vs, acoustic: va };
+const NONE = new Int32Array(0);
+
+/** Runs `use` with a fixture SoundStorm generator filling `generatedLevels` levels (0: all). */
+async function withGenerator<T>(generatedLevels: number, use: (gen: AcousticGenerator) => Promise<T>): Promise<T> {
   const models = await loadModelSet("models/fixture", { intraOpThreads: 1 }, ["soundstorm"]);
   try {
-    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, fixture), fixture, { generatedLevels });
-    const vs = Int32Array.from({ length: 8 }, (_, i) => i % U), va = Int32Array.from({ length: 8 * Q }, (_, i) => (i * 5) % K);
-    const semantic = Int32Array.from({ length: 20 }, (_, i) => (3 * i) % U);
-    const r = await gen.generate({ voice: { key: promptKey(vs, va), semantic: vs, acoustic: va }, tailSemantic: new Int32Array(0),
-      tailAcoustic: new Int32Array(0), semantic, seed: 2, greedy: true });
-    return { ...r, frames: semantic.length, generated: gen.generatedLevels };
+    return await use(new AcousticGenerator(directPassRunner(models.graphs.soundstorm, fixture), fixture, { generatedLevels }));
   } finally {
     await models.dispose();
   }
+}
+
+function generate(generatedLevels: number) {
+  const semantic = Int32Array.from({ length: 20 }, (_, i) => (3 * i) % U);
+  return withGenerator(generatedLevels, async (gen) => ({
+    ...(await gen.generate({ voice, tailSemantic: NONE, tailAcoustic: NONE, semantic, seed: 2, greedy: true })),
+    frames: semantic.length, generated: gen.generatedLevels,
+  }));
 }
 
 test("SoundStorm fills only the coarse levels asked for, with the same codes and only their passes", async () => {
@@ -51,23 +59,15 @@ test("SoundStorm fills only the coarse levels asked for, with the same codes and
   assert.equal((await generate(Q + 3)).generated, Q, "more levels than the codec has means all of them");
 });
 
-test("a stream's next window follows a tail whose finer levels were never generated", async () => {
-  const models = await loadModelSet("models/fixture", { intraOpThreads: 1 }, ["soundstorm"]);
-  try {
-    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, fixture), fixture, { generatedLevels: 2 });
-    const vs = Int32Array.from({ length: 8 }, (_, i) => i % U), va = Int32Array.from({ length: 8 * Q }, (_, i) => (i * 5) % K);
-    const voice = { key: promptKey(vs, va), semantic: vs, acoustic: va };
-    const first = Int32Array.from({ length: 12 }, (_, i) => (3 * i) % U);
-    const a = await gen.generate({ voice, tailSemantic: new Int32Array(0), tailAcoustic: new Int32Array(0), semantic: first, seed: 1, greedy: true });
-    const b = await gen.generate({ voice, tailSemantic: first, tailAcoustic: a.acoustic, semantic: first.map((u) => (u + 1) % U), seed: 1, greedy: true });
-    assert.equal(b.passes, fixture.decoding.schedule[0] + fixture.decoding.schedule[1]);
-    for (let f = 0; f < first.length; f++) {
-      for (let q = 0; q < Q; q++) assert.equal(b.acoustic[f * Q + q] === MASK, q >= 2, `frame ${f} level ${q + 1}`);
-    }
-  } finally {
-    await models.dispose();
+test("a stream's next window follows a tail whose finer levels were never generated", () => withGenerator(2, async (gen) => {
+  const first = Int32Array.from({ length: 12 }, (_, i) => (3 * i) % U);
+  const a = await gen.generate({ voice, tailSemantic: NONE, tailAcoustic: NONE, semantic: first, seed: 1, greedy: true });
+  const b = await gen.generate({ voice, tailSemantic: first, tailAcoustic: a.acoustic, semantic: first.map((u) => (u + 1) % U), seed: 1, greedy: true });
+  assert.equal(b.passes, fixture.decoding.schedule[0] + fixture.decoding.schedule[1]);
+  for (let f = 0; f < first.length; f++) {
+    for (let q = 0; q < Q; q++) assert.equal(b.acoustic[f * Q + q] === MASK, q >= 2, `frame ${f} level ${q + 1}`);
   }
-});
+}));
 
 test("fewer levels need a decoder with an absent code; the setting is validated", () => {
   const backend = { manifest: loadManifest("models/fixture"), graph: () => ({}) as never, passRunner: async () => new Float32Array(0) };

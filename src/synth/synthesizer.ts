@@ -112,11 +112,11 @@ export class Synthesizer {
     const m = (this.manifest = servingManifest(backend.manifest));
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
-    const levels = o.acousticLevels ?? 0;
-    if (levels > 0 && levels < m.codec.levels && m.codec.absent_code === undefined) {
+    this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
+    const levels = this.acoustic.generatedLevels;
+    if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
     }
-    this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: levels });
     for (const [name, v] of m.voicePrompts) this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
   }
 
