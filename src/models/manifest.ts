@@ -50,6 +50,11 @@ const SoundStorm = Type.Object({
    * little-endian, [semantic.vocab_size, codec.codebook_size] row-major; counted on real tokens by
    * sstrain.soundstorm.level1_prior; a row of zeros is no prior). Default none. */
   level1_prior: Type.Optional(PriorTable),
+  /** Trained with each frame's text symbol as well as its unit: a frame's conditioning id is
+   * unit + offset x (text.symbols id + 1), 0 for "no symbol" (voice prompts, uploaded voices, units read
+   * off audio). Text to semantic gives the generated frames theirs (sstrain.soundstorm.phones). Default
+   * none: ids are units. */
+  phone_conditioning: Type.Optional(Type.Object({ offset: Pos, phones: Pos })),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
@@ -189,6 +194,9 @@ export function loadManifest(modelDir: string): Manifest {
   if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
   if (m.decoding?.fast_schedule && m.decoding.fast_schedule.length !== q) fail(path, `decoding.fast_schedule has ${m.decoding.fast_schedule.length} entries for ${q} levels`);
   if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
+  const pc = m.soundstorm?.phone_conditioning;
+  if (pc && m.semantic && pc.offset < m.semantic.vocab_size) fail(path, "soundstorm.phone_conditioning.offset must be at least semantic.vocab_size");
+  if (pc && m.text && pc.phones !== m.text.symbols.length + 1) fail(path, "soundstorm.phone_conditioning.phones must be text.symbols + 1");
   if (m.text) {
     const { pad_id, bos_id, eos_id, unk_id, symbols } = m.text;
     for (const id of [pad_id, bos_id, eos_id, unk_id]) if (id >= symbols.length) fail(path, `special symbol id ${id} out of range`);

@@ -15,6 +15,7 @@ import { TextToSemantic, type SemanticResult } from "../pipeline/semantic/text-t
 import { normalizeText } from "../pipeline/text/normalize.js";
 import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
 import type { PromptTokens } from "../engine/prompt-cache.js";
+import { conditioningIds } from "../pipeline/acoustic/conditioning.js";
 import { concatI32, generateInWindows, promptTokensOf, repeatTokens, type WindowTail } from "./windows.js";
 
 export interface StageTimes {
@@ -246,7 +247,7 @@ export class SpeechStream {
     sink?.words?.(words);
 
     // each window's codes go to the codec (and its PCM to the sink) as soon as they exist
-    const newSem = repeatTokens(sem.tokens, this.repeat);
+    const newSem = repeatTokens(conditioningIds(m, sem.tokens, ph.ids, sem.durations), this.repeat);
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
     const { passes } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {

@@ -12,6 +12,7 @@ import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
 import { Rng } from "../../util/rng.js";
 import { addPriorRows, weightedPrior } from "../decoding-prior.js";
+import { unitsOf } from "./conditioning.js";
 import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js";
 
 /** Runs one pass of one window; returns logits [(frames - logitsFrom), codebook]. The inference
@@ -71,7 +72,7 @@ export class AcousticGenerator {
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
 
-  constructor(private readonly pass: PassRunner, manifest: ServingManifest, o: AcousticOptions = {}) {
+  constructor(private readonly pass: PassRunner, private readonly manifest: ServingManifest, o: AcousticOptions = {}) {
     this.levels = manifest.codec.levels;
     const g = o.generatedLevels ?? 0;
     if (!Number.isInteger(g) || g < 0) throw new Error(`generatedLevels must be an integer >= 0, got ${g}`);
@@ -115,7 +116,7 @@ export class AcousticGenerator {
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const prior = this.level1Prior;
-    const newUnits = semantic.subarray(inWindow);
+    const newUnits = prior ? unitsOf(this.manifest, semantic.subarray(inWindow)) : semantic.subarray(inWindow);
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);
       // level 1 leans to the codes real audio of each frame's unit mostly carries (sstrain.soundstorm.level1_prior)

@@ -97,8 +97,11 @@ def main(argv=None) -> None:
     man = json.loads((out / "model.json").read_text())
     man["graphs"]["soundstorm"] = entry
     # how the server may use it: a tail-isolated model serves each window's tail as cached states
-    for k in ("cached_tail", "tail_overlap_frames"):
+    for k in ("cached_tail", "tail_overlap_frames", "phone_conditioning"):
         man["soundstorm"].pop(k, None)
+    if model.cfg.phone_vocab:
+        # the conditioning id of a frame is unit + offset x (symbol id + 1); 0 = no symbol
+        man["soundstorm"]["phone_conditioning"] = {"offset": model.cfg.semantic_vocab, "phones": model.cfg.phone_vocab}
     if model.cfg.isolated_tail:
         man["soundstorm"]["cached_tail"] = True
         if model.cfg.tail_overlap:
@@ -108,6 +111,7 @@ def main(argv=None) -> None:
     if tr.exists():
         t = json.loads(tr.read_text())
         t.setdefault("soundstorm", {})["step"] = ck["step"]
+        t["soundstorm"]["config"] = model.cfg.to_dict()   # what sstrain.soundstorm.from_onnx rebuilds
         tr.write_text(json.dumps(t, indent=1) + "\n")
     print(f"exported step {ck['step']} to {out / 'soundstorm.onnx'}")
 

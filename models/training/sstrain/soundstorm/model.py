@@ -29,6 +29,10 @@ class SoundStormConfig:
     # with isolated_tail: the tail's last frames stay with the new frames (attending to all, in their
     # convolution and normalisation segment), so the new frames do not start cold at the join
     tail_overlap: int = 0
+    # > 0: each frame's conditioning id is unit + semantic_vocab * phone, phone 0 = none (voice prompts,
+    # uploads, ground-truth-unit evaluation) and 1.. the text front end's symbol id + 1 (the symbol text
+    # to semantic gave the frame). One input id keeps the serving contract and every cache unchanged.
+    phone_vocab: int = 0
 
     @property
     def mask_id(self) -> int:
@@ -148,6 +152,10 @@ class SoundStorm(nn.Module):
         super().__init__()
         self.cfg = c
         self.sem = nn.Embedding(c.semantic_vocab, c.dim)
+        if c.phone_vocab:
+            # zero rows: a model given phones starts exactly where it was without them; row 0 (none) stays zero
+            self.phone = nn.Embedding(c.phone_vocab, c.dim, padding_idx=0)
+            nn.init.zeros_(self.phone.weight)
         # one table for all levels: level q's token k lives at row q * (codebook + 1) + k (mask = codebook)
         self.ac = nn.Embedding(c.levels * (c.codebook + 1), c.dim)
         self.blocks = nn.ModuleList([ConformerBlock(c) for _ in range(c.layers)])
@@ -156,7 +164,11 @@ class SoundStorm(nn.Module):
         self.register_buffer("level_offsets", torch.arange(c.levels) * (c.codebook + 1), persistent=False)
 
     def embed(self, semantic, acoustic):
-        return self.sem(semantic) + self.ac(acoustic + self.level_offsets).sum(2)
+        ac = self.ac(acoustic + self.level_offsets).sum(2)
+        if not self.cfg.phone_vocab:
+            return self.sem(semantic) + ac
+        V = self.cfg.semantic_vocab
+        return self.sem(torch.remainder(semantic, V)) + self.phone(torch.div(semantic, V, rounding_mode="floor")) + ac
 
     def hidden(self, semantic, acoustic, pad_mask=None, prefix=None, tail_end=None):
         """Training form. semantic [B,T], acoustic [B,T,Q] (mask id = codebook), pad_mask [B,T] (True =

@@ -24,23 +24,29 @@ from .model import SoundStorm, SoundStormConfig
 
 
 class Tokens:
-    def __init__(self, npz: Path):
+    def __init__(self, npz: Path, phones: bool = False):
         z = np.load(npz)
         self.ids = [str(x) for x in z["ids"]]
         self.sem, self.off = z["semantic"].astype(np.int64), z["sem_offsets"]
         self.codes = z["codes"].astype(np.int64)           # [sum 2*n, Q]
         # sstrain.soundstorm.gta: the units text to semantic gives each frame (real durations), if present
         self.gta = z["semantic_gta"].astype(np.int64) if "semantic_gta" in z.files else None
+        # sstrain.soundstorm.phones: the text symbol (id + 1, 0 = none) of each semantic frame
+        self.phones = np.load(npz.with_name(npz.stem + "_phones.npy")).astype(np.int64) if phones else None
         self.speaker = [i.split("_", 1)[1] for i in self.ids]
         self.by_speaker: dict[str, list[int]] = {}
         for i, s in enumerate(self.speaker):
             self.by_speaker.setdefault(s, []).append(i)
 
-    def utt(self, i: int, gta: bool = False) -> tuple[np.ndarray, np.ndarray]:
-        """-> semantic at the codec frame rate [2n] (the ground-truth-aligned units with `gta`), codes [2n, Q]"""
+    def utt(self, i: int, gta: bool = False, phone_offset: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """-> semantic at the codec frame rate [2n] (the ground-truth-aligned units with `gta`; with
+        phone_offset, each unit + phone_offset x its frame's symbol, as SoundStormConfig.phone_vocab
+        models read them), codes [2n, Q]"""
         a, b = self.off[i], self.off[i + 1]
-        sem = self.gta if gta and self.gta is not None else self.sem
-        return np.repeat(sem[a:b], 2), self.codes[2 * a:2 * b]
+        sem = (self.gta if gta and self.gta is not None else self.sem)[a:b]
+        if phone_offset:
+            sem = sem + phone_offset * self.phones[a:b]
+        return np.repeat(sem, 2), self.codes[2 * a:2 * b]
 
 
 @torch.no_grad()
@@ -72,7 +78,7 @@ def init_from_statistics(model: SoundStorm, data: Tokens) -> None:
 
 
 def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundStormConfig, dev,
-               prompt_prob: float = 0.5, gta_prob: float = 0.0):
+               prompt_prob: float = 0.5, gta_prob: float = 0.0, phone_prob: float = 0.0):
     sem = np.zeros((B, L), np.int64)
     ac = np.zeros((B, L, c.levels), np.int64)
     pad = np.ones((B, L), bool)
@@ -81,7 +87,9 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
         i = int(rng.integers(len(data.ids)))
         # the voice prompt below keeps real units (serving's prompts are read off audio); the target
         # takes the text-to-semantic model's units at this rate, as it does when served
-        s, a = data.utt(i, gta=bool(rng.random() < gta_prob))
+        # phones only on the target utterance: a voice prompt is served without them (uploads have none)
+        with_phones = c.phone_vocab and rng.random() < phone_prob
+        s, a = data.utt(i, gta=bool(rng.random() < gta_prob), phone_offset=c.semantic_vocab if with_phones else 0)
         if rng.random() < prompt_prob:  # another utterance of the same speaker first, as a voice prompt
             pool = data.by_speaker[data.speaker[i]]
             s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
@@ -188,6 +196,11 @@ def main(argv=None) -> None:
     ap.add_argument("--gta-prob", type=float, default=0.0,
                     help="share of examples whose target frames take the ground-truth-aligned units of"
                          " sstrain.soundstorm.gta (the tokens need semantic_gta); validation takes them all")
+    ap.add_argument("--phones", type=float, default=0.0,
+                    help="share of examples whose frames carry their text symbol (sstrain.soundstorm.phones; the rest"
+                         " carry none, so the model still serves voice prompts and bare units); with --init-from a model"
+                         " without phones, their embedding is added, zeroed")
+    ap.add_argument("--phone-lr-mult", type=float, default=1.0, help="learning rate of the phone embedding, x --lr")
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
@@ -221,14 +234,25 @@ def main(argv=None) -> None:
         c.isolated_tail = True
         if a.tail_overlap is not None:
             c.tail_overlap = a.tail_overlap
+    if a.phones and not c.phone_vocab:
+        from ..text import SYMBOLS
+        c.phone_vocab = len(SYMBOLS) + 1
     model = SoundStorm(c).to(dev)
-    opt = torch.optim.AdamW(model.parameters(), lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
+    # a phone embedding added to a trained model starts from zero: it may learn faster than the rest moves
+    fresh = [model.phone.weight] if c.phone_vocab else []
+    rest = [p for p in model.parameters() if all(p is not f for f in fresh)]
+    groups = [{"params": rest, "mult": 1.0}] + ([{"params": fresh, "mult": a.phone_lr_mult}] if fresh else [])
+    opt = torch.optim.AdamW(groups, lr=a.lr, betas=(0.9, 0.98), weight_decay=1e-2)
     step = 0
     if init:
         if a.grow_layers:
             load_grown(model, init["model"], a.grow_layers)
         else:
-            model.load_state_dict(init["model"])
+            missing, unexpected = model.load_state_dict(init["model"], strict=False)
+            if unexpected or any(k != "phone.weight" for k in missing):
+                raise RuntimeError(f"checkpoint does not fit: missing {missing}, unexpected {unexpected}")
+            if missing:
+                print("phone embedding added (zeroed)", flush=True)
         print(f"initialised from {a.init_from} (step {init['step']})"
               + (f", {a.grow_layers} new blocks in front" if a.grow_layers else ""), flush=True)
         if a.acoustic_gain != 1.0:
@@ -240,7 +264,7 @@ def main(argv=None) -> None:
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
-    train, valid = Tokens(tokens / "train.npz"), Tokens(tokens / "valid.npz")
+    train, valid = Tokens(tokens / "train.npz", bool(c.phone_vocab)), Tokens(tokens / "valid.npz", bool(c.phone_vocab))
     if step == 0 and not init:
         init_from_statistics(model, train)
         print("initialised semantic embedding and heads from code statistics", flush=True)
@@ -251,7 +275,9 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(step)
     if a.gta_prob and (train.gta is None or valid.gta is None):
         raise SystemExit(f"--gta-prob needs tokens with semantic_gta (sstrain.soundstorm.gta); {tokens} has none")
-    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0)
+    vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0, 1.0)
+    # the same crops without phones (what voice prompts and ground-truth-unit evaluation give it)
+    vb0 = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0, 0.0) if c.phone_vocab else None
     log = open(run / "log.jsonl", "a")
     agg, t0, t_start = {}, time.time(), run_clock(ck)
     model.train()
@@ -259,9 +285,10 @@ def main(argv=None) -> None:
         done = max(step / a.steps, time_share(a, t_start))
         lr = a.lr * min(1.0, (step + 1) / 150) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * done)))
         for g in opt.param_groups:
-            g["lr"] = lr
+            g["lr"] = lr * g.get("mult", 1.0)
         L = lengths[int(rng.integers(len(lengths)))]
-        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob)
+        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob,
+                                        a.phones)
         loss, acc = step_loss(model, sem, ac, pad, join, rng, c, weights=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -281,6 +308,9 @@ def main(argv=None) -> None:
                     for q in (0, 1, c.levels - 1):
                         l, ac_ = step_loss(model, *vb, np.random.default_rng(9), c, level=q, ratio=0.7)
                         rec[f"valid_ce_l{q + 1}"], rec[f"valid_acc_l{q + 1}"] = round(float(l), 4), round(ac_, 4)
+                    if vb0 is not None:
+                        l, ac_ = step_loss(model, *vb0, np.random.default_rng(9), c, level=0, ratio=0.7)
+                        rec["valid_ce_l1_nophones"], rec["valid_acc_l1_nophones"] = round(float(l), 4), round(ac_, 4)
                 model.train()
             emit(log, rec)
             agg, t0 = {}, time.time()
