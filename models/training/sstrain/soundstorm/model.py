@@ -42,19 +42,32 @@ class SoundStormConfig:
         return asdict(self)
 
 
-def rotary(x: torch.Tensor, offset: torch.Tensor | None = None) -> torch.Tensor:
-    """Rotary position embedding on [B, H, T, Dh]; positions start at offset [B] (default 0), so frames
-    after a cached voice prompt get the positions they would have had in one long sequence."""
-    T, Dh = x.shape[-2], x.shape[-1]
-    half = Dh // 2
-    inv = torch.exp(torch.arange(half, dtype=torch.float32, device=x.device) * (-math.log(10000.0) / half))
-    pos = torch.arange(T, dtype=torch.float32, device=x.device)[None, :]
+def rotary_tables(T: int, dh: int, device, offset: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos, sin [B|1, 1, T, dh/2] of the rotary position embedding; positions start at offset [B]
+    (default 0), so frames after a cached voice prompt get the positions they would have had in one
+    long sequence. Computed once per forward and shared by every block's queries and keys."""
+    half = dh // 2
+    inv = torch.exp(torch.arange(half, dtype=torch.float32, device=device) * (-math.log(10000.0) / half))
+    pos = torch.arange(T, dtype=torch.float32, device=device)[None, :]
     if offset is not None:
         pos = pos + offset.to(torch.float32)[:, None]
     ang = (pos[..., None] * inv)[:, None]                              # [B|1, 1, T, half]
-    cos, sin = torch.cos(ang), torch.sin(ang)
+    return torch.cos(ang), torch.sin(ang)
+
+
+def rotary(x: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """Rotary position embedding on [B, H, T, Dh] with rotary_tables' cos, sin."""
+    cos, sin = tables
+    half = x.shape[-1] // 2
     x1, x2 = x[..., :half], x[..., half:]
     return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1)
+
+
+def attention_bias(allowed: torch.Tensor) -> torch.Tensor:
+    """allowed [B, T|1, keys] (True = may attend) -> additive bias [B, 1, T|1, keys]: 0 or -1e4. Built once
+    per forward and added to every block's scores (an Add broadcast over heads is several times cheaper
+    in onnxruntime than a Where per block; a masked key's weight underflows to 0 either way)."""
+    return ((allowed.to(torch.float32) - 1.0) * 1e4)[:, None]
 
 
 class Attention(nn.Module):
@@ -65,15 +78,16 @@ class Attention(nn.Module):
         self.out = nn.Linear(d, d)
         self.drop = dropout
 
-    def forward(self, x, allowed, offset=None, past=None):
-        """allowed [B, T|1, keys] (True = may attend); past: (k, v) [B,H,P,Dh] of a cached prompt, put
-        before this sequence's own keys. -> (output, (k, v) of this sequence after rotary)."""
+    def forward(self, x, bias, rope, past=None):
+        """bias [B, 1, T|1, keys] (attention_bias); rope: rotary_tables of this sequence; past: (k, v)
+        [B,H,P,Dh] of a cached prompt, put before this sequence's own keys. -> (output, (k, v) of this
+        sequence after rotary)."""
         B, T, D = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.h, self.dh).permute(2, 0, 3, 1, 4)
-        q, k = rotary(q, offset), rotary(k, offset)
+        q, k = rotary(q, rope), rotary(k, rope)
         ka, va = (k, v) if past is None else (torch.cat([past[0], k], 2), torch.cat([past[1], v], 2))
         s = torch.matmul(q, ka.transpose(-1, -2)) / math.sqrt(self.dh)
-        s = s.masked_fill(~allowed[:, None], -1e4)
+        s = s + bias
         a = torch.softmax(s, -1)
         if self.training and self.drop:
             a = F.dropout(a, self.drop)
@@ -138,9 +152,9 @@ class ConformerBlock(nn.Module):
             layer.weight.zero_()
             layer.bias.zero_()
 
-    def forward(self, x, allowed, segments, offset=None, past=None):
+    def forward(self, x, bias, rope, segments, past=None):
         x = x + 0.5 * self.ff1(x)
-        a, kv = self.attn(self.attn_norm(x), allowed, offset, past)
+        a, kv = self.attn(self.attn_norm(x), bias, rope, past)
         x = x + a
         x = x + self.conv(x, segments)
         x = x + 0.5 * self.ff2(x)
@@ -188,8 +202,9 @@ class SoundStorm(nn.Module):
             allowed = valid[:, None, :] & (seg[:, None, :] <= seg[:, :, None])
             segments = [valid & (seg == i) for i in range(int(seg.max()) + 1)]
         x = self.embed(semantic, acoustic)
+        bias, rope = attention_bias(allowed), rotary_tables(T, self.cfg.dim // self.cfg.heads, semantic.device)
         for b in self.blocks:
-            x, _ = b(x, allowed, segments)
+            x, _ = b(x, bias, rope, segments)
         return x
 
     def isolated_tail_end(self, prefix, tail_end):
@@ -211,9 +226,10 @@ class SoundStorm(nn.Module):
         keys_ok = torch.arange(prompt_k.shape[3], device=semantic.device)[None, :] < prompt_lengths[:, None]
         allowed = torch.cat([keys_ok, valid], 1)[:, None, :]
         x = self.embed(semantic, acoustic)
+        bias, rope = attention_bias(allowed), rotary_tables(T, self.cfg.dim // self.cfg.heads, semantic.device, prompt_lengths)
         ks, vs = [], []
         for i, b in enumerate(self.blocks):
-            x, (k, v) = b(x, allowed, [valid], prompt_lengths, (prompt_k[i], prompt_v[i]))
+            x, (k, v) = b(x, bias, rope, [valid], (prompt_k[i], prompt_v[i]))
             ks.append(k)
             vs.append(v)
         logits = torch.matmul(x, self.heads_w[level]) + self.heads_b[level][:, None]
