@@ -24,7 +24,7 @@ from .model import SoundStorm, SoundStormConfig
 
 
 class Tokens:
-    def __init__(self, npz: Path, phones: bool = False):
+    def __init__(self, npz: Path, phones: bool = False, phone_balance: float = 0.0):
         z = np.load(npz)
         self.ids = [str(x) for x in z["ids"]]
         self.sem, self.off = z["semantic"].astype(np.int64), z["sem_offsets"]
@@ -33,6 +33,8 @@ class Tokens:
         self.gta = z["semantic_gta"].astype(np.int64) if "semantic_gta" in z.files else None
         # sstrain.soundstorm.phones: the text symbol (id + 1, 0 = none) of each semantic frame
         self.phones = np.load(npz.with_name(npz.stem + "_phones.npy")).astype(np.int64) if phones else None
+        # per codec frame: run length^-phone_balance of the symbol run it lies in (loss weights, see run_weights)
+        self.frame_w = run_weights(np.repeat(self.phones, 2), self.off * 2, phone_balance) if phone_balance else None
         self.speaker = [i.split("_", 1)[1] for i in self.ids]
         self.by_speaker: dict[str, list[int]] = {}
         for i, s in enumerate(self.speaker):
@@ -47,6 +49,29 @@ class Tokens:
         if phone_offset:
             sem = sem + phone_offset * self.phones[a:b]
         return np.repeat(sem, 2), self.codes[2 * a:2 * b]
+
+    def weights(self, i: int) -> np.ndarray:
+        """-> loss weight of each codec frame of utterance i [2n] (ones without --phone-balance)."""
+        a, b = 2 * self.off[i], 2 * self.off[i + 1]
+        return self.frame_w[a:b] if self.frame_w is not None else np.ones(b - a, np.float32)
+
+
+def run_weights(sym: np.ndarray, offsets: np.ndarray, power: float) -> np.ndarray:
+    """Frame weights that give every phone about the same total weight whatever its length: each frame
+    weighs (length of its symbol's run)^-power, normalised to mean 1 per utterance. Words are told apart
+    by short consonants and transitions, while most frames are long vowels and pauses. sym: symbol per
+    frame (0 = none), offsets: utterance boundaries into sym."""
+    w = np.ones(len(sym), np.float32)
+    for u in range(len(offsets) - 1):
+        a, b = int(offsets[u]), int(offsets[u + 1])
+        x = sym[a:b]
+        if b - a == 0 or not x.any():
+            continue
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        lens = np.diff(np.r_[starts, len(x)])
+        ww = np.repeat(lens.astype(np.float32) ** -power, lens)
+        w[a:b] = ww / ww.mean()
+    return w
 
 
 @torch.no_grad()
@@ -82,6 +107,7 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
     sem = np.zeros((B, L), np.int64)
     ac = np.zeros((B, L, c.levels), np.int64)
     pad = np.ones((B, L), bool)
+    fw = np.ones((B, L), np.float32)
     join = np.zeros(B, np.int64)
     for b in range(B):
         i = int(rng.integers(len(data.ids)))
@@ -90,21 +116,22 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
         # phones only on the target utterance: a voice prompt is served without them (uploads have none)
         with_phones = c.phone_vocab and rng.random() < phone_prob
         s, a = data.utt(i, gta=bool(rng.random() < gta_prob), phone_offset=c.semantic_vocab if with_phones else 0)
+        w = data.weights(i)
         if rng.random() < prompt_prob:  # another utterance of the same speaker first, as a voice prompt
             pool = data.by_speaker[data.speaker[i]]
             s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
             k = int(rng.integers(50, 200))
             s0, a0 = s0[-k:], a0[-k:]
             join[b] = len(s0)
-            s, a = np.concatenate([s0, s]), np.concatenate([a0, a])
+            s, a, w = np.concatenate([s0, s]), np.concatenate([a0, a]), np.concatenate([np.ones(len(s0), np.float32), w])
         if len(s) > L:
             st = int(rng.integers(0, min(len(s) - L, max(1, join[b])) + 1)) if join[b] else int(rng.integers(0, len(s) - L + 1))
             join[b] = max(0, join[b] - st)
-            s, a = s[st:st + L], a[st:st + L]
+            s, a, w = s[st:st + L], a[st:st + L], w[st:st + L]
         n = len(s)
-        sem[b, :n], ac[b, :n], pad[b, :n] = s, a, False
+        sem[b, :n], ac[b, :n], pad[b, :n], fw[b, :n] = s, a, False, w
     t = lambda x: torch.from_numpy(x).to(dev)
-    return t(sem), t(ac), t(pad), join
+    return t(sem), t(ac), t(pad), join, (t(fw) if data.frame_w is not None else None)
 
 
 DEFAULT_LEVEL_WEIGHTS = (3.5, 1.8, 1.2)
@@ -150,11 +177,16 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
     return inp, torch.from_numpy(levels).to(dev), target, torch.from_numpy(prefix).to(dev), torch.from_numpy(tail_end).to(dev)
 
 
-def step_loss(model: SoundStorm, sem, ac, pad, join, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
+def step_loss(model: SoundStorm, sem, ac, pad, join, fw, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
+    """-> (cross-entropy on the masked cells, weighted by fw [B,L] when given, accuracy)"""
     inp, lv, target, prefix, tail_end = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
     logits = model.logits_at(model.hidden(sem, inp, pad, prefix, model.isolated_tail_end(prefix, tail_end)), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
-    loss = F.cross_entropy(logits[target], gold[target])
+    if fw is None:
+        loss = F.cross_entropy(logits[target], gold[target])
+    else:
+        w = fw[target]
+        loss = (F.cross_entropy(logits[target], gold[target], reduction="none") * w).sum() / w.sum().clamp(min=1e-6)
     acc = float((logits[target].argmax(-1) == gold[target]).float().mean())
     return loss, acc
 
@@ -201,6 +233,9 @@ def main(argv=None) -> None:
                          " carry none, so the model still serves voice prompts and bare units); with --init-from a model"
                          " without phones, their embedding is added, zeroed")
     ap.add_argument("--phone-lr-mult", type=float, default=1.0, help="learning rate of the phone embedding, x --lr")
+    ap.add_argument("--phone-balance", type=float, default=0.0,
+                    help="weigh each frame's loss by (length of its phone)^-P, so short consonants count as much as long"
+                         " vowels and pauses (needs sstrain.soundstorm.phones; 0 = every frame alike)")
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
@@ -264,7 +299,10 @@ def main(argv=None) -> None:
         opt.load_state_dict(ck["opt"])
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
-    train, valid = Tokens(tokens / "train.npz", bool(c.phone_vocab)), Tokens(tokens / "valid.npz", bool(c.phone_vocab))
+    need = bool(c.phone_vocab or a.phone_balance)
+    train = Tokens(tokens / "train.npz", need, a.phone_balance)
+    # validation reports the plain cross-entropy and, with phones at hand, the phone-balanced one (P = 1)
+    valid = Tokens(tokens / "valid.npz", need, 1.0 if need else 0.0)
     if step == 0 and not init:
         init_from_statistics(model, train)
         print("initialised semantic embedding and heads from code statistics", flush=True)
@@ -287,9 +325,8 @@ def main(argv=None) -> None:
         for g in opt.param_groups:
             g["lr"] = lr * g.get("mult", 1.0)
         L = lengths[int(rng.integers(len(lengths)))]
-        sem, ac, pad, join = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob,
-                                        a.phones)
-        loss, acc = step_loss(model, sem, ac, pad, join, rng, c, weights=weights)
+        batch = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob, a.phones)
+        loss, acc = step_loss(model, *batch, rng, c, weights=weights)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -306,10 +343,13 @@ def main(argv=None) -> None:
                 model.eval()
                 with torch.no_grad():
                     for q in (0, 1, c.levels - 1):
-                        l, ac_ = step_loss(model, *vb, np.random.default_rng(9), c, level=q, ratio=0.7)
+                        l, ac_ = step_loss(model, *vb[:4], None, np.random.default_rng(9), c, level=q, ratio=0.7)
                         rec[f"valid_ce_l{q + 1}"], rec[f"valid_acc_l{q + 1}"] = round(float(l), 4), round(ac_, 4)
+                    if vb[4] is not None:
+                        l, _ = step_loss(model, *vb, np.random.default_rng(9), c, level=0, ratio=0.7)
+                        rec["valid_ce_l1_balanced"] = round(float(l), 4)
                     if vb0 is not None:
-                        l, ac_ = step_loss(model, *vb0, np.random.default_rng(9), c, level=0, ratio=0.7)
+                        l, ac_ = step_loss(model, *vb0[:4], None, np.random.default_rng(9), c, level=0, ratio=0.7)
                         rec["valid_ce_l1_nophones"], rec["valid_acc_l1_nophones"] = round(float(l), 4), round(ac_, 4)
                 model.train()
             emit(log, rec)
