@@ -53,7 +53,10 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
   const metrics = createMetrics();
   let synth: Synthesizer | null = null;
   let voices: VoiceService | null = null;
-  const server: RunningServer = await startServer({ config, metrics, synth: () => synth, voices: () => voices, log });
+  let pool: InferencePool | null = null;
+  const server: RunningServer = await startServer({
+    config, metrics, synth: () => synth, voices: () => voices, log, healthy: () => pool?.healthy ?? true,
+  });
   let models: ServingModels;
   try {
     const loaded = await loadSynthesizer(config, metrics);
@@ -66,6 +69,7 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
       throw e;
     }
     synth = loaded.synth;
+    pool = models.pool;
   } catch (e) {
     await server.close();
     throw e;

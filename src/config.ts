@@ -108,6 +108,11 @@ export interface ServerConfig {
     readonly default: "realtime" | "burst";
     /** How far ahead of real time audio may be sent in realtime mode. */
     readonly leadMs: number;
+    /** Realtime mode: generated audio held for the client (not yet sent) above which a context's next chunk
+     * waits. Bounds a context's memory when text arrives far faster than it is spoken (a 100-minute text
+     * would otherwise be generated and held at once); 20 s is far more than any chunk needs to be ready in time.
+     * 0: no cap. */
+    readonly maxQueuedMs: number;
   };
   readonly auth: {
     /** API keys (hashed). Empty: only loopback peers may connect. */
@@ -197,7 +202,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
   },
   opusBitrate: 32_000,
   opusComplexity: 5,
-  pacing: { default: "realtime", leadMs: 300 },
+  pacing: { default: "realtime", leadMs: 300, maxQueuedMs: 20_000 },
   auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
   frameGuard: { enabled: true, maxHeadBytes: 16 * 1024 },
   tls: null,
@@ -364,6 +369,7 @@ function validate(c: ServerConfig): void {
   if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
   if (!Number.isInteger(c.inference.acousticLevels) || c.inference.acousticLevels < 0) bad("inference.acousticLevels must be an integer >= 0 (0: all)");
   if (!(c.inference.urgentSlackMs >= 0)) bad("inference.urgentSlackMs must be >= 0");
+  if (!(c.pacing.maxQueuedMs >= 0)) bad("pacing.maxQueuedMs must be >= 0 (0: no cap)");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");
   if (!(c.shutdown.drainTimeoutS >= 0)) bad("shutdown.drainTimeoutS must be >= 0");
   const v = c.voices;

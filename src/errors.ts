@@ -15,7 +15,7 @@ export const ERRORS = Object.freeze({
   binary_not_supported: { message: "Binary messages from the client are not supported; send JSON text" },
   unknown_message_type: { message: "Unknown message type" },
   invalid_message: { message: "Message does not match its schema" },
-  text_too_long: { message: "Text exceeds the per-message or per-context limit" },
+  text_too_long: { message: "Text exceeds the per-message, per-context or per-minute (API key) limit" },
   unknown_context: { message: "No open context with this id" },
   context_exists: { message: "A context with this id is already open on this socket" },
   context_ended: { message: "The context has already ended; no more text is accepted" },

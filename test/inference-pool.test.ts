@@ -122,3 +122,30 @@ test("the queue runs earliest deadline first, drops cancelled work, and one fail
     await pool.close();
   }
 });
+
+test("a crashed worker whose replacement cannot start: calls fail at once, not hang, and the pool recovers on retry", async () => {
+  const pool = await InferencePool.start(manifest, {
+    modelDir: FIXTURE_MODEL, graphs: ["soundstorm"], workers: 1, intraOpThreads: 1,
+    batching: { enabled: false, maxBatch: 1, maxBatchFrames: 1, maxWaitMs: 0 },
+  });
+  // reaching into the pool (test of mechanics): its options decide where a replacement loads from, its slots hold the workers
+  const inner = pool as unknown as { opts: { modelDir: string }; slots: { worker: { terminate(): Promise<number> } }[] };
+  try {
+    const rng = new Rng(5);
+    assert.equal(pool.healthy, true);
+    inner.opts = { ...inner.opts, modelDir: "/nonexistent-model-dir" };            // the replacement will fail to load
+    const queued = pool.passRunner(window(rng, 400, 0, 0));
+    await inner.slots[0].worker.terminate();
+    await assert.rejects(queued, /inference worker/);
+    for (let i = 0; i < 200 && pool.healthy; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pool.healthy, false, "no worker runs or starts");
+    await assert.rejects(pool.passRunner(window(rng, 10, 2, 0)), /no inference worker/);
+    inner.opts = { ...inner.opts, modelDir: FIXTURE_MODEL };                       // the next retry (1 s later) can load
+    for (let i = 0; i < 1000 && inner.slots.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(pool.healthy, true);
+    const ok = await pool.passRunner(window(rng, 10, 2, 0));
+    assert.equal(ok.length, 8 * K, "serving again after the retry");
+  } finally {
+    await pool.close();
+  }
+});

@@ -40,3 +40,15 @@ test("currency, percent, times, fractions, abbreviations, symbols", () => {
   ];
   for (const [input, want] of cases) assert.equal(normalizeText(input), want, input);
 });
+
+test("numbers past 15 digits are read digit by digit from the text, never rounded or in exponent form", () => {
+  assert.equal(normalizeText("order 12345678901234567890"),
+    "order one two three four five six seven eight nine zero one two three four five six seven eight nine zero");
+  const long = "9".repeat(400);
+  const out = normalizeText(`code ${long} ok`);
+  assert.equal(out, `code ${Array(400).fill("nine").join(" ")} ok`);
+  assert.doesNotMatch(normalizeText(`$${"1".repeat(25)} and 1,234,567,890,123,456,789`), /e\+|infinity|NaN/i);
+  assert.equal(normalizeText("$12345678901234567"), "one two three four five six seven eight nine zero one two three four five six seven dollars");
+  // up to 15 digits still in words
+  assert.equal(normalizeText("999999999999999"), "nine hundred ninety-nine trillion nine hundred ninety-nine billion nine hundred ninety-nine million nine hundred ninety-nine thousand nine hundred ninety-nine");
+});

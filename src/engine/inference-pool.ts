@@ -76,6 +76,10 @@ export class InferencePool {
   private pumpScheduled = false;
   private waitTimer: NodeJS.Timeout | null = null;
   private closed = false;
+  /** Replacement workers starting now. */
+  private starting = 0;
+  /** Pending retries of a replacement that failed to start. */
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
   private readonly levels: number;
   private readonly maskId: number;
   private readonly codebook: number;
@@ -116,9 +120,17 @@ export class InferencePool {
     return { queued: this.queue.length, running: this.slots.filter((s) => s.busy).length };
   }
 
+  /** False while no worker is running or starting (every one crashed and a replacement failed to start):
+   * calls fail at once then, rather than waiting for a worker that may never come. */
+  get healthy(): boolean {
+    return this.slots.length > 0 || this.starting > 0;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     if (this.waitTimer) clearTimeout(this.waitTimer);
+    for (const t of this.retryTimers) clearTimeout(t);
+    this.retryTimers.clear();
     for (const j of this.queue.splice(0)) j.reject(new Error("inference pool closed"));
     // a worker terminated mid-call can abort the whole process (onnxruntime's run completes into a
     // torn-down environment: "terminate called after throwing Napi::Error"), so calls running now finish first
@@ -130,6 +142,7 @@ export class InferencePool {
   private submit<T>(graph: GraphName, o: RunOptions | undefined, what: { feeds?: Record<string, TensorValue>; pass?: PassRequest }): Promise<T> {
     if (this.closed) return Promise.reject(new Error("inference pool closed"));
     if (o?.signal?.aborted) return Promise.reject(new DecodeAborted());
+    if (!this.healthy) return Promise.reject(new Error("no inference worker is running (replacements failed to start; retrying)"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
         seq: this.seq++, priority: o?.priority ?? 1, enqueuedAt: performance.now(), graph, ...what,
@@ -267,8 +280,29 @@ export class InferencePool {
         slot.busy = null;
         if (!ready) { reject(new Error(`inference worker exited during start (code ${code})`)); return; }
         // a crashed worker is replaced, so one bad call does not take the server's capacity with it
-        if (!this.closed) this.spawn().catch(() => {});
+        this.replace(0);
       });
     });
+  }
+
+  /** Start a worker in place of one that exited; if it cannot start, try again later (1 s, 2 s, ... 30 s). While
+   * no worker runs or starts, queued calls fail (the contexts get inference_failed) instead of hanging. */
+  private replace(attempt: number): void {
+    if (this.closed) return;
+    this.starting++;
+    this.spawn().then(
+      () => { this.starting--; },
+      (e: unknown) => {
+        this.starting--;
+        if (this.closed) return;
+        if (!this.healthy) {
+          const why = `no inference worker is running: ${e instanceof Error ? e.message : String(e)}`;
+          for (const j of this.queue.splice(0)) j.reject(new Error(why));
+        }
+        const t = setTimeout(() => { this.retryTimers.delete(t); this.replace(attempt + 1); }, Math.min(30_000, 1000 * 2 ** attempt));
+        t.unref();
+        this.retryTimers.add(t);
+      },
+    );
   }
 }

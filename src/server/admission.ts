@@ -3,6 +3,7 @@
  * When the machine is at capacity new contexts are refused with at_capacity
  * and a retry hint, so admitted streams keep their latency.
  */
+import { ServiceError } from "../errors.js";
 import type { Principal } from "./auth.js";
 
 interface KeyUsage {
@@ -68,9 +69,11 @@ export class Admission {
     this.active = Math.max(0, this.active - 1);
   }
 
-  /** Spend `chars` of the key's per-minute budget; returns ms to wait if over it, else 0. */
-  spendChars(p: Principal, chars: number, now = Date.now()): number {
+  /** Spend `chars` of the key's per-minute budget; returns ms to wait if over it, else 0, or null when `chars` is
+   * more than a whole minute's budget (no wait would ever let it through). */
+  spendChars(p: Principal, chars: number, now = Date.now()): number | null {
     if (p.charsPerMinute >= Number.MAX_SAFE_INTEGER) return 0;
+    if (chars > p.charsPerMinute) return null;
     const u = this.usage(p);
     const rate = p.charsPerMinute / 60_000;
     u.tokens = Math.min(p.charsPerMinute, u.tokens + (now - u.refilledAt) * rate);
@@ -84,4 +87,12 @@ export class Admission {
   retryAfterMs(): number {
     return 1000;
   }
+}
+
+/** Charge `chars` to the key's budget or throw the typed error a client gets: rate_limited (with the wait), or
+ * text_too_long when one request is more than the key may send in a whole minute. */
+export function chargeChars(admission: Admission, p: Principal, chars: number, contextId?: string): void {
+  const wait = admission.spendChars(p, chars);
+  if (wait === null) throw new ServiceError("text_too_long", `${chars} characters at once; key '${p.id}' may send ${p.charsPerMinute} a minute`, contextId);
+  if (wait > 0) throw new ServiceError("rate_limited", `key '${p.id}'`, contextId, wait);
 }

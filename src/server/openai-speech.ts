@@ -66,9 +66,18 @@ export function parseSpeechRequest(body: string, synth: Synthesizer): { req: Spe
   return { req, format: FORMATS[(req.response_format ?? "opus") as keyof typeof FORMATS] };
 }
 
-/** Synthesize and hand each piece of the response body to `write` as soon as it exists. */
+/** Where the response body goes. */
+export interface BodySink {
+  write(bytes: Uint8Array): void;
+  /** Resolves once the client has taken what was written (or is gone): the next phrase waits for it, so a
+   * client that stops reading holds at most one phrase of audio in the server. */
+  writable(): Promise<void>;
+}
+
+/** Synthesize and hand each piece of the response body to `body` as soon as it exists. */
 export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req: SpeechRequest, format: SpeechFormat,
-  write: (bytes: Uint8Array) => void, signal: AbortSignal): Promise<{ audioSeconds: number }> {
+  body: BodySink, signal: AbortSignal): Promise<{ audioSeconds: number }> {
+  const write = (bytes: Uint8Array): void => body.write(bytes);
   const out: AudioOutput = createAudioOutput(format.output, synth.manifest.audio.sample_rate, { bitrate: config.opusBitrate, complexity: config.opusComplexity, serial: 1 });
   try {
     const head = format.header(out.info.sampleRate);
@@ -81,6 +90,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
       for (const p of out.push(pcm)) write(p.bytes);
     };
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
+      await body.writable();
       if (signal.aborted) break;
       const r = await stream.synthesize(chunk.text, { signal, speed: req.speed ?? 1 });
       if (r) emit(r.pcm);

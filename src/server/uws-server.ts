@@ -18,12 +18,12 @@ import { CLOSE_CODES, ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { Connection, type ConnectionDeps } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
-import { Admission } from "./admission.js";
+import { Admission, chargeChars } from "./admission.js";
 import { Authenticator, type Principal } from "./auth.js";
 import { demoAnswer } from "./demo.js";
 import { ElevenLabsSession, parseElevenLabsParams } from "./elevenlabs-ws.js";
 import { PEER_HEADER, startFrameGuard, type FrameGuard } from "./frame-guard.js";
-import { parseSpeechRequest, streamSpeech } from "./openai-speech.js";
+import { parseSpeechRequest, streamSpeech, type BodySink } from "./openai-speech.js";
 import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
 
 /** What a socket's route makes of its messages: the native Connection, or a compatibility session. */
@@ -74,6 +74,8 @@ export interface ServerDeps {
   /** Voice cloning (/v1/voices); null until models are loaded, absent where not offered. */
   readonly voices?: () => VoiceService | null;
   readonly log: (msg: string) => void;
+  /** False while the models cannot run (no inference worker alive): /readyz answers 503 "degraded". */
+  readonly healthy?: () => boolean;
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
@@ -110,7 +112,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
 
   app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
   app.get("/readyz", (res) => {
-    const state = draining ? "draining" : deps.synth() ? "ready" : "loading";
+    const state = draining ? "draining" : !deps.synth() ? "loading" : deps.healthy?.() === false ? "degraded" : "ready";
     reply(res, state === "ready" ? "200 OK" : "503 Service Unavailable", `${state}\n`);
   });
   app.get("/metrics", (res) => {
@@ -225,31 +227,52 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         fail("400 Bad Request", e instanceof ServiceError ? e : new ServiceError("invalid_message", String(e)));
         return;
       }
+      try {
+        chargeChars(admission, r.principal, parsed.req.input.length);
+      } catch (e) {
+        const err = e as ServiceError;
+        fail(err.code === "rate_limited" ? "429 Too Many Requests" : "400 Bad Request", err);
+        return;
+      }
       const admitted = admission.openContext(r.principal);
       if (admitted !== "ok") {
         fail("429 Too Many Requests", new ServiceError(admitted, undefined, undefined, admission.retryAfterMs()));
         return;
       }
       let started = false;
-      const write = (bytes: Uint8Array) => {
-        if (finished) return;
-        res.cork(() => {
-          if (!started) {
-            started = true;
-            res.writeStatus("200 OK").writeHeader("content-type", parsed.format.contentType).writeHeader("cache-control", "no-store");
-          }
-          res.write(bytes);
-        });
+      // res.write answers false once uWS holds what the client has not read; the next phrase waits for onWritable
+      let backedUp = false;
+      let wake: (() => void) | null = null;
+      abort.signal.addEventListener("abort", () => wake?.(), { once: true });
+      const body: BodySink = {
+        write(bytes) {
+          if (finished) return;
+          res.cork(() => {
+            if (!started) {
+              started = true;
+              res.writeStatus("200 OK").writeHeader("content-type", parsed.format.contentType).writeHeader("cache-control", "no-store");
+            }
+            if (!res.write(bytes)) backedUp = true;
+          });
+        },
+        writable() {
+          if (!backedUp || finished) return Promise.resolve();
+          return new Promise<void>((resolve) => {
+            wake = () => { wake = null; backedUp = false; resolve(); };
+            res.onWritable(() => { wake?.(); return true; });
+          });
+        },
       };
       metrics.activeContexts.inc();
-      streamSpeech(synth, config, parsed.req, parsed.format, write, abort.signal).then(
+      streamSpeech(synth, config, parsed.req, parsed.format, body, abort.signal).then(
         ({ audioSeconds }) => {
           metrics.audioSeconds.inc(audioSeconds);
           metrics.contexts.inc({ outcome: abort.signal.aborted ? "cancelled" : "completed" });
           if (!finished) { finished = true; res.cork(() => { if (!started) res.writeStatus("200 OK").writeHeader("content-type", parsed.format.contentType); res.end(); }); }
         },
         (e) => {
-          metrics.contexts.inc({ outcome: "failed" });
+          // a client that hung up ends the synthesis with an abort: that is a cancel, not a failure
+          metrics.contexts.inc({ outcome: abort.signal.aborted ? "cancelled" : "failed" });
           if (started) { if (!finished) { finished = true; res.close(); } } else fail("500 Internal Server Error", new ServiceError("inference_failed", String((e as Error).message)));
         },
       ).finally(() => {

@@ -7,7 +7,7 @@ import { ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { OUTPUT_FORMATS, PROTOCOL_VERSION, type ClientMessage, type CreateContext, type Hello } from "../protocol/messages.js";
 import { parseClientMessage } from "../protocol/parse.js";
-import type { Admission } from "../server/admission.js";
+import { chargeChars, type Admission } from "../server/admission.js";
 import type { Principal } from "../server/auth.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { SynthesisContext, type EventSink } from "./context.js";
@@ -94,8 +94,9 @@ export class Connection {
         return;
       case "append_text": {
         const ctx = this.get(msg.context_id);
-        const wait = this.deps.admission.spendChars(this.deps.principal, msg.text.length);
-        if (wait > 0) throw new ServiceError("rate_limited", `key '${this.deps.principal.id}'`, msg.context_id, wait);
+        // text the context would refuse anyway costs no budget
+        ctx.checkAppend(msg.text);
+        chargeChars(this.deps.admission, this.deps.principal, msg.text.length, msg.context_id);
         ctx.append(msg.text);
         return;
       }

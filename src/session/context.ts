@@ -109,12 +109,17 @@ export class SynthesisContext {
     }
   }
 
-  append(text: string): void {
+  /** Throws the error `append(text)` would, without appending. */
+  checkAppend(text: string): void {
     this.requireOpen();
     const limit = this.deps.config.limits.maxTextCharsPerContext;
     if (this.textChars + text.length > limit) {
       throw new ServiceError("text_too_long", `context would hold ${this.textChars + text.length} characters, limit ${limit}`, this.id);
     }
+  }
+
+  append(text: string): void {
+    this.checkAppend(text);
     this.textChars += text.length;
     this.enqueue(this.chunker.push(text));
     // the deadline runs from when text started waiting, not from the latest piece
@@ -136,14 +141,16 @@ export class SynthesisContext {
     this.work = this.work.then(() => this.finish());
   }
 
-  /** Stop all work; pending chunks are dropped and the current model pass is the last. */
+  /** Stop all work; pending chunks are dropped, the current model pass is the last, and audio not yet sent
+   * is dropped too. A context whose generation is over but whose audio is still being paced out is
+   * cancelled as well: nothing more of it is sent, and its id is free at once. */
   cancel(reason: "client" | "disconnect" = "client"): void {
-    if (this.closed) return;
+    if (this.closed && this.pacer.pending === 0) return;
     this.abort.abort();
     this.clearDelayTimer();
-    const notify = reason === "client";
+    this.pacer.clear();
     this.close("cancelled");
-    if (notify) this.deps.sink.sendJson(this.doneEvent(true));
+    if (reason === "client") this.deps.sink.sendJson(this.doneEvent(true));
   }
 
   private requireOpen(): void {
@@ -184,6 +191,7 @@ export class SynthesisContext {
   }
 
   private async processNext(): Promise<void> {
+    await this.roomForAudio();
     const next = this.pending.shift();
     if (!next) return;
     let { chunk } = next;
@@ -202,6 +210,24 @@ export class SynthesisContext {
       }
     }
     await this.process(chunk, next.readyAt, merged);
+  }
+
+  /** Realtime pacing: wait while more than pacing.maxQueuedMs of audio is waiting to be sent, so text that
+   * arrives far faster than it is spoken is not all generated and held at once. Resolves early on cancel. */
+  private async roomForAudio(): Promise<void> {
+    const cap = this.deps.config.pacing.maxQueuedMs;
+    if (this.opts.pacing === "burst" || !(cap > 0)) return;
+    while (!this.closed && this.pacer.queuedMs > cap) {
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          this.clock.clearTimeout(timer);
+          this.abort.signal.removeEventListener("abort", done);
+          resolve();
+        };
+        const timer = this.clock.setTimeout(done, Math.max(20, this.pacer.queuedMs - cap));
+        this.abort.signal.addEventListener("abort", done, { once: true });
+      });
+    }
   }
 
   private async process(chunk: TextChunk, readyAt: number, merged: number): Promise<void> {

@@ -19,6 +19,8 @@ export class Pacer {
   private timer: ClockTimer | null = null;
   private waiters: (() => void)[] = [];
   private cleared = false;
+  /** Audio items in the queue. */
+  private queuedAudio = 0;
 
   constructor(private readonly leadMs: number, private readonly frameMs: number, private readonly burst: boolean,
     private readonly clock: Clock = systemClock) {}
@@ -26,6 +28,7 @@ export class Pacer {
   push(item: PacedItem): void {
     if (this.cleared) return;
     this.queue.push(item);
+    if (item.audio) this.queuedAudio++;
     if (!this.timer) this.pump();
   }
 
@@ -39,6 +42,7 @@ export class Pacer {
   clear(): void {
     this.cleared = true;
     this.queue.length = 0;
+    this.queuedAudio = 0;
     if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.release();
@@ -46,6 +50,11 @@ export class Pacer {
 
   get pending(): number {
     return this.queue.length;
+  }
+
+  /** Audio queued and not yet sent, in ms of playback. */
+  get queuedMs(): number {
+    return this.queuedAudio * this.frameMs;
   }
 
   private pump(): void {
@@ -65,6 +74,7 @@ export class Pacer {
         this.framesSent++;
       }
       this.queue.shift();
+      if (item.audio) this.queuedAudio--;
       item.send();
     }
     this.release();

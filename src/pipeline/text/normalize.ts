@@ -61,8 +61,8 @@ const SCALE_WORDS = /^(thousand|million|billion|trillion)$/i;
 function money(symbol: string, whole: string, cents: string | undefined, scale: string | undefined): string {
   const [one, many, cOne, cMany] = CURRENCIES[symbol];
   const n = Number(whole.replace(/,/g, ""));
-  if (scale) return `${numberToWords(n)}${cents ? ` point ${digits(cents)}` : ""} ${scale.toLowerCase()} ${many}`;
-  let out = `${numberToWords(n)} ${n === 1 ? one : many}`;
+  if (scale) return `${cardinal(whole)}${cents ? ` point ${digits(cents)}` : ""} ${scale.toLowerCase()} ${many}`;
+  let out = `${cardinal(whole)} ${n === 1 ? one : many}`;
   const c = cents ? Number(cents.padEnd(2, "0").slice(0, 2)) : 0;
   if (c && cOne) out += ` and ${numberToWords(c)} ${c === 1 ? cOne : cMany}`;
   return out;
@@ -70,9 +70,16 @@ function money(symbol: string, whole: string, cents: string | undefined, scale: 
 
 const digits = (s: string) => s.split("").map((d) => ONES[Number(d)]).join(" ");
 
+/** A written whole number (digits, maybe with thousands commas) in words. Past 15 digits a number is read digit
+ * by digit from its text: Number() would round it (2^53) or turn it into "1e+21". */
+function cardinal(written: string): string {
+  const d = written.replace(/,/g, "");
+  return d.replace(/^0+(?=\d)/, "").length > 15 ? digits(d) : numberToWords(Number(d));
+}
+
 function decimal(s: string): string {
   const [i, f] = s.replace(/,/g, "").split(".");
-  return numberToWords(Number(i)) + (f ? ` point ${digits(f)}` : "");
+  return cardinal(i) + (f ? ` point ${digits(f)}` : "");
 }
 
 export function normalizeText(text: string): string {
@@ -87,7 +94,7 @@ export function normalizeText(text: string): string {
     .replace(/([$€£¥])\s?(\d[\d,]*)(?:\.(\d+))?(?:\s+(thousand|million|billion|trillion)\b)?/gi,
       (_, s: string, w: string, c: string | undefined, sc: string | undefined) => money(s, w, c, sc && SCALE_WORDS.test(sc) ? sc : undefined))
     .replace(/(\d[\d,]*(?:\.\d+)?)\s?%/g, (_, n: string) => `${decimal(n)} percent`)
-    .replace(/\b(\d+)(st|nd|rd|th)\b/gi, (_, n: string) => ordinalToWords(Number(n)))
+    .replace(/\b(\d{1,15})(st|nd|rd|th)\b/gi, (_, n: string) => ordinalToWords(Number(n)))
     // clock times: 3:30 pm, 10:05
     .replace(/\b(\d{1,2}):(\d{2})\s?([ap])\.?m\.?(?=\W|$)/gi, (_, h: string, m: string, ap: string) =>
       `${clock(h, m)} ${ap.toLowerCase() === "a" ? "a m" : "p m"}`)
@@ -99,7 +106,7 @@ export function normalizeText(text: string): string {
         if (m < 1 || m > 12 || day < 1 || day > 31) return all;
         return `${p} ${MONTHS[m - 1]} ${ordinalToWords(day)}${y ? `, ${yearToWords(Number(y.length === 2 ? `20${y}` : y))}` : ""}`;
       })
-    .replace(/\b(\d+)\/(\d+)\b/g, (_, a: string, b: string) => fraction(Number(a), Number(b)))
+    .replace(/\b(\d{1,15})\/(\d{1,15})\b/g, (_, a: string, b: string) => fraction(Number(a), Number(b)))
     // years in context: "in 1984", "1990s"
     .replace(/\b(1[1-9]\d\d|20\d\d)s\b/g, (_, y: string) => pluralize(yearToWords(Number(y))))
     .replace(/\b(in|since|by|from|until|of|year)\s+(1[1-9]\d\d|20\d\d)\b/gi, (_, p: string, y: string) => `${p} ${yearToWords(Number(y))}`)
