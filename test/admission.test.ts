@@ -1,30 +1,21 @@
 /** Per-key character budgets on sockets: refused text costs nothing; text that could never fit is refused as such
  * (random-weight fixture: mechanics only). */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { buildConfig } from "../src/config.js";
 import { createMetrics } from "../src/metrics.js";
-import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
-import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
-import { FIXTURE_MODEL } from "./helpers.js";
+import { FIXTURE_MODEL, fixtureSynthesizer } from "./helpers.js";
 
-let models: ModelSet;
-let synth: Synthesizer;
-before(async () => {
-  models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
-  synth = new Synthesizer(localBackend(models));
-});
-after(async () => { await models.dispose(); });
+const fixture = fixtureSynthesizer();
 
 function socket(charsPerMinute: number) {
   const events: ServerEvent[] = [];
   const principal = { id: "k", maxContexts: 4, charsPerMinute, maxSockets: 4 };
   const config = buildConfig({ modelDir: FIXTURE_MODEL, limits: { ...buildConfig().limits, maxTextCharsPerMessage: 60, maxTextCharsPerContext: 80 } });
-  const conn = new Connection({ synth, config, metrics: createMetrics(), admission: new Admission(100, 100), principal, draining: () => false },
+  const conn = new Connection({ synth: fixture(), config, metrics: createMetrics(), admission: new Admission(100, 100), principal, draining: () => false },
     { sendJson: (e) => events.push(e), sendBinary: () => {} });
   const send = (m: unknown) => conn.onText(JSON.stringify(m));
   const errors = () => events.flatMap((e) => (e.type === "error" ? [e] : []));

@@ -1,55 +1,28 @@
 /** Faults: a failing context fails alone; vanished clients leave nothing behind; slow consumers are bounded; SIGTERM drains. */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { resolve } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import WebSocket from "ws";
 import { buildConfig } from "../src/config.js";
 import { createMetrics } from "../src/metrics.js";
-import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
-import { localBackend, Synthesizer, type SynthesisOptions } from "../src/synth/synthesizer.js";
-import { FIXTURE_MODEL, sleep, startTestServer, TestClient } from "./helpers.js";
+import type { Synthesizer } from "../src/synth/synthesizer.js";
+import { FIXTURE_MODEL, fixtureSynthesizer, sleep, startTestServer, TestClient, withSynthesize } from "./helpers.js";
 
 setFlagsFromString("--expose-gc");
 const gc = runInNewContext("gc") as () => void;
 
-let models: ModelSet;
-let synth: Synthesizer;
-before(async () => {
-  models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
-  synth = new Synthesizer(localBackend(models));
-});
-after(async () => { await models.dispose(); });
+const fixture = fixtureSynthesizer();
 
 /** A synthesizer whose streams fail on text containing FAIL (fault injection for one context). */
 function faultySynth(inner: Synthesizer): Synthesizer {
-  return new Proxy(inner, {
-    get(target, prop, recv) {
-      if (prop === "openStream") {
-        return (voice: string, seed: number) => {
-          const s = target.openStream(voice, seed);
-          return new Proxy(s, {
-            get(st, p, r) {
-              if (p === "synthesize") {
-                return async (text: string, o?: SynthesisOptions) => {
-                  if (text.includes("FAIL")) throw new Error("injected inference fault");
-                  return st.synthesize(text, o);
-                };
-              }
-              const v = Reflect.get(st, p, r);
-              return typeof v === "function" ? v.bind(st) : v;
-            },
-          });
-        };
-      }
-      const v = Reflect.get(target, prop, recv);
-      return typeof v === "function" ? v.bind(target) : v;
-    },
+  return withSynthesize(inner, (synthesize) => async (text, o) => {
+    if (text.includes("FAIL")) throw new Error("injected inference fault");
+    return synthesize(text, o);
   });
 }
 
@@ -74,7 +47,7 @@ function connection(s: Synthesizer) {
 }
 
 test("an inference failure fails that context with a typed error and nothing else", async () => {
-  const { conn, events, waitFor, admission } = connection(faultySynth(synth));
+  const { conn, events, waitFor, admission } = connection(faultySynth(fixture()));
   const send = (m: unknown) => conn.onText(JSON.stringify(m));
   send({ type: "create_context", context_id: "bad" });
   send({ type: "create_context", context_id: "good" });

@@ -1,4 +1,5 @@
 /** Shared test helpers: a server on an ephemeral loopback port and a WebSocket client that queues events. */
+import { after, before } from "node:test";
 import { spawnSync } from "node:child_process";
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -10,6 +11,8 @@ import { decodeAudioMessage, type AudioHeader } from "../src/protocol/audio-head
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
 import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
+import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
+import { localBackend, Synthesizer, type SpeechStream } from "../src/synth/synthesizer.js";
 
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
 export const FIXTURE_MODEL = resolve("models/fixture");
@@ -30,6 +33,39 @@ export function fixtureWithPrior(section: "text_to_semantic" | "soundstorm", fie
   const dir = fixtureCopy((raw) => { raw[section][field] = { file: "prior.f32", weight }; });
   writeFileSync(join(dir, "prior.f32"), Buffer.from(table.buffer, table.byteOffset, table.byteLength));
   return dir;
+}
+
+/** The fixture's serving graphs in this process, loaded before the calling file's tests and freed after them;
+ * the returned function gives the synthesizer (once the tests run). */
+export function fixtureSynthesizer(): () => Synthesizer {
+  let models: ModelSet | null = null;
+  let synth: Synthesizer | null = null;
+  before(async () => {
+    models = await loadModelSet(FIXTURE_MODEL, { intraOpThreads: 1 }, SERVING_GRAPHS);
+    synth = new Synthesizer(localBackend(models));
+  });
+  after(async () => { await models?.dispose(); });
+  return () => {
+    if (!synth) throw new Error("the fixture synthesizer is loaded in before(): use it inside a test");
+    return synth;
+  };
+}
+
+/** `inner`, but every stream it opens has its synthesize() replaced by `wrap(original)` (fault injection,
+ * bookkeeping). */
+export function withSynthesize(inner: Synthesizer,
+  wrap: (original: SpeechStream["synthesize"]) => SpeechStream["synthesize"]): Synthesizer {
+  const bound = <T extends object>(o: T, v: unknown) => (typeof v === "function" ? v.bind(o) : v);
+  return new Proxy(inner, {
+    get(target, prop, recv) {
+      if (prop !== "openStream") return bound(target, Reflect.get(target, prop, recv));
+      return (voice: string, seed: number) => {
+        const stream = target.openStream(voice, seed);
+        const synthesize = wrap(stream.synthesize.bind(stream));
+        return new Proxy(stream, { get: (st, p, r) => (p === "synthesize" ? synthesize : bound(st, Reflect.get(st, p, r))) });
+      };
+    },
+  });
 }
 
 export async function startTestServer(overrides: ConfigOverrides = {}): Promise<App> {

@@ -1,25 +1,16 @@
 /** Realtime pacing: cancel drops audio still being paced out, and a context's unsent audio is bounded
  * (random-weight fixture: mechanics only). */
-import { after, before, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
 import { buildConfig } from "../src/config.js";
 import { createMetrics } from "../src/metrics.js";
-import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
 import { SynthesisContext } from "../src/session/context.js";
-import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
-import { FIXTURE_MODEL, sleep } from "./helpers.js";
+import { FIXTURE_MODEL, fixtureSynthesizer, sleep, withSynthesize } from "./helpers.js";
 
-let models: ModelSet;
-let synth: Synthesizer;
-before(async () => {
-  models = await loadModelSet(resolve("models/fixture"), { intraOpThreads: 1 }, SERVING_GRAPHS);
-  synth = new Synthesizer(localBackend(models));
-});
-after(async () => { await models.dispose(); });
+const fixture = fixtureSynthesizer();
 
 const TEXT = "The soup is too hot, so let it cool for a minute. Then taste it and add salt if it needs some. ".repeat(2);
 
@@ -37,6 +28,7 @@ test("cancel after end, while the last audio is still paced out: nothing more is
   const admission = new Admission(100, 100);
   // no backlog cap here: generation finishes long before the audio has played
   const config = buildConfig({ modelDir: FIXTURE_MODEL, pacing: { default: "realtime", leadMs: 300, maxQueuedMs: 0 } });
+  const synth = fixture();
   const conn = new Connection({ synth, config, metrics: createMetrics(), admission, draining: () => false,
     principal: { id: "t", maxContexts: 100, charsPerMinute: Number.MAX_SAFE_INTEGER, maxSockets: 100 } },
   { sendJson: (e) => events.push(e), sendBinary: () => { binaries++; } });
@@ -75,30 +67,15 @@ async function backlog(maxQueuedMs: number, stopWhenIdle = false): Promise<{ pea
   let peakMs = 0;
   let idle = false;
   let closed = false;
+  const synth = fixture();
   let ctx: SynthesisContext | null = null;
   const chunkAudio: number[] = [];
   const { hop_length, sample_rate } = synth.manifest.audio;
   // the synthesizer as is, but each chunk's audio length is noted (the context's own chunk_metrics are paced)
-  const noting = new Proxy(synth, {
-    get(target, prop, recv) {
-      if (prop !== "openStream") { const v = Reflect.get(target, prop, recv); return typeof v === "function" ? v.bind(target) : v; }
-      return (voice: string, seed: number) => {
-        const stream = target.openStream(voice, seed);
-        return new Proxy(stream, {
-          get(st, p, r) {
-            if (p === "synthesize") {
-              return async (...args: Parameters<typeof stream.synthesize>) => {
-                const res = await st.synthesize(...args);
-                if (res) chunkAudio.push((res.frames * hop_length * 1000) / sample_rate);
-                return res;
-              };
-            }
-            const v = Reflect.get(st, p, r);
-            return typeof v === "function" ? v.bind(st) : v;
-          },
-        });
-      };
-    },
+  const noting = withSynthesize(synth, (synthesize) => async (text, o) => {
+    const res = await synthesize(text, o);
+    if (res) chunkAudio.push((res.frames * hop_length * 1000) / sample_rate);
+    return res;
   });
   // the context's pacer is private: read its backlog through the one getter it has, for this test of mechanics
   const queued = () => (ctx as unknown as { pacer: { queuedMs: number } }).pacer.queuedMs;
