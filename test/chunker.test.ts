@@ -40,3 +40,29 @@ test("default policies are ordered: low starts earlier than balanced, balanced t
   const { low, balanced, quality } = DEFAULT_CONFIG.chunking;
   assert.ok(low.firstMinChars < balanced.firstMinChars && balanced.firstMinChars < quality.firstMinChars);
 });
+
+test("words separated by newlines, tabs or no-break spaces are not split at the hard cap, nor are surrogate pairs", () => {
+  for (const sep of ["\n", "\t", "\u00a0"]) {
+    const c = new TextChunker(P);
+    const text = `apple${sep}`.repeat(50);
+    const out = [...c.push(text), ...c.flush()];
+    for (const ch of out) assert.match(ch.text, new RegExp(`^(apple${sep})*apple$`), JSON.stringify(ch.text));
+    assert.equal(out.map((x) => x.text).join(sep), text.trim());
+  }
+  const e = new TextChunker(P);
+  const word = `${"a".repeat(P.maxChars - 1)}😀${"b".repeat(10)}`;
+  const out = [...e.push(word), ...e.flush()];
+  assert.equal(out.map((x) => x.text).join(""), word);
+  for (const ch of out) assert.doesNotMatch(ch.text, /[\ud800-\udbff]$|^[\udc00-\udfff]/, "no lone surrogate at a cut");
+});
+
+test("long runs of punctuation with no space after them are cut like any long word, text kept whole", () => {
+  for (const mark of [".", ",", "!", "…", "—"]) {
+    const text = `Say ${mark.repeat(5000)} then stop. `;
+    const c = new TextChunker(P);
+    const out = [...c.push(text), ...c.flush()];
+    assert.ok(out.every((ch) => ch.text.length <= P.maxChars));
+    assert.equal(out.map((x) => x.text).join("").replace(/\s+/g, ""), text.replace(/\s+/g, ""), mark);
+    for (const ch of out) assert.equal(text.slice(ch.charOffset, ch.charOffset + ch.text.length), ch.text);
+  }
+});

@@ -132,6 +132,10 @@ test("multi-stream-input: the Pipecat ElevenLabsTTSService sequence", async () =
   const audio = c.replies.slice(0, -1);
   const totalMs = checkAudio(audio, 32, 2, ctx);
   assert.ok(audio.length >= 2, "auto_mode: each sentence is synthesized as it comes (plus the codec's tail)");
+  // audio streams within a chunk: the first message is the first audio alone, later ones about 200 ms each
+  const msOf = (r: Reply) => Buffer.from(r.audio!, "base64").length / 32;
+  assert.ok(msOf(audio[0]) < 200, `first message ${msOf(audio[0])} ms`);
+  assert.ok(audio.length > 2 + totalMs / 1000, `${audio.length} messages for ${totalMs} ms`);
   // the words a Pipecat client rebuilds are the words sent, in order, inside the audio
   const words = pipecatWords(audio);
   assert.deepEqual(words.map((w) => w.word), sentences.join(" ").split(/\s+/).filter(Boolean));

@@ -108,6 +108,12 @@ test("errors: a refused context rejects created and done; a non-fatal error leav
   await assert.rejects(iter.next(), (e: unknown) => e instanceof SoundstormError && e.code === "unknown_voice");
   assert.equal(bad.state, "failed");
   assert.throws(() => bad.append("x"), (e: unknown) => e instanceof SoundstormError && e.code === "context_closed");
+  // an id the protocol does not allow fails at once (the server's error could not name it), and nothing is left open
+  const open = client.openContexts;
+  for (const contextId of ["x".repeat(65), "", "has space"]) {
+    assert.throws(() => client.createContext({ contextId }), (e: unknown) => e instanceof SoundstormError && e.code === "invalid_message");
+  }
+  assert.equal(client.openContexts, open);
 
   // punctuation only: no_speakable_text, and the context goes on to context_done
   const quiet = client.createContext({ pacing: "burst" });

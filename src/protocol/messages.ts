@@ -4,11 +4,12 @@
  * definitions (npm run schemas) and the TypeScript types are derived from them.
  */
 import { Type, type Static, type TSchema } from "@sinclair/typebox";
+import { CONTEXT_ID_MAX_LENGTH, CONTEXT_ID_PATTERN } from "./ids.js";
 
 export const PROTOCOL_VERSION = 1;
 
 /** Client-chosen context id: short, printable, safe to log. */
-const ContextId = Type.String({ minLength: 1, maxLength: 64, pattern: "^[A-Za-z0-9_.:-]+$",
+const ContextId = Type.String({ minLength: 1, maxLength: CONTEXT_ID_MAX_LENGTH, pattern: CONTEXT_ID_PATTERN,
   description: "Client-chosen id of the context, unique within the socket while the context is open" });
 
 export const OUTPUT_FORMATS = ["opus", "ogg_opus", "pcm_s16le", "pcm_8000", "pcm_16000", "pcm_24000", "pcm_48000", "mulaw_8000", "alaw_8000"] as const;

@@ -16,6 +16,7 @@
  * replays a context: the caller decides what to say again.
  */
 import { decodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST, type AudioHeader } from "../protocol/audio-header.js";
+import { CONTEXT_ID_MAX_LENGTH, isValidContextId } from "../protocol/ids.js";
 // type-only: messages.ts pulls in TypeBox at run time, which the browser path must not load
 import type {
   AudioStart, ChunkMetrics, ContextCreated, ContextDone, ErrorEvent, Hello, LatencyProfile, OutputFormat, Pong, ServerEvent, Words,
@@ -513,11 +514,15 @@ export class SoundstormClient extends Emitter<ClientEvents> {
 
   /**
    * Opens a context. Throws SoundstormError `not_connected` unless the client is open (while it
-   * reconnects, wait for `reconnected`), or `context_exists` for an id still open here.
+   * reconnects, wait for `reconnected`), `invalid_message` for an id the protocol does not allow, or
+   * `context_exists` for an id still open here.
    */
   createContext(o: ContextOptions = {}): SynthesisContext {
     if (this.state !== "open") throw new SoundstormError("not_connected", `cannot create a context: the client is ${this.state}`, o.contextId);
     const id = o.contextId ?? `c${++this.contextSeq}`;
+    if (!isValidContextId(id)) {
+      throw new SoundstormError("invalid_message", `context id ${JSON.stringify(id.slice(0, 80))}: 1-${CONTEXT_ID_MAX_LENGTH} of A-Z a-z 0-9 _ . : -`);
+    }
     if (this.contexts.has(id)) throw new SoundstormError("context_exists", `context '${id}' is open`, id);
     const ctx = new SynthesisContext(this.host, { ...o, contextId: id });
     this.contexts.set(id, ctx);

@@ -92,6 +92,9 @@ export interface ElevenLabsOut {
 
 type WordTime = Words["words"][number];
 
+/** Audio gathered into one message after a turn's first (ms): base64 JSON per 20 ms frame would be mostly overhead. */
+const AUDIO_MESSAGE_MS = 200;
+
 interface Turn {
   /** The client's context_id; undefined on the single-context route, whose replies carry none. */
   readonly clientId: string | undefined;
@@ -265,7 +268,13 @@ export class ElevenLabsSession {
 
   private onAudio(bytes: Uint8Array): void {
     const { header, payload } = decodeAudioMessage(bytes);
-    this.byIndex.get(header.contextIndex)?.audio.push(payload);
+    const turn = this.byIndex.get(header.contextIndex);
+    if (!turn) return;
+    turn.audio.push(payload);
+    // the turn's first audio goes out at once (time to first audio); later audio in messages of about
+    // AUDIO_MESSAGE_MS, so a long chunk streams window by window instead of arriving whole at its end
+    const buffered = turn.audio.reduce((n, a) => n + a.length, 0) / this.params.bytesPerMs;
+    if (turn.sentMs === 0 || buffered >= AUDIO_MESSAGE_MS) this.sendAudio(turn, false);
   }
 
   private contextField(turn: Turn | undefined): { contextId?: string } {

@@ -5,8 +5,10 @@
  */
 import type { ChunkPolicy } from "../../config.js";
 
-const SENTENCE_END = /[.!?…]+["')\]]*(?=\s)/g;
-const PHRASE_END = /[,;:—–]+["')\]]*(?=\s)|[.!?…]+["')\]]*(?=\s)/g;
+// A run of marks is taken whole (lookahead + backreference: an atomic group), so a long run with no space after
+// it fails once instead of being retried at every length (which made "....." thousands long take seconds).
+const SENTENCE_END = /(?=([.!?…]+))\1["')\]]*(?=\s)/g;
+const PHRASE_END = /(?=([,;:—–]+|[.!?…]+))\1["')\]]*(?=\s)/g;
 
 export class TextChunker {
   private buf = "";
@@ -69,8 +71,10 @@ export class TextChunker {
     const first = this.emitted === 0;
     const sentenceMin = first ? p.firstMinChars : p.minChars;
     const phraseMin = first ? p.firstMinChars : p.phraseChars;
+    // a cut is never past maxChars, so only that much (and the character after it, for the lookahead) is searched
+    const head = this.buf.slice(0, p.maxChars + 1);
     const earliest = (re: RegExp, min: number) => {
-      for (const m of this.buf.matchAll(re)) {
+      for (const m of head.matchAll(re)) {
         const end = m.index + m[0].length;
         if (end > p.maxChars) return 0;
         if (end >= min) return end;
@@ -80,8 +84,13 @@ export class TextChunker {
     const cuts = [earliest(SENTENCE_END, sentenceMin), earliest(PHRASE_END, phraseMin)].filter((c) => c > 0);
     if (cuts.length) return Math.min(...cuts);
     if (this.buf.length >= p.maxChars) {
-      const lastSpace = this.buf.lastIndexOf(" ", p.maxChars);
-      return lastSpace > 0 ? lastSpace + 1 : p.maxChars;
+      // after the last whitespace of any kind (newline, tab, no-break space) at or before maxChars
+      let ws = p.maxChars;
+      while (ws > 0 && !/\s/.test(head[ws])) ws--;
+      if (ws > 0) return ws + 1;
+      // one word longer than maxChars: cut it, but not between the two halves of a surrogate pair
+      const hi = this.buf.charCodeAt(p.maxChars - 1);
+      return p.maxChars > 1 && hi >= 0xd800 && hi <= 0xdbff ? p.maxChars - 1 : p.maxChars;
     }
     return 0;
   }
