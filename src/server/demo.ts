@@ -8,7 +8,7 @@ import { DEMO_HTML } from "../demo/page.js";
 import type { HttpAnswer } from "./voices.js";
 
 /** Under /static/: paths relative to the compiled src/ (dist/src/). */
-export const DEMO_MODULES: readonly string[] = ["demo/app.js", "demo/timeline.js", "sdk/client.js", "protocol/audio-header.js"];
+export const DEMO_MODULES: readonly string[] = ["demo/app.js", "demo/timeline.js", "sdk/client.js", "protocol/audio-header.js", "protocol/ids.js"];
 
 const SRC_ROOT = new URL("../", import.meta.url);
 const cache = new Map<string, string>();
