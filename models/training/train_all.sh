@@ -69,6 +69,15 @@ step "6e. ... but for the tail's last 8 frames, which stay with the new ones (fu
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-tail8" --init-from "$RUNS/soundstorm-tail/last.ckpt" \
   --isolate-tail --tail-overlap 8 --steps 1000 --lr 2e-4 --level-weights 8,2,1.2 --valid-every 250 --max-minutes 35 --threads 2
 
+step "6e2. SoundStorm with a phone-balanced loss (short consonants weigh like long vowels): two cycles, 55 + 95 minutes"
+[ -f "$DATA/tokens/train_phones.npy" ] || $PY -m sstrain.soundstorm.phones --tokens "$DATA/tokens"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-bal" --init-from "$RUNS/soundstorm-tail8/last.ckpt" \
+  --isolate-tail --tail-overlap 8 --phone-balance 1 --lr 2e-4 --level-weights 8,2,1.2 --prompt-prob 0.8 \
+  --max-minutes 55 --anneal-by-time --valid-every 100 --threads 2
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-bal2" --init-from "$RUNS/soundstorm-bal/last.ckpt" \
+  --isolate-tail --tail-overlap 8 --phone-balance 1 --lr 1.5e-4 --level-weights 8,2,1.2 --prompt-prob 0.8 \
+  --max-minutes 95 --anneal-by-time --valid-every 100 --threads 2
+
 step "6f. text-to-semantic, continued on both cores (the side-by-side run stopped with its loss still falling)"
 $PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-cont" --init-from "$RUNS/t2s/last.ckpt" \
   --steps 5000 --lr 5e-4 --batch 8 --valid-every 250 --max-minutes 70 --threads 2
@@ -84,7 +93,7 @@ step "7. speaker classifier for evaluation (never served)"
 
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
-$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-tail8/last.ckpt" \
+$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-bal2/last.ckpt" \
   --t2s "$RUNS/t2s-long/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 # the level-1 prior is built but not shipped: whole sentences gained, but kal16 lost words across window
 # joins (streamed turns, 60 s streams); add  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"  to ship it
