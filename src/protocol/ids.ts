@@ -3,6 +3,8 @@
 export const CONTEXT_ID_MAX_LENGTH = 64;
 export const CONTEXT_ID_PATTERN = "^[A-Za-z0-9_.:-]+$";
 
+const CONTEXT_ID_RE = new RegExp(CONTEXT_ID_PATTERN);
+
 export function isValidContextId(id: string): boolean {
-  return id.length >= 1 && id.length <= CONTEXT_ID_MAX_LENGTH && new RegExp(CONTEXT_ID_PATTERN).test(id);
+  return id.length >= 1 && id.length <= CONTEXT_ID_MAX_LENGTH && CONTEXT_ID_RE.test(id);
 }

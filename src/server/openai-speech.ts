@@ -77,17 +77,16 @@ export interface BodySink {
 /** Synthesize and hand each piece of the response body to `body` as soon as it exists. */
 export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req: SpeechRequest, format: SpeechFormat,
   body: BodySink, signal: AbortSignal): Promise<{ audioSeconds: number }> {
-  const write = (bytes: Uint8Array): void => body.write(bytes);
   const out: AudioOutput = createAudioOutput(format.output, synth.manifest.audio.sample_rate, { bitrate: config.opusBitrate, complexity: config.opusComplexity, serial: 1 });
   try {
     const head = format.header(out.info.sampleRate);
-    if (head.length) write(head);
+    if (head.length) body.write(head);
     const stream = synth.openStream(req.voice, config.inference.defaultSeed);
     const chunker = new TextChunker(config.chunking.low);
     let samples = 0;
     const emit = (pcm: Float32Array) => {
       samples += pcm.length;
-      for (const p of out.push(pcm)) write(p.bytes);
+      for (const p of out.push(pcm)) body.write(p.bytes);
     };
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
       await body.writable();
@@ -97,7 +96,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
     }
     if (!signal.aborted) {
       emit(await stream.finish());
-      for (const p of out.finish()) write(p.bytes);
+      for (const p of out.finish()) body.write(p.bytes);
     }
     return { audioSeconds: samples / synth.manifest.audio.sample_rate };
   } finally {
