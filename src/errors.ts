@@ -30,6 +30,10 @@ export const ERRORS = Object.freeze({
   slow_consumer: { message: "The client is not reading audio fast enough; the socket is closed with 4001 if it falls further behind" },
   message_too_large: { message: "Message exceeds the maximum size", close: 1009 },
   server_shutting_down: { message: "The server is shutting down", close: 1001 },
+  // HTTP routes only (/v1/...): authentication and routing
+  unauthorized: { message: "Missing, invalid or expired API key or token (401)" },
+  forbidden: { message: "This client may not use the route (403): without API keys only loopback clients are served" },
+  not_found: { message: "No such resource (404)" },
   // voice cloning (HTTP /v1/voices only)
   invalid_audio: { message: "The upload is not a readable WAV file" },
   audio_too_short: { message: "Not enough speech in the audio" },

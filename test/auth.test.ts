@@ -68,7 +68,9 @@ test("with keys configured: refused without a key (401), accepted with one, per-
   const { token } = (await tok.json()) as { token: string };
   assert.equal(await upgradeStatus(`${url}?token=${encodeURIComponent(token)}`), 101);
   assert.equal(await upgradeStatus(`${url}?token=bogus.1.x`), 401);
-  assert.equal((await fetch(`http://127.0.0.1:${app.port}/v1/tokens`, { method: "POST" })).status, 401);
+  const noKey = await fetch(`http://127.0.0.1:${app.port}/v1/tokens`, { method: "POST" });
+  assert.equal(noKey.status, 401);
+  assert.equal(((await noKey.json()) as { error: { code: string } }).error.code, "unauthorized");
 
   // two sockets allowed, the third is refused with 429
   const a = new WebSocket(url, { headers: { authorization: `Bearer ${KEY}` } });
@@ -126,10 +128,11 @@ test("without keys, a peer that is not on loopback is refused (403) — client i
     sh("ip", "netns", "exec", ns, "ip", "addr", "add", `${nsIp}/30`, "dev", `${ns}b`);
     sh("ip", "netns", "exec", ns, "ip", "link", "set", `${ns}b`, "up");
     const client = `const W=require(${JSON.stringify(wsPath)});const w=new W("ws://${hostIp}:${open.port}/v1/stream");` +
-      `w.on("unexpected-response",(q,r)=>{console.log(r.statusCode);process.exit(0)});w.on("open",()=>{console.log(101);process.exit(0)});w.on("error",e=>{console.log("error "+e.message);process.exit(0)});`;
+      `const http=()=>fetch("http://${hostIp}:${open.port}/v1/voices").then(r=>r.json().then(j=>{console.log(r.status+" "+j.error.code);process.exit(0)}));` +
+      `w.on("unexpected-response",(q,r)=>{console.log(r.statusCode);http()});w.on("open",()=>{console.log(101);process.exit(0)});w.on("error",e=>{console.log("error "+e.message);process.exit(0)});`;
     // async: the server runs in this process, so the client must not block its event loop
     const r = await promisify(execFile)("ip", ["netns", "exec", ns, process.execPath, "-e", client], { encoding: "utf8", timeout: 10_000 });
-    assert.equal(r.stdout.trim(), "403", `client said ${JSON.stringify(r.stdout)} / ${JSON.stringify(r.stderr)}`);
+    assert.equal(r.stdout.trim(), "403\n403 forbidden", `client said ${JSON.stringify(r.stdout)} / ${JSON.stringify(r.stderr)}`);
     // and the same server still accepts loopback
     const c = await TestClient.connect(open.port);
     c.close();

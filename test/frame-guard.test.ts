@@ -147,6 +147,62 @@ test("FrameScanner: frames within the cap pass at any split; the first oversized
   assert.deepEqual([...closeFrame(1009, "frame too large").subarray(0, 4)], [0x88, 17, 0x03, 0xf1]);
 });
 
+/** A masked client frame with a real (non-zero) masking key. */
+function maskedFrame(opcode: number, payload: Buffer, fin = true, key = Buffer.from([0x37, 0xfa, 0x21, 0x3d])): Buffer {
+  const h = frameHeader(opcode, payload.length, fin, true);
+  key.copy(h, h.length - 4);
+  return Buffer.concat([h, Buffer.from(payload.map((b, i) => b ^ key[i & 3]))]);
+}
+
+test("FrameScanner: text messages must be UTF-8, checked through the mask, across fragments and reads; binary is not checked", () => {
+  const scanAll = (bytes: Buffer, cuts: number[]) => {
+    const s = new FrameScanner(1 << 20, true);
+    for (let at = 0, k = 0; at < bytes.length; k++) {
+      const n = Math.min(cuts[k % cuts.length], bytes.length - at);
+      const r = s.scan(bytes.subarray(at, at + n));
+      if (r >= 0) return { at: at + r, why: s.refusal };
+      at += n;
+    }
+    return null;
+  };
+  // valid text, cut into fragments anywhere (even inside a character), with pings between, read in any pieces
+  fc.assert(fc.property(fc.string({ unit: "grapheme", maxLength: 40 }), fc.array(fc.nat(), { maxLength: 4 }), fc.array(fc.integer({ min: 1, max: 50 }), { minLength: 1, maxLength: 10 }),
+    (text: string, splits: number[], cuts: number[]) => {
+      const bytes = Buffer.from(text, "utf8");
+      const at = [...new Set(splits.map((x) => x % (bytes.length + 1)))].sort((a, b) => a - b);
+      const pieces = [0, ...at].map((from, i) => bytes.subarray(from, i < at.length ? at[i] : bytes.length));
+      const frames = pieces.flatMap((p, i) => [maskedFrame(i === 0 ? 1 : 0, p, i === pieces.length - 1), ...(i < pieces.length - 1 ? [maskedFrame(9, Buffer.from([0xff]))] : [])]);
+      assert.equal(scanAll(Buffer.concat([...frames, maskedFrame(2, Buffer.from([0xff, 0xc0]))]), cuts), null);
+    },
+  ), { numRuns: 300 });
+  const ok = maskedFrame(1, Buffer.from('{"type":"ping"}'));
+  for (const [name, bad] of [
+    ["a byte that is never UTF-8", [0x7b, 0xff, 0x7d]],
+    ["an overlong encoding", [0xc0, 0x80]],
+    ["a surrogate", [0xed, 0xa0, 0x80]],
+    ["past U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+    ["a lone continuation byte", [0x41, 0x80]],
+  ] as const) {
+    const f = maskedFrame(1, Buffer.from(bad));
+    const r = scanAll(Buffer.concat([ok, f]), [7]);
+    assert.equal(r?.why, "bad_utf8", name);
+    assert.ok(r!.at > ok.length && r!.at < ok.length + f.length, `${name}: refused inside its frame, at ${r!.at}`);
+  }
+  // a message may not end inside a character, though a fragment may
+  assert.equal(scanAll(maskedFrame(1, Buffer.from([0xe2, 0x82])), [100])?.why, "bad_utf8");
+  assert.equal(scanAll(Buffer.concat([maskedFrame(1, Buffer.from([0xe2, 0x82]), false), maskedFrame(0, Buffer.from([0xac]))]), [3]), null);
+  // the size cap still says why it refused
+  assert.equal(scanAll(frameHeader(1, 2 << 20), [100])?.why, "too_large");
+});
+
+test("server: a text message that is not valid UTF-8 gets close 1007 from the guard", async () => {
+  const c = await RawClient.open(app.port);
+  await c.until(() => c.text(0).includes('"hello"'));
+  c.sock.write(maskedFrame(1, Buffer.from([0x7b, 0xff, 0x7d])));
+  assert.deepEqual(await c.closeFrame(), { code: 1007, reason: "text message is not valid UTF-8" });
+  await c.until(() => c.ended, 10_000);
+});
+
 test("guard alone: an 8 MB frame header is answered with 1009 at a server frame boundary; the upstream never sees it", async () => {
   // a stand-in upstream: answers the upgrade, then sends a frame in two halves 300 ms apart, counting what it gets
   let received = 0, headSeen = "";

@@ -7,18 +7,25 @@ import { join } from "node:path";
 import type { App } from "../src/app.js";
 import { main } from "../loadtest/src/cli.js";
 import { Playout } from "../loadtest/src/playout.js";
-import { firstPhraseEnd, tokenize } from "../loadtest/src/text.js";
+import { textSentAt, tokenize } from "../loadtest/src/text.js";
 import { startTestServer } from "./helpers.js";
 
 let app: App;
 before(async () => { app = await startTestServer(); });
 after(async () => { await app.close(); });
 
-test("tokenizer keeps the text and finds the end of the first phrase", () => {
+test("tokenizer keeps the text; time to first audio starts when the server's first chunk was all sent", () => {
   const text = "Sure, I can help with that. Extraordinarily simple.";
   const toks = tokenize(text);
   assert.equal(toks.join(""), text);
-  assert.equal(toks[firstPhraseEnd(toks)], "Sure, ");
+  let sent = "";
+  const at = toks.map((t, i) => ({ end: (sent += t).length, at: 100 * i }));
+  // a profile whose first chunk needs more than "Sure," (firstMinChars): timed from "that.", not from "Sure,"
+  assert.equal(textSentAt(sent, at, "Sure, I can help with that."), 100 * toks.indexOf("that. "));
+  assert.equal(textSentAt(sent, at, "Sure,"), 0);
+  // cut on the delay timer inside the text: the last token it includes
+  assert.equal(textSentAt(sent, at, "Sure, I can"), 100 * toks.indexOf("can "));
+  assert.equal(textSentAt("", [], "x"), null);
 });
 
 test("playout counts an underrun when a frame arrives after its play time", () => {

@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createAudioOutput } from "../src/pipeline/opus/audio-output.js";
 import { concat, OggOpusWriter } from "../src/pipeline/opus/ogg.js";
 import { OpusFrameDecoder } from "../src/pipeline/opus/opus-decoder.js";
 import { OpusFrameEncoder } from "../src/pipeline/opus/opus-encoder.js";
@@ -86,4 +87,19 @@ test("the decoder refuses a malformed packet with an error, and keeps working", 
     dec.dispose();
     enc.dispose();
   }
+});
+
+test("ogg_opus output: pages numbered 0, 1, 2, ... with the two header pages first (RFC 3533 and 7845)", () => {
+  const out = createAudioOutput("ogg_opus", RATE, { bitrate: 24000, serial: 7 });
+  const tone = new Float32Array(RATE / 2).map((_, i) => 0.3 * Math.sin((2 * Math.PI * 220 * i) / RATE));
+  const bytes = Buffer.from(concat([...out.push(tone.subarray(0, 100)), ...out.push(tone.subarray(100)), ...out.finish()].map((p) => p.bytes)));
+  out.dispose();
+  const pages: { seq: number; body: string }[] = [];
+  for (let at = bytes.indexOf("OggS"); at >= 0; at = bytes.indexOf("OggS", at + 4)) {
+    const segments = bytes[at + 26];
+    pages.push({ seq: bytes.readUInt32LE(at + 18), body: bytes.toString("latin1", at + 27 + segments, at + 27 + segments + 8) });
+  }
+  assert.ok(pages.length > 3);
+  assert.deepEqual(pages.map((p) => p.seq), pages.map((_, i) => i));
+  assert.deepEqual(pages.slice(0, 2).map((p) => p.body), ["OpusHead", "OpusTags"]);
 });

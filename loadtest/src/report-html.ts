@@ -64,7 +64,7 @@ export function renderHtml(r: LoadResult, meta: Record<string, unknown>): string
 <style>body{font-family:sans-serif;max-width:1340px;margin:20px auto;color:#222}figure{display:inline-block;margin:10px}figcaption{font-weight:bold;margin-bottom:4px}table{border-collapse:collapse}th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;font-size:13px}</style></head><body>
 <h1>soundstorm load test</h1><table>${rows(meta)}</table><h2>Summary</h2><table>${rows(summary)}</table><h2>Plots</h2>
 ${chart("Latency CDFs: time to first audio", "milliseconds", "fraction of turns", [
-    { name: "client (end of first phrase to first frame)", color: "#1f77b4", points: cdf(client) },
+    { name: "client (first chunk's text all sent to its first frame)", color: "#1f77b4", points: cdf(client) },
     { name: "server", color: "#ff7f0e", points: cdf(server) },
   ], 1)}
 ${chart("Latency CDF: inter-frame gap (up to p99.9)", "milliseconds", "fraction of gaps", [

@@ -8,7 +8,7 @@ import { OpusFrameDecoder } from "../../src/pipeline/opus/opus-decoder.js";
 import { connect, DisconnectedError, type SoundstormClient, type SynthesisContext } from "../../src/sdk/node.js";
 import { newHist, record, summarize, type Hist, type Summary } from "./histogram.js";
 import { Playout } from "./playout.js";
-import { firstPhraseEnd, tokenize } from "./text.js";
+import { textSentAt, tokenize } from "./text.js";
 
 export interface LoadOptions {
   readonly url: string;
@@ -171,7 +171,6 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     const id = `lt${seq}`;
     const text = o.paragraphs[seq % o.paragraphs.length];
     const tokens = tokenize(text);
-    const phraseEnd = firstPhraseEnd(tokens);
     const cancelAt = Math.random() < o.cancelFraction ? Math.floor(tokens.length * (0.3 + 0.5 * Math.random())) : -1;
     const rec: TurnRecord = { startedMs: performance.now() - t0, concurrency: ++active, ttfaMs: null, ttfaServerMs: null, audioS: 0, underruns: 0, cancelled: false, error: null };
     maxActive = Math.max(maxActive, active);
@@ -188,8 +187,17 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
     }
     const playout = new Playout(o.jitterBufferMs);
     const decoder = new OpusFrameDecoder(48000);
-    let phraseSentAt: number | null = null;
+    // client time to first audio runs from when the text of the server's first chunk had all been sent (however
+    // the latency profile cut it: at a phrase end, past firstMinChars, or on the delay timer) to its first frame
+    let sentText = "";
+    const sentAt: { end: number; at: number }[] = [];
+    let firstChunkSentAt: number | null = null;
     let firstAudioAt: number | null = null;
+    const noteTtfa = () => {
+      if (rec.ttfaMs !== null || firstAudioAt === null || firstChunkSentAt === null) return;
+      rec.ttfaMs = Math.max(0, firstAudioAt - firstChunkSentAt);
+      record(ttfa, rec.ttfaMs);
+    };
     let ogg = false;
     let refused = false;
     let retryAfter = 0;
@@ -215,6 +223,10 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
       });
       c.on("chunk_metrics", (m) => {
+        if (firstChunkSentAt === null) {
+          firstChunkSentAt = textSentAt(sentText, sentAt, m.text);
+          noteTtfa();
+        }
         rec.chunks ??= [];
         if (rec.chunks.length >= CHUNKS_KEPT) return;
         const r = (v: number) => Math.round(v);
@@ -227,7 +239,7 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         const at = f.receivedAt;
         if (firstAudioAt === null) {
           firstAudioAt = at;
-          if (phraseSentAt !== null) { rec.ttfaMs = at - phraseSentAt; record(ttfa, rec.ttfaMs); }
+          noteTtfa();
         }
         playout.arrive(at, f.chunkStart);
         if (!ogg) {
@@ -250,13 +262,11 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
       for (let i = 0; i < tokens.length && !c.finished; i++) {
         if (i === cancelAt) { c.cancel(); break; }
         c.append(tokens[i]);
-        if (i === phraseEnd) phraseSentAt = performance.now();
+        sentText += tokens[i];
+        sentAt.push({ end: sentText.length, at: performance.now() });
         if (i < tokens.length - 1) await sleep(interval * (1 + o.jitter * (2 * Math.random() - 1)));
       }
-      if (cancelAt < 0 && c.acceptsText) {
-        c.end();
-        if (phraseSentAt === null) phraseSentAt = performance.now();
-      }
+      if (cancelAt < 0 && c.acceptsText) c.end();
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<"timeout">((r) => { timer = setTimeout(() => r("timeout"), o.turnTimeoutS * 1000); });
       const outcome = await Promise.race([done.then(() => "done" as const), timeout]);

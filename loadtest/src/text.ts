@@ -22,12 +22,16 @@ export function tokenize(text: string): string[] {
   return out;
 }
 
-/** Index of the token that completes the first phrase (ends with , . ; : ! ?), or the last token. */
-export function firstPhraseEnd(tokens: string[]): number {
-  let seenWord = false;
-  for (let i = 0; i < tokens.length; i++) {
-    if (/[A-Za-z0-9]/.test(tokens[i])) seenWord = true;
-    if (seenWord && /[,.;:!?]["')\]]*\s*$/.test(tokens[i])) return i;
-  }
-  return tokens.length - 1;
+/**
+ * When the client finished sending `chunkText` (a chunk the server cut from the text sent so far, as its
+ * chunk_metrics reports it): the send time of the first token that reaches the chunk's end. `sent` is the
+ * text sent so far, `sentAt` each token's end offset in it and its send time, in order.
+ */
+export function textSentAt(sent: string, sentAt: readonly { end: number; at: number }[], chunkText: string): number | null {
+  if (sentAt.length === 0) return null;
+  const t = chunkText.trim();
+  const from = t.length > 0 ? sent.indexOf(t) : -1;
+  const end = from < 0 ? sent.length : from + t.length;
+  for (const s of sentAt) if (s.end >= end) return s.at;
+  return sentAt[sentAt.length - 1].at;
 }

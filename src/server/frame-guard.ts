@@ -7,7 +7,8 @@
  * offers no hook. The guard reads the client's frame headers after a 101
  * upgrade (2 bytes + 16/64-bit length + mask), skips payload bytes without
  * holding them, and when a frame (or a fragmented message) declares more than
- * `maxFrameBytes` it writes a close frame 1009 to the client itself, at a
+ * `maxFrameBytes` it writes a close frame 1009 to the client itself (1007 for a
+ * text message that is not valid UTF-8, which uWS would also drop silently), at a
  * frame boundary of the server's stream, and drops the uWS side. It never
  * holds more than a partial header (14 bytes), a request or response head
  * (`maxHeadBytes`) and one socket read in flight.
@@ -65,6 +66,8 @@ export interface FrameGuardStats {
   connections: number;
   /** Connections closed with 1009 for an oversized frame. */
   refusedFrames: number;
+  /** Connections closed with 1007 for a text message that is not valid UTF-8. */
+  badUtf8: number;
   /** Requests refused by the guard itself (malformed head or framing). */
   badRequests: number;
   /** Most bytes one connection kept waiting for more input (an incomplete head, pre-101 data, a partial frame header). */
@@ -89,8 +92,21 @@ export class FrameScanner {
   private headLen = 0;
   /** Payload so far of the current fragmented data message. */
   private messageBytes = 0;
+  /** Why the last scan refused: an oversized frame (1009) or a text message that is not UTF-8 (1007). */
+  refusal: "too_large" | "bad_utf8" | null = null;
+  /** UTF-8 check of text messages (client to server only): the current frame's mask and payload position,
+   * whether its message is text, and the validator's state between bytes (and frames). */
+  private readonly mask = Buffer.alloc(4);
+  private masked = false;
+  private maskAt = 0;
+  private fin = false;
+  private text = false;
+  private checking = false;
+  private need = 0;
+  private lo = 0x80;
+  private hi = 0xbf;
 
-  constructor(private readonly maxPayload: number) {}
+  constructor(private readonly maxPayload: number, private readonly checkUtf8 = false) {}
 
   /** Between frames (no partial header, no payload pending). */
   get atBoundary(): boolean {
@@ -115,10 +131,16 @@ export class FrameScanner {
     for (;;) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, n - i);
+        if (this.checking) {
+          const bad = this.validate(chunk, i, i + take);
+          if (bad >= 0) return this.refuse("bad_utf8", bad);
+        }
         this.remaining -= take;
         i += take;
         if (this.remaining > 0) return -1;
       }
+      // a text message must not end inside a character
+      if (this.checking && this.fin && this.headLen === 0 && this.need > 0) return this.refuse("bad_utf8", i);
       if (stopAtBoundary && this.headLen === 0) return i;
       if (i >= n) return -1;
       const headStart = i - this.headLen;
@@ -143,10 +165,59 @@ export class FrameScanner {
         total = (opcode === 0 ? this.messageBytes : 0) + payload;
         this.messageBytes = this.head[0] & 0x80 ? 0 : total;
       }
-      if (total > this.maxPayload) return Math.max(0, headStart);
+      if (total > this.maxPayload) return this.refuse("too_large", Math.max(0, headStart));
       this.headLen = 0;
       this.remaining = payload;
+      this.startPayload(opcode, need);
     }
+  }
+
+  private refuse(why: "too_large" | "bad_utf8", at: number): number {
+    this.refusal = why;
+    return at;
+  }
+
+  private startPayload(opcode: number, headBytes: number): void {
+    if (!this.checkUtf8 || opcode >= 8) {
+      // control frames (ping, pong, close) may sit between a message's fragments: its state carries over
+      this.checking = false;
+      return;
+    }
+    if (opcode !== 0) {
+      this.text = opcode === 1;
+      this.need = 0;
+    }
+    this.fin = (this.head[0] & 0x80) !== 0;
+    this.checking = this.text;
+    this.masked = (this.head[1] & 0x80) !== 0;
+    if (this.masked) this.head.copy(this.mask, 0, headBytes - 4, headBytes);
+    this.maskAt = 0;
+  }
+
+  /** Check payload bytes [from, to) of a text message (RFC 3629); the offset of the first bad byte, or -1. */
+  private validate(chunk: Uint8Array, from: number, to: number): number {
+    for (let k = from; k < to; k++) {
+      const b = this.masked ? chunk[k] ^ this.mask[this.maskAt++ & 3] : chunk[k];
+      if (this.need > 0) {
+        if (b < this.lo || b > this.hi) return k;
+        this.need--;
+        this.lo = 0x80;
+        this.hi = 0xbf;
+      } else if (b >= 0x80) {
+        // lead byte: how many continuation bytes follow, and the range of the first (no overlongs, no surrogates)
+        if (b >= 0xc2 && b <= 0xdf) this.need = 1;
+        else if (b >= 0xe0 && b <= 0xef) {
+          this.need = 2;
+          if (b === 0xe0) this.lo = 0xa0;
+          else if (b === 0xed) this.hi = 0x9f;
+        } else if (b >= 0xf0 && b <= 0xf4) {
+          this.need = 3;
+          if (b === 0xf0) this.lo = 0x90;
+          else if (b === 0xf4) this.hi = 0x8f;
+        } else return k;
+      }
+    }
+    return -1;
   }
 }
 
@@ -288,7 +359,7 @@ function indexOfHeadEnd(parts: Buffer[], size: number): { buf: Buffer; end: numb
 }
 
 export function startFrameGuard(o: FrameGuardOptions): Promise<FrameGuard> {
-  const stats: FrameGuardStats = { connections: 0, refusedFrames: 0, badRequests: 0, peakHeldBytes: 0 };
+  const stats: FrameGuardStats = { connections: 0, refusedFrames: 0, badUtf8: 0, badRequests: 0, peakHeldBytes: 0 };
   const live = new Set<net.Socket>();
   const onSocket = (client: net.Socket) => {
     stats.connections++;
@@ -334,7 +405,7 @@ function guardConnection(client: net.Socket, o: FrameGuardOptions, stats: FrameG
   /** Bytes the client sent after an upgrade request, before the 101 (clients should send none). */
   let early: Buffer[] = [];
   let earlySize = 0;
-  const inScanner = new FrameScanner(o.maxFrameBytes);
+  const inScanner = new FrameScanner(o.maxFrameBytes, true);
 
   // upstream -> client
   let res: "head" | "body" | "ws" | "done" = "head";
@@ -411,8 +482,11 @@ function guardConnection(client: net.Socket, o: FrameGuardOptions, stats: FrameG
 
   const refuse = () => {
     req = "refusing";
-    stats.refusedFrames++;
-    o.onRefused?.();
+    if (inScanner.refusal === "bad_utf8") stats.badUtf8++;
+    else {
+      stats.refusedFrames++;
+      o.onRefused?.();
+    }
     client.resume();
     // uWS must not see the rest; the close frame waits for the frame it may be writing to finish
     if (outScanner.atBoundary) finishRefusal();
@@ -427,7 +501,7 @@ function guardConnection(client: net.Socket, o: FrameGuardOptions, stats: FrameG
     upstream.destroy();
     // FIN after the close frame, then keep reading (and dropping) until the client closes: a reset
     // while its data is unread could discard our close frame before the client reads it
-    endClient(closeFrame(1009, "frame too large"), 5000);
+    endClient(inScanner.refusal === "bad_utf8" ? closeFrame(1007, "text message is not valid UTF-8") : closeFrame(1009, "frame too large"), 5000);
   }
 
   const wsIn = (chunk: Buffer) => {

@@ -14,7 +14,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import uWS from "uWebSockets.js";
 import type { ServerConfig } from "../config.js";
-import { CLOSE_CODES, ServiceError } from "../errors.js";
+import { CLOSE_CODES, ServiceError, type ErrorCode } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { Connection, type ConnectionDeps } from "../session/connection.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
@@ -79,6 +79,9 @@ export interface ServerDeps {
 }
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The error code of a refused authentication (401: no valid key; 403: not allowed from this address). */
+const authCode = (status: string): ErrorCode => (status.startsWith("403") ? "forbidden" : "unauthorized");
 const CLOSE_HEADROOM_BYTES = 256 * 1024;
 const ab2s = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
@@ -107,7 +110,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     res.cork(() => res.writeStatus(status).writeHeader("content-type", type).end(body));
   };
   /** HTTP APIs answer errors as {"error":{"code","message"}} with the codes of the error table. */
-  const replyError = (res: uWS.HttpResponse, status: string, code: string, message: string) =>
+  const replyError = (res: uWS.HttpResponse, status: string, code: ErrorCode, message: string) =>
     reply(res, status, JSON.stringify({ error: { code, message } }) + "\n", "application/json");
 
   app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
@@ -130,14 +133,14 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       remoteAddress: peerAddress(res, req),
     });
     res.onAborted(() => {});
-    if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
+    if (!r.ok) { replyError(res, r.status, authCode(r.status), r.reason); return; }
     if (!auth.keysConfigured) { replyError(res, "404 Not Found", "not_found", "no API keys are configured"); return; }
     reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
   });
 
   app.get("/v1/voices", (res, req) => {
     const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: peerAddress(res, req) });
-    if (!r.ok) { replyError(res, r.status, "unauthorized", r.reason); return; }
+    if (!r.ok) { replyError(res, r.status, authCode(r.status), r.reason); return; }
     const synth = deps.synth();
     if (!synth) { replyError(res, "503 Service Unavailable", "server_shutting_down", "models loading"); return; }
     const a = deps.voices?.()?.list() ?? listVoices(synth);
@@ -155,7 +158,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       reply(res, a.status, a.body, a.contentType);
     };
     const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: peerAddress(res, req) });
-    if (!r.ok) { finished = true; replyError(res, r.status, "unauthorized", r.reason); return null; }
+    if (!r.ok) { finished = true; replyError(res, r.status, authCode(r.status), r.reason); return null; }
     const voices = deps.voices?.() ?? null;
     if (!voices || draining) { answer(errorAnswer(new ServiceError("server_shutting_down", draining ? undefined : "models loading"))); return null; }
     return { voices, answer };
@@ -205,7 +208,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       replyError(res, status, err.code, err.message);
     };
     if (!r.ok) {
-      if (!finished) { finished = true; replyError(res, r.status, "unauthorized", r.reason); }
+      if (!finished) { finished = true; replyError(res, r.status, authCode(r.status), r.reason); }
       return;
     }
     const chunks: Buffer[] = [];
@@ -313,7 +316,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         query: req.getQuery() ?? "", remoteAddress: address,
       });
       if (!r.ok) {
-        metrics.errors.inc({ code: r.status.startsWith("401") ? "unauthorized" : "forbidden" });
+        metrics.errors.inc({ code: authCode(r.status) });
         return refuse(r.status, r.reason);
       }
       let start: SessionFactory;
@@ -380,6 +383,8 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
           conn.onBinary();
           return;
         }
+        // uWS drops a text frame that is not UTF-8 before this handler (and the frame guard closes such a
+        // connection with 1007 first), so this decode does not fail in practice; if it ever did, say so
         let raw: string;
         try {
           raw = decoder.decode(new Uint8Array(message.slice(0)));

@@ -55,11 +55,14 @@ export interface ContextOptions {
 }
 
 type State = "open" | "ending" | "closed";
+type Outcome = "completed" | "cancelled" | "failed";
 
 export class SynthesisContext {
   readonly id: string;
   readonly index: number;
   private state: State = "open";
+  /** How the context ended, counted once its last message is sent (a cancel during pacing changes it). */
+  private outcome: Outcome = "completed";
   private readonly chunker: TextChunker;
   private readonly stream: SpeechStream;
   private readonly output: AudioOutput;
@@ -121,16 +124,20 @@ export class SynthesisContext {
   append(text: string): void {
     this.checkAppend(text);
     this.textChars += text.length;
-    this.enqueue(this.chunker.push(text));
-    // the deadline runs from when text started waiting, not from the latest piece
+    const cut = this.chunker.push(text);
+    this.enqueue(cut);
+    // the deadline runs from when text started waiting, not from the latest piece; after a cut, the words
+    // left over wait from now (no chunk was cut for maxDelayMs is the rule, not "text arrived maxDelayMs ago")
     if (this.chunker.pending === 0) this.clearDelayTimer();
-    else if (!this.delayTimer) this.armDelayTimer();
+    else if (!this.delayTimer || cut.length > 0) this.armDelayTimer();
   }
 
   flush(): void {
     this.requireOpen();
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
+    // the codec holds back its last frames for the next chunk's right context: a flush is a pause, send them
+    this.work = this.work.then(async () => { await this.sendHeldBack(); });
   }
 
   end(): void {
@@ -253,12 +260,17 @@ export class SynthesisContext {
       pcm: (pcm) => {
         if (this.closed) return;
         const t0 = performance.now();
-        if (!chunkAudio) { this.chunkStarted = true; chunkAudio = true; }
-        this.countAudio(pcm.length);
-        // the very first frames are encoded and sent on their own: first audio does not wait for the rest
-        const head = this.seq === 0 ? Math.min(pcm.length, this.firstSamples) : 0;
-        if (head > 0) this.sendPayloads(this.output.push(pcm.subarray(0, head)), false);
-        this.sendPayloads(this.output.push(head > 0 ? pcm.subarray(head) : pcm), false);
+        let own = pcm;
+        if (!chunkAudio) {
+          // a chunk's first PCM starts with the frames the codec held back from the chunk before: the
+          // chunk-start flag goes on the frame where this chunk's own audio begins
+          const hop = this.deps.synth.manifest.audio.hop_length;
+          const held = Math.max(0, Math.min(pcm.length, this.codecFrames * hop - this.audioSamples));
+          if (held > 0) this.sendPcm(pcm.subarray(0, held));
+          own = pcm.subarray(held);
+          if (own.length > 0) { this.chunkStarted = true; chunkAudio = true; }
+        }
+        if (own.length > 0) this.sendPcm(own);
         encodeMs += performance.now() - t0;
       },
     };
@@ -311,24 +323,37 @@ export class SynthesisContext {
     return this.firstSentAt + (1000 * this.audioSamples) / sr;
   }
 
-  private async finish(): Promise<void> {
-    if (this.closed) return;
+  /** Decode and send the frames the codec holds back for right context (false if the context failed). */
+  private async sendHeldBack(): Promise<boolean> {
+    if (this.closed) return false;
     try {
-      const tail = await this.stream.finish({ signal: this.abort.signal, priority: this.deadline(this.clock.now()) });
-      if (this.closed) return;
-      this.countAudio(tail.length);
-      this.sendPayloads(this.output.push(tail), false);
-      this.sendPayloads(this.output.finish(), true);
+      const held = await this.stream.flush({ signal: this.abort.signal, priority: this.deadline(this.clock.now()) });
+      if (this.closed) return false;
+      this.sendPcm(held);
+      return true;
     } catch (e) {
       this.fail(e);
-      return;
+      return false;
     }
+  }
+
+  private async finish(): Promise<void> {
+    if (!(await this.sendHeldBack())) return;
+    this.sendPayloads(this.output.finish(), true);
     const { metrics } = this.deps;
     const done = this.doneEvent(false);
     metrics.rtf.observe(done.summary.rtf);
     // generation is over: release capacity now; the pacer still delivers the queued audio, then context_done
     this.close("completed");
     this.emitJson(done);
+  }
+
+  private sendPcm(pcm: Float32Array): void {
+    this.countAudio(pcm.length);
+    // the very first frames are encoded and sent on their own: first audio does not wait for the rest
+    const head = this.seq === 0 ? Math.min(pcm.length, this.firstSamples) : 0;
+    if (head > 0) this.sendPayloads(this.output.push(pcm.subarray(0, head)), false);
+    this.sendPayloads(this.output.push(head > 0 ? pcm.subarray(head) : pcm), false);
   }
 
   /** Audio is counted as generated (at the model rate), whatever the output format's rate. */
@@ -402,15 +427,22 @@ export class SynthesisContext {
     this.deps.sink.sendJson(err.toEvent());
   }
 
-  private close(outcome: "completed" | "cancelled" | "failed"): void {
-    if (this.closed) return;
+  private close(outcome: Outcome): void {
+    if (this.closed) {
+      // generation was over and its audio still being paced out: the client sees a cancellation, so does the metric
+      if (outcome === "cancelled") this.outcome = outcome;
+      return;
+    }
     this.state = "closed";
+    this.outcome = outcome;
     this.clearDelayTimer();
     this.output.dispose();
     this.deps.metrics.activeContexts.dec();
-    this.deps.metrics.contexts.inc({ outcome });
     this.deps.onIdle(this);
-    void this.pacer.drained().then(() => this.deps.onClosed(this));
+    void this.pacer.drained().then(() => {
+      this.deps.metrics.contexts.inc({ outcome: this.outcome });
+      this.deps.onClosed(this);
+    });
   }
 }
 

@@ -87,12 +87,11 @@ class OpusOutput implements AudioOutput {
     if (!this.ogg) return { bytes: packet, samples: real };
     this.granule += Math.round(real * this.ratio);
     // a page's granule is the end of its last complete sample; intermediate pages carry full frames
-    let page = this.ogg.audioPage([packet], this.granule, last);
-    if (!this.headersSent) {
-      page = concat([this.ogg.headers(), page]);
-      this.headersSent = true;
-    }
-    return { bytes: page, samples: real };
+    // the header pages take sequence numbers 0 and 1: write them before the first audio page
+    const headers = this.headersSent ? null : this.ogg.headers();
+    this.headersSent = true;
+    const page = this.ogg.audioPage([packet], this.granule, last);
+    return { bytes: headers ? concat([headers, page]) : page, samples: real };
   }
 
   push(pcm: Float32Array): AudioPayload[] {

@@ -1,0 +1,121 @@
+/** A context's audio at its edges: what a flush releases, where the chunk-start flag goes, when the delay
+ * timer cuts after a cut, and how a context that was cancelled while pacing out is counted
+ * (random-weight fixture: mechanics only). */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { buildConfig, type ServerConfig } from "../src/config.js";
+import { createMetrics, type Metrics } from "../src/metrics.js";
+import { decodeAudioMessage, FLAG_CHUNK_START } from "../src/protocol/audio-header.js";
+import type { ServerEvent } from "../src/protocol/messages.js";
+import { ManualClock } from "../src/session/clock.js";
+import { SynthesisContext, type ContextOptions } from "../src/session/context.js";
+import type { Synthesizer } from "../src/synth/synthesizer.js";
+import { FIXTURE_MODEL, fixtureSynthesizer, sleep } from "./helpers.js";
+
+const fixture = fixtureSynthesizer();
+
+interface Run {
+  ctx: SynthesisContext;
+  events: ServerEvent[];
+  /** Audio messages as sent: samples (pcm_16000: 2 bytes each) and flags. */
+  audio: { samples: number; flags: number }[];
+  closed: () => boolean;
+  synth: Synthesizer;
+  metrics: Metrics;
+}
+
+function open(config: ServerConfig, o: Partial<ContextOptions> = {}, clock?: ManualClock): Run {
+  const synth = fixture();
+  const metrics = createMetrics();
+  const events: ServerEvent[] = [];
+  const audio: Run["audio"] = [];
+  let closed = false;
+  const ctx = new SynthesisContext(
+    { id: "c", index: 0, voice: synth.voices[0], format: "pcm_16000", latency: "low", seed: 1, speed: 1, pacing: "burst", ...o },
+    {
+      synth, config, metrics,
+      sink: {
+        sendJson: (e) => events.push(e),
+        sendBinary: (b) => {
+          const { header, payload } = decodeAudioMessage(b);
+          audio.push({ samples: payload.length / 2, flags: header.flags });
+        },
+      },
+      onIdle: () => {}, onClosed: () => { closed = true; },
+      ...(clock ? { clock } : {}),
+    },
+  );
+  return { ctx, events, audio, closed: () => closed, synth, metrics };
+}
+
+const chunkFrames = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "chunk_metrics" ? [e.codec_frames] : []));
+const samples = (r: Run) => r.audio.reduce((a, m) => a + m.samples, 0);
+
+test("flush sends all of the flushed text's audio, including the frames the codec holds back for right context", async () => {
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL }));
+  const hop = r.synth.manifest.audio.hop_length;
+  r.ctx.append("Hello there, how are you today?");
+  r.ctx.flush();
+  await r.ctx.settled();
+  const frames = chunkFrames(r.events).reduce((a, b) => a + b, 0);
+  assert.ok(frames > 0);
+  assert.equal(samples(r), frames * hop, "every generated frame is audible after the flush, without waiting for more text or end");
+  // the stream goes on after a flush, and ends with every sample once
+  r.ctx.append("Fine, thanks.");
+  r.ctx.end();
+  await r.ctx.settled();
+  const all = chunkFrames(r.events).reduce((a, b) => a + b, 0);
+  assert.equal(samples(r), all * hop);
+});
+
+test("the chunk-start flag marks the frame where the chunk's own audio begins, not the held-back tail before it", async () => {
+  const base = buildConfig();
+  // chunks not merged: each phrase below is its own chunk
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL, inference: { ...base.inference, coalesce: { enabled: false, maxChars: 240 } } }));
+  const hop = r.synth.manifest.audio.hop_length;
+  r.ctx.append("The soup is too hot, so let it cool for a minute. Then taste it and add salt.");
+  r.ctx.end();
+  await r.ctx.settled();
+  const frames = chunkFrames(r.events);
+  assert.ok(frames.length >= 2, `several chunks (${frames.length})`);
+  const starts: number[] = [];
+  let at = 0;
+  for (const m of r.audio) {
+    if (m.flags & FLAG_CHUNK_START) starts.push(at);
+    at += m.samples;
+  }
+  const expected = frames.map((_, i) => frames.slice(0, i).reduce((a, b) => a + b, 0) * hop);
+  assert.deepEqual(starts, expected);
+});
+
+test("after a cut, the words left over wait a whole maxDelayMs before the delay cuts them", async () => {
+  const clock = new ManualClock();
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20 };
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
+  const settle = () => r.ctx.settled();
+  r.ctx.append("The weather today is");
+  await clock.advance(250, settle);
+  r.ctx.append(" sunny and warm, with a light");   // cuts at "warm,": " with a light" is left, waiting from 250 ms
+  await settle();
+  const cut = () => r.events.flatMap((e) => (e.type === "chunk_metrics" ? [e.text] : []));
+  assert.deepEqual(cut(), ["The weather today is sunny and warm,"]);
+  await clock.advance(250, settle);                // 500 ms: the old timer (from 0 ms) would have cut at 300
+  assert.deepEqual(cut(), ["The weather today is sunny and warm,"]);
+  await clock.advance(60, settle);                 // 560 ms: 300 ms after the cut
+  assert.deepEqual(cut(), ["The weather today is sunny and warm,", "with a"]);
+  r.ctx.cancel();
+});
+
+test("a context cancelled while its last audio is paced out counts as cancelled in soundstorm_contexts_total", async () => {
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL, pacing: { default: "realtime", leadMs: 100, maxQueuedMs: 0 } }), { pacing: "realtime" });
+  r.ctx.append("The soup is too hot, so let it cool for a minute.");
+  r.ctx.end();
+  await r.ctx.settled();                            // generation over; most of the audio is still to be paced out
+  assert.ok(r.ctx.closed && !r.closed());
+  r.ctx.cancel();
+  for (let i = 0; i < 100 && !r.closed(); i++) await sleep(5);
+  assert.ok(r.closed());
+  const text = await r.metrics.registry.metrics();
+  assert.match(text, /soundstorm_contexts_total\{outcome="cancelled"\} 1/);
+  assert.doesNotMatch(text, /soundstorm_contexts_total\{outcome="completed"\} 1/);
+});
