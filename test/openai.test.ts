@@ -55,6 +55,11 @@ test("bad requests get typed JSON errors", async () => {
   assert.equal(voice.body.error.code, "unknown_voice");
   const fmt = await post(JSON.stringify({ model: "m", input: "hi", voice: "slt", response_format: "mp3" }));
   assert.equal(fmt.body.error.code, "invalid_message");
+  // nothing to say: refused before any audio (it was a 200 with an empty Ogg file)
+  for (const input of ["   ", "!!! ...", "\u200b"]) {
+    const r = await post(JSON.stringify({ model: "m", input, voice: "slt", response_format: "wav" }));
+    assert.deepEqual([r.status, r.body.error.code], [400, "no_speakable_text"], JSON.stringify(input));
+  }
 });
 
 test("GET /v1/voices lists the model's voices", async () => {

@@ -12,6 +12,7 @@ import { join } from "node:path";
 import type { App } from "../src/app.js";
 import { decodeWav, encodeWav } from "../src/pipeline/audio/wav.js";
 import { sha256Hex } from "../src/server/auth.js";
+import { parseMultipart } from "../src/server/voices.js";
 import { leadingWords } from "../src/synth/voice-cloner.js";
 import { createApp } from "../src/app.js";
 import { FIXTURE_MODEL, startTestServer, TestClient } from "./helpers.js";
@@ -317,4 +318,17 @@ test("decodeWav reads 8/24/32-bit integer and float WAV, extensible headers, and
     assert.deepEqual([...decodeWav(w, { downmix: true }).pcm].map((x) => Math.round(x * 1000) / 1000), mixed, `${format}/${bits} downmix`);
   }
   assert.throws(() => decodeWav(wavOf(3, 32, frames).fill(0, 20, 22)), /supported/); // format 0
+  // float samples that are not numbers would poison the encoders: refused; past full scale: clipped
+  for (const bad of [NaN, Infinity, -Infinity]) assert.throws(() => decodeWav(wavOf(3, 32, [[0.1, 0.1], [bad, 0.2]])), /not a finite number/);
+  assert.deepEqual([...decodeWav(wavOf(3, 32, [[3, -0.5], [-7, 0.5]])).pcm], [1, -1]);
+});
+
+test("multipart: a part whose headers do not end before the next boundary is refused, not merged with the next part", () => {
+  const body = Buffer.from('--XX\r\nContent-Disposition: form-data; name="name"\r\nbob\r\n--XX\r\n' +
+    'Content-Disposition: form-data; name="file"\r\n\r\nRIFF\r\n--XX--\r\n');
+  assert.throws(() => parseMultipart(body, "multipart/form-data; boundary=XX"), /part headers do not end/);
+  // an empty part is fine
+  const ok = parseMultipart(Buffer.from('--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n--XX\r\n' +
+    'Content-Disposition: form-data; name="b"\r\n\r\nhi\r\n--XX--\r\n'), "multipart/form-data; boundary=XX");
+  assert.deepEqual([...ok].map(([k, v]) => [k, v.data.toString()]), [["a", ""], ["b", "hi"]]);
 });

@@ -177,14 +177,23 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         // per stream: its word errors read whole (A) and as its sentences one by one (B), over the same words
         const paired: PairedErrors[] = [], crops: string[] = [];
         let seconds = 0, windows = 0, next = 0;
+        let made = 0;
         for (let k = 0; k < streams; k++) {
-          // the next sentences in order (wrapping round a short list) up to longSeconds of flite audio
+          // the next sentences in order up to longSeconds of flite audio. No sentence goes into two streams (the
+          // interval resamples streams as independent units), so later streams stop when the list runs out;
+          // only a lone first stream wraps round a list shorter than longSeconds
           const picked: typeof its = [];
-          for (let secs = 0; secs < o.longSeconds && its.length; next++) {
+          let secs = 0;
+          for (; secs < o.longSeconds && its.length && (k === 0 || next < its.length); next++) {
             const it = its[next % its.length];
             picked.push(it);
             secs += it.x.pcm.length / sr;
           }
+          if (secs < o.longSeconds && k > 0) {
+            log(`  long ${v}: ${k} streams, not ${streams}: the sentences ran out (no sentence is used in two streams)`);
+            break;
+          }
+          made++;
           const sem = new Int32Array(picked.reduce((n, { x }) => n + x.sem.length, 0));
           let off = 0;
           for (const { x } of picked) { sem.set(x.sem, off); off += x.sem.length; }
@@ -204,7 +213,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         const diff = differenceWithInterval(paired);
         const pooled = pooledWers(paired);
         report.long[v] = {
-          streams, seconds: round(seconds, 1), windows,
+          streams: made, seconds: round(seconds, 1), windows,
           wer: round(pooled.a), short_wer: round(pooled.b),
           long_minus_short: diff.points, long_minus_short_ci95: diff.ci95,
           crops: crops.length, same_voice: round(crops.filter((c) => c === v).length / crops.length, 3),

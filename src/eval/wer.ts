@@ -1,13 +1,25 @@
 /** Word error rate against a reference text, after the normalization ASR scoring needs. */
+import { normalizeText } from "../pipeline/text/normalize.js";
 
-/** Lowercase, digits left alone, punctuation dropped, pocketsphinx alternates like "and(2)" folded. */
+/**
+ * The words of a reference text or of a pocketsphinx hypothesis, compared as pocketsphinx writes them:
+ * lowercase ASCII; accents dropped (café → cafe); typographic apostrophes folded and quotes at word edges
+ * dropped (don’t → don't, 'yes' → yes); other punctuation dropped; pocketsphinx alternates like "and(2)"
+ * folded (a "(3)" standing alone in a reference stays a word). A text with digits is first read as the
+ * server reads it (42 → forty two): the recognizer only ever writes words.
+ */
 export function normalizeWords(text: string): string[] {
-  return text
+  const folded = text.replace(/([A-Za-z'])\(\d+\)/g, "$1");
+  const spoken = /\d/.test(folded) ? normalizeText(folded) : folded;
+  return spoken
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .replace(/[\u2018\u2019\u02bc]/g, "'")
     .toLowerCase()
-    .replace(/\(\d+\)/g, "")
     .replace(/[^a-z0-9' ]+/g, " ")
     .split(/\s+/)
-    .filter((w) => w && w !== "'");
+    .map((w) => w.replace(/^'+|'+$/g, ""))
+    .filter((w) => w);
 }
 
 /** Levenshtein distance over words: substitutions + deletions + insertions. */

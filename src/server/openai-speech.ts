@@ -9,6 +9,7 @@ import type { ServerConfig } from "../config.js";
 import { ServiceError } from "../errors.js";
 import { createAudioOutput, type AudioOutput } from "../pipeline/opus/audio-output.js";
 import { TextChunker } from "../pipeline/text/chunker.js";
+import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 import type { OutputFormat } from "../protocol/messages.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 
@@ -63,6 +64,8 @@ export function parseSpeechRequest(body: string, synth: Synthesizer): { req: Spe
   }
   const req = v as SpeechRequest;
   if (!synth.hasVoice(req.voice)) throw new ServiceError("unknown_voice", `${req.voice}; available: ${synth.voices.join(", ")}`);
+  // refused before any byte of the response (and before the key's budget is charged): nothing would be said
+  if (!isSpeakable(normalizeText(req.input))) throw new ServiceError("no_speakable_text", "the input has no letters or digits to say");
   return { req, format: FORMATS[(req.response_format ?? "opus") as keyof typeof FORMATS] };
 }
 

@@ -75,11 +75,13 @@ export function parseMultipart(body: Buffer, contentType: string): Map<string, F
     if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // closing delimiter
     if (!(body[pos] === 0x0d && body[pos + 1] === 0x0a)) throw bad("malformed delimiter line");
     pos += 2;
-    const headEnd = body.indexOf("\r\n\r\n", pos);
-    if (headEnd < 0) throw bad("part headers do not end");
-    const headers = body.subarray(pos, headEnd).toString("utf8");
-    const end = body.indexOf(next, headEnd + 4);
+    // the part ends at the next delimiter; its headers must end before that (else the search for their end
+    // would run into the next part and take its headers and data for this one's)
+    const end = body.indexOf(next, pos);
     if (end < 0) throw bad("part is not closed by the boundary");
+    const headEnd = body.indexOf("\r\n\r\n", pos);
+    if (headEnd < 0 || headEnd + 4 > end) throw bad("part headers do not end");
+    const headers = body.subarray(pos, headEnd).toString("utf8");
     const disp = /^content-disposition:\s*form-data(.*)$/im.exec(headers)?.[1] ?? "";
     const name = /;\s*name="([^"]*)"/i.exec(disp)?.[1] ?? /;\s*name=([^;\s]+)/i.exec(disp)?.[1];
     if (name === undefined) throw bad("part without a form-data name");

@@ -12,7 +12,7 @@ import { AcousticGenerator, directPassRunner, type PassRunner } from "../pipelin
 import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic, type SemanticResult } from "../pipeline/semantic/text-to-semantic.js";
-import { normalizeText } from "../pipeline/text/normalize.js";
+import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
 import type { PromptTokens } from "../engine/prompt-cache.js";
 import { conditioningIds } from "../pipeline/acoustic/conditioning.js";
@@ -231,7 +231,7 @@ export class SpeechStream {
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
     let t0 = performance.now();
     const clean = normalizeText(text);
-    if (!/[\p{L}\p{N}]/u.test(clean)) return null;
+    if (!isSpeakable(clean)) return null;
     const ph = await this.phonemizer.phonemize(clean);
     stages.g2p_ms = performance.now() - t0;
     if (ph.ids.length === 0) return null;

@@ -21,7 +21,7 @@ import type { SessionOptions } from "../models/ort.js";
 import { Resampler } from "../pipeline/audio/resample.js";
 import { decodeWav } from "../pipeline/audio/wav.js";
 import type { Phonemizer } from "../pipeline/phonemes/g2p.js";
-import { normalizeText } from "../pipeline/text/normalize.js";
+import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 
 export interface CloneLimits {
   readonly minSpeechS: number;
@@ -189,7 +189,7 @@ export class VoiceCloner {
   /** Phonemes (IPA) of a transcript, with the server's front end; throws no_speakable_text. */
   async transcriptIpa(transcript: string): Promise<string> {
     const clean = normalizeText(transcript);
-    if (!/[\p{L}\p{N}]/u.test(clean)) throw new ServiceError("no_speakable_text", "the transcript has nothing speakable");
+    if (!isSpeakable(clean)) throw new ServiceError("no_speakable_text", "the transcript has nothing speakable");
     const { ipa } = await this.phonemizer.phonemize(clean);
     return ipa;
   }

@@ -71,7 +71,10 @@ export function decodeWav(buf: Uint8Array, opts: DecodeWavOptions = {}): { pcm: 
       for (let i = 0; i < n; i++) {
         let acc = 0;
         for (let c = 0; c < mix; c++) acc += read(base + i * stride + c * bytes);
-        pcm[i] = acc / mix;
+        // float WAVs can hold NaN or infinity (which would poison every model input downstream) and values
+        // past full scale (clipped here, as any player would)
+        if (!Number.isFinite(acc)) throw new Error(`WAV sample ${i} is not a finite number`);
+        pcm[i] = Math.max(-1, Math.min(1, acc / mix));
       }
       return { pcm, sampleRate, channels };
     }

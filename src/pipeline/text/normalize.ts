@@ -82,6 +82,11 @@ function decimal(s: string): string {
   return cardinal(i) + (f ? ` point ${digits(f)}` : "");
 }
 
+/** Whether normalized text has anything to say (a letter or a digit); `text` is already normalized. */
+export function isSpeakable(normalized: string): boolean {
+  return /[\p{L}\p{N}]/u.test(normalized);
+}
+
 export function normalizeText(text: string): string {
   let t = text
     .normalize("NFKC")
