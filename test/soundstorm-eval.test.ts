@@ -9,16 +9,18 @@ import { FIXTURE_MODEL } from "./helpers.js";
 
 const tools = ["flite", "pocketsphinx_batch"].every((t) => spawnSync("which", [t]).status === 0);
 
-test("eval soundstorm --long-streams generates that many long-form streams per voice and pools them", { skip: tools ? false : "needs flite and pocketsphinx" }, async () => {
-  const sentences = ["The cat sat on the mat.", "Open the front door.", "We walked along the beach."];
-  const r = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences, voices: ["slt"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER, longSeconds: 2, longStreams: 3 });
+test("eval soundstorm --long-streams: long-form streams per voice, no sentence in two of them, pooled", { skip: tools ? false : "needs flite and pocketsphinx" }, async () => {
+  const sentences = ["The cat sat on the mat.", "Open the front door.", "We walked along the beach.", "It is cold today.",
+    "She reads a book.", "The bus was late.", "Close the window."];
+  // ten 2 s streams cannot be cut from seven sentences without reusing one: fewer streams are made
+  const r = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences, voices: ["slt"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER, longSeconds: 2, longStreams: 10 });
   const long = r.long?.slt;
   assert.ok(long);
-  assert.equal(long.streams, 3);
-  assert.ok(long.windows >= 3, `${long.windows} windows for 3 streams`);
-  // each stream is at least 2 s of flite audio's units, so at least ~6 s in all; crops are 3 s of each stream
-  assert.ok(long.seconds >= 5, `${long.seconds} s`);
-  assert.ok(long.crops >= 3, `${long.crops} crops`);
+  assert.ok(long.streams >= 2 && long.streams <= 7, `${long.streams} streams`);
+  assert.ok(long.windows >= long.streams, `${long.windows} windows for ${long.streams} streams`);
+  // each stream is at least 2 s of flite audio's units; crops are 3 s of each stream
+  assert.ok(long.seconds >= 2 * long.streams - 1, `${long.seconds} s`);
+  assert.ok(long.crops >= long.streams, `${long.crops} crops`);
   assert.ok(long.same_voice >= 0 && long.same_voice <= 1);
   assert.ok(Number.isFinite(long.wer) && Number.isFinite(long.short_wer));
   // the same streams' words, so the pooled difference is the difference of the pooled rates (to rounding)
