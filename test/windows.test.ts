@@ -37,3 +37,11 @@ test("the first-window cap applies at a stream's start, and mid-stream only when
   assert.deepEqual(urgent.windows, [{ tail: 50, n: 25 }, { tail: 50, n: 75 }], "urgent: short first window, then the rest");
   assert.equal(r.codes.length, 100 * Q);
 });
+
+test("tailFrames 0 conditions no window on the one before (slice(-0) would have kept everything)", async () => {
+  const r = recorder();
+  const tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+  await generateInWindows(r.gen, voice, tail, new Int32Array(900), { ...opts, tailFrames: 0 });
+  assert.deepEqual(r.windows.map((w) => w.tail), r.windows.map(() => 0));
+  assert.equal(tail.semantic.length, 0);
+});

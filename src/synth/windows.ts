@@ -92,8 +92,9 @@ export async function generateInWindows(
     windows++;
     codes.set(res.acoustic, done * Q);
     if (o.onWindow) await o.onWindow(res.acoustic);
-    tail.semantic = concatI32(tail.semantic, part).slice(-o.tailFrames);
-    tail.acoustic = concatI32(tail.acoustic, res.acoustic).slice(-o.tailFrames * Q);
+    // slice(-0) would keep everything: a tail of 0 frames is no tail
+    tail.semantic = o.tailFrames > 0 ? concatI32(tail.semantic, part).slice(-o.tailFrames) : new Int32Array(0);
+    tail.acoustic = o.tailFrames > 0 ? concatI32(tail.acoustic, res.acoustic).slice(-o.tailFrames * Q) : new Int32Array(0);
     done += n;
   }
   return { codes, passes, windows };

@@ -110,7 +110,10 @@ export async function decodeMaskGit(
           conf[f] = -Math.log(sum) + (noise > 0 ? noise * rng.gumbel() : 0);
           continue;
         }
-        // softmax(logits / temp), sample, and keep log p(sample)
+        // softmax(logits / temp), sample, and rank by log p(sample) under that same tempered distribution.
+        // MaskGIT's reference ranks by the untempered probability and anneals noise with (i+1)/S (schedule.ts
+        // uses i/S); the defaults (temperature 1 -> 0.3, noise_scale 4.5) were chosen with this ranking, so it
+        // stays; models/training/sstrain/soundstorm/generate.py does the same
         let sum = 0;
         for (let k = 0; k < K; k++) {
           const p = Math.exp((logits[base + k] - max) / temp);

@@ -29,8 +29,9 @@ def sample_codes(model: SoundStorm, sem: torch.Tensor, grid: torch.Tensor, pad: 
                  schedule: list[int], gen: torch.Generator, t_start: float = 1.0, t_end: float = 0.3,
                  noise_scale: float = 4.5) -> torch.Tensor:
     """MaskGIT decoding of every masked cell of grid [B,T,Q] (mask id = codebook), level by level, as
-    src/pipeline/acoustic/maskgit.ts does: sample with a temperature annealed downwards, rank by
-    log-probability plus annealed Gumbel noise within the level's still-masked cells, keep
+    src/pipeline/acoustic/maskgit.ts does: sample with a temperature annealed downwards, rank by the
+    sample's log-probability under that tempered distribution plus annealed Gumbel noise (scale (1 - i/S))
+    within the level's still-masked cells, keep
     floor(n cos(pi/2 (i+1)/S)) masked after step i, argmax on the last step."""
     mask_id = model.cfg.mask_id
     grid = grid.clone()
@@ -52,8 +53,9 @@ def sample_codes(model: SoundStorm, sem: torch.Tensor, grid: torch.Tensor, pad: 
             if temp <= 0:                                                       # greedy, as maskgit.ts
                 tok = logp.argmax(-1)
             else:
-                probs = torch.softmax(logits.float() / temp, -1)
-                tok = torch.multinomial(probs.view(-1, probs.shape[-1]), 1, generator=gen).view(B, T)
+                # ranked, as maskgit.ts ranks them, by the log-probability under the distribution sampled from
+                logp = torch.log_softmax(logits.float() / temp, -1)
+                tok = torch.multinomial(logp.exp().view(-1, logp.shape[-1]), 1, generator=gen).view(B, T)
             u = torch.rand(B, T, generator=gen).clamp(1e-9, 1 - 1e-9)
             conf = logp.gather(-1, tok[..., None]).squeeze(-1) + noise_scale * (1 - i / S) * -torch.log(-torch.log(u))
             conf = conf.masked_fill(~open_, -math.inf)

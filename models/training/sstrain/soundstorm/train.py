@@ -119,7 +119,10 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
         w = data.weights(i)
         if rng.random() < prompt_prob:  # another utterance of the same speaker first, as a voice prompt
             pool = data.by_speaker[data.speaker[i]]
-            s0, a0 = data.utt(pool[int(rng.integers(len(pool)))])
+            j = int(pool[int(rng.integers(len(pool)))])
+            if j == i and len(pool) > 1:  # never the target itself: its own end would be a copy shortcut
+                j = int(pool[int(rng.integers(len(pool)))])
+            s0, a0 = data.utt(j)
             k = int(rng.integers(50, 200))
             s0, a0 = s0[-k:], a0[-k:]
             join[b] = len(s0)
