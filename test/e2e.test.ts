@@ -193,9 +193,10 @@ test("realtime pacing: audio is never more than the lead (300 ms) ahead of real 
   const done = await c.nextEvent("context_done", "rt", 60_000);
   assert.equal(arrivals.length, done.summary.frames_sent);
   assert.ok(arrivals.length > 30);
-  // frame i plays at t0 + 20 i (or later); it may arrive at most 300 ms before that (60 ms slack for timers on a busy machine)
+  // frame i plays at t0 + 20 i (or later); it may arrive at most 300 ms before that (100 ms slack: the client shares
+  // this process's event loop with the server, and on a loaded machine frame 0's own arrival can be seen late)
   const t0 = arrivals[0];
-  for (let i = 0; i < arrivals.length; i++) assert.ok(arrivals[i] >= t0 + 20 * i - 300 - 60, `frame ${i} arrived ${(t0 + 20 * i - arrivals[i]).toFixed(0)} ms early`);
+  for (let i = 0; i < arrivals.length; i++) assert.ok(arrivals[i] >= t0 + 20 * i - 300 - 100, `frame ${i} arrived ${(t0 + 20 * i - arrivals[i]).toFixed(0)} ms early`);
   // and the whole context took at least its audio duration minus the lead
   assert.ok(arrivals.at(-1)! - t0 >= done.summary.audio_seconds * 1000 - 300 - 40);
   c.close();
