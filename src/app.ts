@@ -44,7 +44,7 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
   // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
   const stream = synth.openStream(synth.voices[0], 0);
   await stream.synthesize("Ready.");
-  await stream.finish();
+  await stream.flush();
   return { synth, models };
 }
 

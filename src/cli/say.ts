@@ -27,7 +27,7 @@ export async function synthesizeToFile(synth: Synthesizer, text: string, o: SayO
     const r = await stream.synthesize(chunk.text);
     if (r) pcmParts.push(r.pcm);
   }
-  pcmParts.push(await stream.finish());
+  pcmParts.push(await stream.flush());
   const pcm = new Float32Array(pcmParts.reduce((a, p) => a + p.length, 0));
   let off = 0;
   for (const p of pcmParts) { pcm.set(p, off); off += p.length; }

@@ -98,7 +98,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
       if (r) emit(r.pcm);
     }
     if (!signal.aborted) {
-      emit(await stream.finish());
+      emit(await stream.flush());
       for (const p of out.finish()) body.write(p.bytes);
     }
     return { audioSeconds: samples / synth.manifest.audio.sample_rate };

@@ -137,7 +137,7 @@ export class SynthesisContext {
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
     // the codec holds back its last frames for the next chunk's right context: a flush is a pause, send them
-    this.work = this.work.then(async () => { await this.sendHeldBack(); });
+    this.work = this.work.then(() => this.sendHeldBack());
   }
 
   end(): void {
@@ -323,22 +323,20 @@ export class SynthesisContext {
     return this.firstSentAt + (1000 * this.audioSamples) / sr;
   }
 
-  /** Decode and send the frames the codec holds back for right context (false if the context failed). */
-  private async sendHeldBack(): Promise<boolean> {
-    if (this.closed) return false;
+  /** Decode and send the frames the codec holds back for right context (a failure closes the context). */
+  private async sendHeldBack(): Promise<void> {
+    if (this.closed) return;
     try {
       const held = await this.stream.flush({ signal: this.abort.signal, priority: this.deadline(this.clock.now()) });
-      if (this.closed) return false;
-      this.sendPcm(held);
-      return true;
+      if (!this.closed) this.sendPcm(held);
     } catch (e) {
       this.fail(e);
-      return false;
     }
   }
 
   private async finish(): Promise<void> {
-    if (!(await this.sendHeldBack())) return;
+    await this.sendHeldBack();
+    if (this.closed) return;
     this.sendPayloads(this.output.finish(), true);
     const { metrics } = this.deps;
     const done = this.doneEvent(false);

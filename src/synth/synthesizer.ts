@@ -49,7 +49,7 @@ export interface SynthesisOptions {
 }
 
 export interface ChunkAudio {
-  /** PCM that is final now (the codec may hold back a few frames until the next chunk, flush() or finish()). */
+  /** PCM that is final now (the codec may hold back a few frames until the next chunk or flush()). */
   readonly pcm: Float32Array;
   /** Codec frames generated for this chunk. */
   readonly frames: number;
@@ -319,16 +319,11 @@ export class SpeechStream {
     return out;
   }
 
-  /** The audio the codec holds back for right context, now: at a flush (the client wants everything so far
-   * audible; later chunks continue after it) and at the end of the stream. Frames returned here are decoded
+  /** The audio the codec holds back for right context, now: at the end of the stream, and at a flush (the
+   * client wants everything so far audible; later chunks continue after it). Frames returned here are decoded
    * without their right context, so call it only where the stream pauses, not after every chunk. */
   async flush(run?: RunOptions): Promise<Float32Array> {
     return this.codec.flush(run);
-  }
-
-  /** The held-back audio at the end of the stream (the same as a last flush). */
-  async finish(run?: RunOptions): Promise<Float32Array> {
-    return this.flush(run);
   }
 }
 

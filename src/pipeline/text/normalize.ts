@@ -82,7 +82,7 @@ function decimal(s: string): string {
   return cardinal(i) + (f ? ` point ${digits(f)}` : "");
 }
 
-/** Whether normalized text has anything to say (a letter or a digit); `text` is already normalized. */
+/** Whether text already through normalizeText has anything to say (a letter or a digit). */
 export function isSpeakable(normalized: string): boolean {
   return /[\p{L}\p{N}]/u.test(normalized);
 }
