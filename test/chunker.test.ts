@@ -66,3 +66,35 @@ test("long runs of punctuation with no space after them are cut like any long wo
     for (const ch of out) assert.equal(text.slice(ch.charOffset, ch.charOffset + ch.text.length), ch.text);
   }
 });
+
+test("no cut after an abbreviation's full stop, initials or dotted letters; real sentence ends still cut", () => {
+  const cut = (text: string) => { const c = new TextChunker(P); return [...c.push(text), ...c.flush()].map((x) => x.text); };
+  assert.deepEqual(cut("Please see the item No. 5 on the list, which is long. And more."),
+    ["Please see the item No. 5 on the list,", "which is long. And more."]);
+  assert.deepEqual(cut("Our office in the U.S. opens at 9 a.m. every day. Then we close."),
+    ["Our office in the U.S. opens at 9 a.m. every day.", "Then we close."]);
+  assert.deepEqual(cut("Ask Dr. Jones and J. Smith about it now. Fine."), ["Ask Dr. Jones and J. Smith about it now.", "Fine."]);
+  // lower-case "no" and the pronoun "I" end sentences
+  assert.deepEqual(cut("He said no. Then he left the room again. Gone."), ["He said no.", "Then he left the room again. Gone."]);
+  assert.deepEqual(cut("And so did I. Then we went home for good. Bye."), ["And so did I.", "Then we went home for good. Bye."]);
+});
+
+test("typographic closing quotes stay with their sentence and do not block the cut", () => {
+  const c = new TextChunker({ ...P, firstMinChars: 5 });
+  assert.deepEqual(c.push("\u201cStop.\u201d He turned around slowly").map((x) => x.text), ["\u201cStop.\u201d"]);
+});
+
+test("at the delay deadline a trailing number, amount, time or title waits for the next word, once", () => {
+  const c = new TextChunker(P);
+  c.push("They raised $1.5 ");
+  assert.ok(c.holdsWholeWord);
+  assert.deepEqual(c.flushWords().map((x) => x.text), ["They raised"]);
+  assert.deepEqual(c.push("million in funding."), []);
+  assert.deepEqual(c.flush().map((x) => x.text), ["$1.5 million in funding."]);
+  const d = new TextChunker(P);
+  d.push("Please call Dr. ");
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["Please call"]);
+  // alone, it goes at the next deadline
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["Dr."]);
+  assert.equal(d.holdsWholeWord, false);
+});

@@ -52,3 +52,38 @@ test("numbers past 15 digits are read digit by digit from the text, never rounde
   // up to 15 digits still in words
   assert.equal(normalizeText("999999999999999"), "nine hundred ninety-nine trillion nine hundred ninety-nine billion nine hundred ninety-nine million nine hundred ninety-nine thousand nine hundred ninety-nine");
 });
+
+test("decimal commas, minus signs, codes, phone numbers, ranges, units and am/pm are read as meant", () => {
+  const cases: [string, string][] = [
+    ["Der Preis: €2,99", "Der Preis: two euros and ninety-nine cents"],
+    ["$1,200.50", "one thousand two hundred dollars and fifty cents"],
+    ["up 1,5%", "up one point five percent"],
+    ["It was -5 degrees", "It was minus five degrees"],
+    ["ZIP 02134 or 007", "ZIP zero two one three four or zero zero seven"],
+    ["call 555-1234 now", "call five five five, one two three four now"],
+    ["5-10 people, won 3\u20132", "five to ten people, won three to two"],
+    ["5kg and 1 kg, 100 MB", "five kilograms and one kilogram, one hundred megabytes"],
+    ["a 5G phone in 3D", "a five G phone in three D"],
+    ["at 10am or 9 a.m. tomorrow", "at ten a m or nine a m tomorrow"],
+    ["We met at 9 a.m.", "We met at nine a m."],
+    ["the 90s and COVID19", "the nineties and COVID nineteen"],
+  ];
+  for (const [input, want] of cases) assert.equal(normalizeText(input), want, input);
+});
+
+test("fractions only where they are fractions; vulgar fraction characters", () => {
+  assert.equal(normalizeText("open 24/7, a 50/50 chance, 3/4 cup"), "open twenty-four seven, a fifty fifty chance, three quarters cup");
+  assert.equal(normalizeText("½ cup and 1½ cups"), "one half cup and one and one half cups");
+});
+
+test("emoji, CJK and lone surrogates are dropped, not spelled out; Roman numerals after names and 'War'", () => {
+  assert.equal(normalizeText("Hi \u{1F600} there \u2764\uFE0F \u{1F44D}\u{1F3FD}"), "Hi there");
+  assert.equal(normalizeText("\u4f60\u597d"), "");
+  assert.equal(normalizeText("Hello \ud83d world a\udc00b"), "Hello world a b");
+  assert.equal(normalizeText("World War II and Henry VIII, not IIII"), "World War two and Henry the eighth, not IIII");
+});
+
+test("a sentence-final abbreviation keeps its full stop; a mid-sentence one does not", () => {
+  assert.equal(normalizeText("apples, etc. Then pears etc. and plums"), "apples, et cetera. Then pears et cetera and plums");
+  assert.equal(normalizeText("John Smith Jr. He left."), "John Smith Junior. He left.");
+});

@@ -57,3 +57,8 @@ test("timing errors count only correctly recognized words, matched in order", as
     { word: "sat", start: 0.31, end: 0.52 }, { word: "down(2)", start: 0.5, end: 0.75 }];
   assert.deepEqual(timingErrors(ours, asr).map(Math.round), [20, 0, 10, 20, 0, 50]);
 });
+
+test("written words keep combining marks, thousands commas and ampersands inside them", () => {
+  assert.deepEqual(writtenWords("We hired 1,000,000 people at AT&T, a nai\u0308ve plan.").map((w) => w.word),
+    ["We", "hired", "1,000,000", "people", "at", "AT&T", "a", "nai\u0308ve", "plan"]);
+});

@@ -172,7 +172,11 @@ export class SynthesisContext {
       if (this.state !== "open") return;
       // the listener has plenty to play: cutting now would only make a short chunk; wait for a boundary
       if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer();
-      else this.enqueue(this.chunker.flushWords());
+      else {
+        this.enqueue(this.chunker.flushWords());
+        // a number or title kept back for the word after it goes out at the next deadline if nothing follows
+        if (this.chunker.holdsWholeWord) this.armDelayTimer();
+      }
     }, maxDelayMs, true);
   }
 

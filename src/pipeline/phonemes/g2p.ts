@@ -6,27 +6,39 @@
  */
 import { phonemize } from "phonemizer";
 import type { ServingManifest } from "../../models/manifest.js";
+import { isAbbreviationPeriod } from "../text/abbreviations.js";
 
 export interface PhonemeSequence {
   readonly ipa: string;
   readonly ids: Int32Array;
 }
 
-const CLAUSE_PUNCT = /[.,!?;:]+(?=\s|$)/g;
+// A clause ends at marks followed by a space or the end, with any closing quotes or brackets after them.
+const CLAUSE_END = /([.,!?;:]+)["')\]\u201d\u2019\u00bb]*(?=\s|$)/g;
 
 /**
- * Text -> IPA with clause punctuation put back (espeak drops it). Training data is
- * phonemized by this same function (`soundstorm prepare phonemes`), so the models
- * see exactly the symbols the server will feed them.
+ * Text -> IPA with clause punctuation put back (espeak drops it). The text is cut at its own clause marks
+ * (not after abbreviations: "U.S.", "Dr.") and each piece phonemized alone, so each mark lands on its own
+ * clause even where espeak splits a piece further (at a dash, or a full stop before a quote): those inner
+ * splits get a comma. Training data is phonemized by this same function (`soundstorm prepare phonemes`),
+ * so the models see the symbols the server will feed them.
  */
 export async function textToIpa(text: string, lang: string): Promise<string> {
-  const clauses = await phonemize(text, lang);
-  const puncts = [...text.matchAll(CLAUSE_PUNCT)].map((m) => m[0][m[0].length - 1]);
+  const pieces: { text: string; mark: string }[] = [];
+  let from = 0;
+  for (const m of text.matchAll(CLAUSE_END)) {
+    const end = m.index + m[0].length;
+    // the text's last full stop ends it, abbreviation or not ("... from Mount St.")
+    if (m[1] === "." && text.slice(end).trim() && isAbbreviationPeriod(text, m.index)) continue;
+    pieces.push({ text: text.slice(from, end), mark: m[1][m[1].length - 1] });
+    from = end;
+  }
+  if (text.slice(from).trim()) pieces.push({ text: text.slice(from), mark: "" });
   const parts: string[] = [];
-  clauses.forEach((c, i) => {
-    const p = puncts[i] ?? (i < clauses.length - 1 ? "," : "");
-    parts.push(c.trim() + p);
-  });
+  for (const piece of pieces) {
+    const clauses = (await phonemize(piece.text, lang)).map((c) => c.trim()).filter(Boolean);
+    if (clauses.length) parts.push(clauses.join(", ") + piece.mark);
+  }
   return parts.join(" ").trim();
 }
 

@@ -4,11 +4,15 @@
  * (better prosody, fewer passes). Words are never split.
  */
 import type { ChunkPolicy } from "../../config.js";
+import { isAbbreviationPeriod } from "./abbreviations.js";
 
 // A run of marks is taken whole (lookahead + backreference: an atomic group), so a long run with no space after
 // it fails once instead of being retried at every length (which made "....." thousands long take seconds).
-const SENTENCE_END = /(?=([.!?…]+))\1["')\]]*(?=\s)/g;
-const PHRASE_END = /(?=([,;:—–]+|[.!?…]+))\1["')\]]*(?=\s)/g;
+// Closing quotes and brackets after the marks stay with the sentence, typographic ones (what LLMs write) included.
+const SENTENCE_END = /(?=([.!?…]+))\1["')\]\u201d\u2019\u00bb]*(?=\s)/g;
+const PHRASE_END = /(?=([,;:—–]+|[.!?…]+))\1["')\]\u201d\u2019\u00bb]*(?=\s)/g;
+
+const READ_WITH_NEXT = /^[$€£¥]?\d[\d,.:]*$/;
 
 export class TextChunker {
   private buf = "";
@@ -22,6 +26,11 @@ export class TextChunker {
    * after a cut is in no chunk, and a deadline must not run from it. */
   get pending(): number {
     return this.buf.trim().length;
+  }
+
+  /** Whether a complete word is buffered (one `flushWords` keeps back for the word after it). */
+  get holdsWholeWord(): boolean {
+    return /\S\s/.test(this.buf);
   }
 
   /** Add text; returns the chunks that are now complete. */
@@ -46,7 +55,13 @@ export class TextChunker {
   flushWords(): TextChunk[] {
     const m = /\s(?=\S*$)/.exec(this.buf);
     if (!m) return [];
-    const chunk = this.take(m.index + 1);
+    let cut = m.index + 1;
+    // A number, amount or time, or a title, is read with the word after it ("$1.5 million", "3:30 pm",
+    // "Dr. Smith"): keep it for the next chunk unless it is all there is.
+    const last = /(\S+)\s*$/.exec(this.buf.slice(0, m.index));
+    if (last && (READ_WITH_NEXT.test(last[1]) || isAbbreviationPeriod(this.buf, last.index + last[1].length - 1))
+      && this.buf.slice(0, last.index).trim()) cut = last.index;
+    const chunk = this.take(cut);
     return chunk.text ? [chunk] : [];
   }
 
@@ -75,6 +90,7 @@ export class TextChunker {
     const head = this.buf.slice(0, p.maxChars + 1);
     const earliest = (re: RegExp, min: number) => {
       for (const m of head.matchAll(re)) {
+        if (isAbbreviationPeriod(head, m.index)) continue;  // "Dr.", "U.S.", "No.": no pause, no falling tone
         const end = m.index + m[0].length;
         if (end > p.maxChars) return 0;
         if (end >= min) return end;

@@ -45,7 +45,9 @@ export function spokenGroups(symbolIds: Int32Array, durations: Int32Array, isSep
   return groups;
 }
 
-const WORD = /[\p{L}\p{N}][\p{L}\p{N}'’.\-]*/gu;
+// A word as written: combining marks stay on their letter ("nai\u0308ve"), thousands commas inside a number
+// ("1,000,000") and "&" inside a name ("AT&T") do not split it.
+const WORD = /[\p{L}\p{N}](?:[\p{L}\p{N}\p{M}'’.\-]|,(?=\p{N})|&(?=\p{L}))*/gu;
 
 /** Written words of a text with their offsets. */
 export function writtenWords(text: string): { word: string; offset: number }[] {
