@@ -123,6 +123,25 @@ test("the queue runs earliest deadline first, drops cancelled work, and one fail
   }
 });
 
+test("a call without a priority is due when submitted: it waits behind overdue work, not ahead of all of it", async () => {
+  const pool = await InferencePool.start(manifest, {
+    modelDir: FIXTURE_MODEL, graphs: ["soundstorm"], workers: 1, intraOpThreads: 1,
+    batching: { enabled: false, maxBatch: 1, maxBatchFrames: 1, maxWaitMs: 0 },
+  });
+  try {
+    const rng = new Rng(4);
+    const order: string[] = [];
+    const first = pool.passRunner(window(rng, 400, 0, 0), { priority: 0 }).then(() => { order.push("first"); });
+    const unset = pool.passRunner(window(rng, 20, 4, 0)).then(() => { order.push("unset"); });
+    const overdue = pool.passRunner(window(rng, 20, 4, 0), { priority: performance.now() - 1000 }).then(() => { order.push("overdue"); });
+    const later = pool.passRunner(window(rng, 20, 4, 0), { priority: performance.now() + 60_000 }).then(() => { order.push("later"); });
+    await Promise.all([first, unset, overdue, later]);
+    assert.deepEqual(order, ["first", "overdue", "unset", "later"]);
+  } finally {
+    await pool.close();
+  }
+});
+
 test("a crashed worker whose replacement cannot start: calls fail at once, not hang, and the pool recovers on retry", async () => {
   const pool = await InferencePool.start(manifest, {
     modelDir: FIXTURE_MODEL, graphs: ["soundstorm"], workers: 1, intraOpThreads: 1,

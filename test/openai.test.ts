@@ -4,8 +4,10 @@ import assert from "node:assert/strict";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { App } from "../src/app.js";
+import { loadSynthesizer, type App } from "../src/app.js";
 import { ffprobeCodec, startTestServer } from "./helpers.js";
+import { parseSpeechRequest, streamSpeech } from "../src/server/openai-speech.js";
+import type { Synthesizer } from "../src/synth/synthesizer.js";
 
 let app: App;
 before(async () => { app = await startTestServer(); });
@@ -68,4 +70,25 @@ test("GET /v1/voices lists the model's voices", async () => {
   const { voices } = (await r.json()) as { voices: { voice_id: string; prompt_seconds: number }[] };
   assert.deepEqual(voices.map((v) => v.voice_id).sort(), ["awb", "kal16", "rms", "slt"]);
   assert.ok(voices.every((v) => v.prompt_seconds === 3));
+});
+
+test("a speech request's model work is scheduled by its listener's deadline, on the clock WebSocket contexts use", async () => {
+  // the fixture's synthesizer, each call's options recorded
+  const { synth: real, models } = await loadSynthesizer(app.config);
+  after(() => models.dispose());
+  const priorities: number[] = [];
+  const spy = Object.create(real) as Synthesizer;
+  spy.openStream = (voice: string, seed: number) => {
+    const s = real.openStream(voice, seed);
+    const synthesize = s.synthesize.bind(s), flush = s.flush.bind(s);
+    s.synthesize = (text, o) => { priorities.push(o?.priority ?? NaN); return synthesize(text, o); };
+    s.flush = (o) => { priorities.push(o?.priority ?? NaN); return flush(o); };
+    return s;
+  };
+  const { req, format } = parseSpeechRequest(JSON.stringify({ model: "soundstorm", input: INPUT, voice: real.voices[0], response_format: "pcm" }), real);
+  const t0 = performance.now();
+  await streamSpeech(spy, app.config, req, format, { write() {}, writable: async () => {} }, new AbortController().signal);
+  assert.ok(priorities.length >= 3, "one per chunk and one for the flush");
+  for (const p of priorities) assert.ok(Number.isFinite(p) && p >= t0 - 1, `priority ${p} is a deadline on performance.now() (started ${t0})`);
+  for (let i = 1; i < priorities.length; i++) assert.ok(priorities[i] >= priorities[i - 1], "deadlines move forward as audio is made");
 });

@@ -145,7 +145,7 @@ export class InferencePool {
     if (!this.healthy) return Promise.reject(new Error("no inference worker is running (replacements failed to start; retrying)"));
     return new Promise<T>((resolve, reject) => {
       this.queue.push({
-        seq: this.seq++, priority: o?.priority ?? 1, enqueuedAt: performance.now(), graph, ...what,
+        seq: this.seq++, priority: o?.priority ?? performance.now(), enqueuedAt: performance.now(), graph, ...what,
         ...(o?.signal ? { signal: o.signal } : {}), resolve: resolve as (v: unknown) => void, reject,
       });
       this.schedulePump();

@@ -86,22 +86,28 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
     if (head.length) body.write(head);
     const stream = synth.openStream(req.voice, config.inference.defaultSeed);
     const chunker = new TextChunker(config.chunking.low);
+    const sr = synth.manifest.audio.sample_rate;
     let samples = 0;
+    let firstAudioAt: number | null = null;
     const emit = (pcm: Float32Array) => {
+      if (pcm.length && firstAudioAt === null) firstAudioAt = performance.now();
       samples += pcm.length;
       for (const p of out.push(pcm)) body.write(p.bytes);
     };
+    // Scheduled like a WebSocket context, by when its listener runs out of audio (performance.now() ms): a
+    // long request must not hold the inference pool while live streams wait.
+    const deadline = () => firstAudioAt === null ? performance.now() : firstAudioAt + (1000 * samples) / sr;
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
       await body.writable();
       if (signal.aborted) break;
-      const r = await stream.synthesize(chunk.text, { signal, speed: req.speed ?? 1 });
+      const r = await stream.synthesize(chunk.text, { signal, speed: req.speed ?? 1, priority: deadline() });
       if (r) emit(r.pcm);
     }
     if (!signal.aborted) {
-      emit(await stream.flush());
+      emit(await stream.flush({ signal, priority: deadline() }));
       for (const p of out.finish()) body.write(p.bytes);
     }
-    return { audioSeconds: samples / synth.manifest.audio.sample_rate };
+    return { audioSeconds: samples / sr };
   } finally {
     out.dispose();
   }
