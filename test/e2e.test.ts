@@ -67,7 +67,14 @@ test("text streamed in five pieces comes back as Opus whose decoded length equal
   writeFileSync(join(dir, "stream.ogg"), concat(oggFrames.map((f) => f.payload)));
   const gotOgg = ffmpegDecodedSamples(join(dir, "stream.ogg"));
   const expOgg = (doneOgg.summary.codec_frames * hop * 48000) / sr;
-  assert.ok(Math.abs(gotOgg - expOgg) <= 960, `ogg decoded ${gotOgg}, expected ${expOgg}`);
+  assert.equal(gotOgg, expOgg, "the last page's granule trims to the exact length, none lost to pre-skip");
+  // RFC 7845 granules: every decoded sample so far (960 a packet, pre-skip included); the last one trims
+  const granules = oggFrames.map((f) => {
+    const b = Buffer.from(f.payload);
+    return Number(b.readBigInt64LE(b.lastIndexOf("OggS") + 6));  // each message ends with its audio page
+  });
+  granules.slice(0, -1).forEach((g, i) => assert.equal(g, 960 * (i + 1), `page ${i}`));
+  assert.equal(granules.at(-1), start.pre_skip + expOgg);
   c.close();
 });
 

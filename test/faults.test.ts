@@ -5,9 +5,10 @@ import { spawn } from "node:child_process";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import WebSocket from "ws";
-import { buildConfig } from "../src/config.js";
+import { buildConfig, DEFAULT_CONFIG, type ConfigOverrides } from "../src/config.js";
 import { createMetrics } from "../src/metrics.js";
 import type { ServerEvent } from "../src/protocol/messages.js";
+import { decodeAudioMessage, FLAG_LAST } from "../src/protocol/audio-header.js";
 import { Admission } from "../src/server/admission.js";
 import { Connection } from "../src/session/connection.js";
 import type { Synthesizer } from "../src/synth/synthesizer.js";
@@ -65,6 +66,72 @@ test("an inference failure fails that context with a typed error and nothing els
   await waitFor((e) => e.type === "context_created" && e.context_id === "bad" && events.filter((x) => x.type === "context_created" && x.context_id === "bad").length === 2);
   conn.onClose();
   assert.equal(admission.activeContexts, 0);
+});
+
+/** One context's messages in the order the socket got them: JSON events by type, audio frames as "audio" or "last". */
+function orderedConnection(s: Synthesizer, overrides: ConfigOverrides = {}) {
+  const log: { kind: string; ev?: ServerEvent }[] = [];
+  const config = buildConfig({ modelDir: FIXTURE_MODEL }, overrides);
+  const conn = new Connection({ synth: s, config, metrics: createMetrics(), admission: new Admission(100, 100), draining: () => false,
+    principal: { id: "t", maxContexts: 100, charsPerMinute: Number.MAX_SAFE_INTEGER, maxSockets: 100 } },
+  {
+    sendJson: (e) => log.push({ kind: e.type === "error" ? `error:${(e as { code: string }).code}` : e.type, ev: e }),
+    sendBinary: (b) => log.push({ kind: decodeAudioMessage(b).header.flags & FLAG_LAST ? "last" : "audio" }),
+  });
+  const until = async (kind: string) => {
+    const t0 = Date.now();
+    while (!log.some((x) => x.kind === kind)) {
+      if (Date.now() - t0 > 30_000) throw new Error(`no ${kind}; got ${log.map((x) => x.kind).join(" ")}`);
+      await sleep(10);
+    }
+  };
+  return { conn, log, until, send: (m: unknown) => conn.onText(JSON.stringify(m)) };
+}
+
+test("an inference failure after some audio: that audio still goes out, ended by a last frame, then the error", async () => {
+  const { conn, log, until, send } = orderedConnection(faultySynth(fixture()));
+  send({ type: "create_context", context_id: "c" });
+  send({ type: "append_text", context_id: "c", text: "This first part is spoken well." });
+  send({ type: "flush", context_id: "c" });
+  send({ type: "append_text", context_id: "c", text: "Then FAIL here." });
+  send({ type: "end", context_id: "c" });
+  await until("error:inference_failed");
+  const kinds = log.map((x) => x.kind).filter((k) => k !== "context_created");
+  const audio = kinds.filter((k) => k === "audio" || k === "last");
+  assert.ok(audio.length > 10, "the first chunk's audio was delivered");
+  assert.equal(kinds.filter((k) => k === "last").length, 1);
+  assert.deepEqual(kinds.slice(-2), ["last", "error:inference_failed"], "the stream ends, then the error: nothing after it");
+  assert.ok(kinds.indexOf("chunk_metrics") < kinds.indexOf("last"), "the good chunk's metrics came before the end");
+  assert.ok(!kinds.includes("context_done"));
+  conn.onClose();
+});
+
+test("no_speakable_text keeps its place among the context's audio and names the chunk it skipped", async () => {
+  // chunks not merged, so the punctuation is a chunk of its own
+  const { conn, log, until, send } = orderedConnection(fixture(), { inference: { ...DEFAULT_CONFIG.inference, coalesce: { enabled: false, maxChars: 240 } } });
+  send({ type: "create_context", context_id: "c" });
+  send({ type: "append_text", context_id: "c", text: "Hello there, how are you today, my friend?" });
+  send({ type: "flush", context_id: "c" });
+  // while the first chunk's audio is still being paced out
+  await until("audio_start");
+  send({ type: "append_text", context_id: "c", text: " ... !!! " });
+  send({ type: "flush", context_id: "c" });
+  await sleep(300);
+  send({ type: "append_text", context_id: "c", text: "Fine, thanks." });
+  send({ type: "end", context_id: "c" });
+  await until("context_done");
+  const kinds = log.map((x) => x.kind);
+  const at = kinds.indexOf("error:no_speakable_text");
+  const skipped = (log[at].ev as { chunk_index?: number }).chunk_index!;
+  const metrics = log.map((x, i) => ({ i, x })).filter(({ x }) => x.kind === "chunk_metrics")
+    .map(({ i, x }) => ({ i, chunk: (x.ev as { chunk_index: number }).chunk_index }));
+  const order = kinds.filter((k) => k !== "audio").join(" ");
+  assert.ok(metrics.some((m) => m.chunk < skipped) && metrics.some((m) => m.chunk > skipped), order);
+  assert.ok(!metrics.some((m) => m.chunk === skipped), "the skipped chunk has no metrics");
+  for (const m of metrics) assert.equal(m.i < at, m.chunk < skipped, `chunk ${m.chunk}'s metrics on the right side of the error: ${order}`);
+  const done = log.find((x) => x.kind === "context_done")!.ev as { summary: { frames_sent: number } };
+  assert.equal(done.summary.frames_sent, kinds.filter((k) => k === "audio" || k === "last").length);
+  conn.onClose();
 });
 
 test("1,000 clients vanishing mid-generation leave no contexts, sockets, handles or memory behind", async () => {

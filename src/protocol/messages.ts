@@ -179,6 +179,7 @@ export const ErrorEvent = Type.Object({
   message: Type.String(),
   context_id: Type.Optional(Type.String()),
   retry_after_ms: Type.Optional(Type.Integer({ minimum: 0, description: "With at_capacity and rate_limited: when a retry may succeed" })),
+  chunk_index: Type.Optional(Type.Integer({ minimum: 0, description: "With no_speakable_text: the chunk skipped" })),
 }, { additionalProperties: false });
 
 export const Pong = Type.Object({

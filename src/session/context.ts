@@ -77,6 +77,8 @@ export class SynthesisContext {
   private readonly clock: Clock;
   private textChars = 0;
   private seq = 0;
+  /** Audio messages handed to the socket (a cancel drops those still queued in the pacer). */
+  private framesSent = 0;
   private chunkStarted = false;
   private firstChunkReadyAt: number | null = null;
   private ttfaMs: number | null = null;
@@ -299,7 +301,10 @@ export class SynthesisContext {
     }
     if (this.closed) return;
     if (!result) {
-      this.sendError(new ServiceError("no_speakable_text", JSON.stringify(chunk.text.slice(0, 40)), this.id));
+      // in order with the context's audio, and naming the chunk skipped
+      const err = new ServiceError("no_speakable_text", JSON.stringify(chunk.text.slice(0, 40)), this.id);
+      this.deps.metrics.errors.inc({ code: err.code });
+      this.emitJson({ ...err.toEvent(), chunk_index: chunk.index });
       return;
     }
     const elapsed = performance.now() - computeStarted;
@@ -343,11 +348,11 @@ export class SynthesisContext {
     if (this.closed) return;
     this.sendPayloads(this.output.finish(), true);
     const { metrics } = this.deps;
-    const done = this.doneEvent(false);
-    metrics.rtf.observe(done.summary.rtf);
+    metrics.rtf.observe(this.doneEvent(false).summary.rtf);
     // generation is over: release capacity now; the pacer still delivers the queued audio, then context_done
+    // (its summary made when it goes out, so frames_sent counts what was sent)
     this.close("completed");
-    this.emitJson(done);
+    this.pacer.push({ audio: false, send: () => this.deps.sink.sendJson(this.doneEvent(false)) });
   }
 
   private sendPcm(pcm: Float32Array): void {
@@ -389,6 +394,7 @@ export class SynthesisContext {
         audio: true,
         send: () => {
           this.deps.sink.sendBinary(msg);
+          this.framesSent++;
           if (first) this.firstSentAt = this.clock.now();
           if (first && this.firstChunkReadyAt !== null) {
             this.ttfaMs = this.clock.now() - this.firstChunkReadyAt;
@@ -411,22 +417,22 @@ export class SynthesisContext {
         ttfa_ms: this.ttfaMs === null ? null : round(this.ttfaMs),
         audio_seconds: round(audioSeconds, 4), audio_samples: this.audioSamples, codec_frames: this.codecFrames,
         generation_seconds: round(genS, 4), rtf: audioSeconds > 0 ? round(genS / audioSeconds, 4) : 0,
-        chunks: this.chunks, frames_sent: this.seq,
+        chunks: this.chunks, frames_sent: this.framesSent,
       },
     };
   }
 
+  /** Synthesis failed: text not yet synthesized is dropped, but audio already made still goes out, its stream
+   * ended (last-frame flag, Ogg end of stream); the error follows it, in order. */
   private fail(e: unknown): void {
     if (e instanceof DecodeAborted || this.closed) return;
     const detail = e instanceof Error ? e.message : String(e);
-    this.pacer.clear();
-    this.close("failed");
-    this.sendError(new ServiceError("inference_failed", detail, this.id));
-  }
-
-  private sendError(err: ServiceError): void {
+    this.pending.length = 0;
+    this.sendPayloads(this.output.finish(), true);
+    const err = new ServiceError("inference_failed", detail, this.id);
     this.deps.metrics.errors.inc({ code: err.code });
-    this.deps.sink.sendJson(err.toEvent());
+    this.close("failed");
+    this.emitJson(err.toEvent());
   }
 
   private close(outcome: Outcome): void {

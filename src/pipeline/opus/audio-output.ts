@@ -70,7 +70,9 @@ class OpusOutput implements AudioOutput {
   private readonly enc: OpusFrameEncoder;
   private readonly framer: Framer;
   private readonly ogg: OggOpusWriter | null;
-  private granule: number;
+  /** Packets written, and the real (unpadded) input so far in 48 kHz samples. */
+  private packets = 0;
+  private real48k = 0;
   private headersSent = false;
   private readonly ratio: number;
 
@@ -80,17 +82,19 @@ class OpusOutput implements AudioOutput {
     this.ratio = 48000 / sampleRate;
     this.info = { codec: "opus", sampleRate: 48000, inputSampleRate: sampleRate, preSkip: this.enc.preSkip48k, frameDuration48k: 960 };
     this.ogg = ogg ? new OggOpusWriter(serial, this.enc.preSkip48k, sampleRate) : null;
-    this.granule = this.enc.preSkip48k;
   }
 
   private wrap(packet: Uint8Array, real: number, last: boolean): AudioPayload {
+    this.packets++;
+    this.real48k += Math.round(real * this.ratio);
     if (!this.ogg) return { bytes: packet, samples: real };
-    this.granule += Math.round(real * this.ratio);
-    // a page's granule is the end of its last complete sample; intermediate pages carry full frames
+    // RFC 7845: a page's granule counts every decoded sample so far, pre-skip included (960 a packet); only
+    // the last page's is shorter, pre-skip plus the real samples, which trims the padding of the last frame
+    const granule = last ? this.enc.preSkip48k + this.real48k : 960 * this.packets;
     // the header pages take sequence numbers 0 and 1: write them before the first audio page
     const headers = this.headersSent ? null : this.ogg.headers();
     this.headersSent = true;
-    const page = this.ogg.audioPage([packet], this.granule, last);
+    const page = this.ogg.audioPage([packet], granule, last);
     return { bytes: headers ? concat([headers, page]) : page, samples: real };
   }
 
@@ -102,7 +106,13 @@ class OpusOutput implements AudioOutput {
 
   finish(): AudioPayload[] {
     const out: AudioPayload[] = [];
-    this.framer.finish((f, real) => out.push(this.wrap(this.enc.encode(f), real, true)));
+    this.framer.finish((f, real) => {
+      // the decoder's output lags the input by pre-skip: when the last real samples would fall past the
+      // last packet, one more packet of silence carries them out
+      const lagged = this.enc.preSkip48k + this.real48k + Math.round(real * this.ratio) > 960 * (this.packets + 1);
+      out.push(this.wrap(this.enc.encode(f), real, !lagged));
+      if (lagged) out.push(this.wrap(this.enc.encode(new Float32Array(f.length)), 0, true));
+    });
     return out;
   }
 
