@@ -13,7 +13,9 @@ import { Authenticator, sha256Hex, SUBPROTOCOL } from "../src/server/auth.js";
 import { startTestServer, TestClient } from "./helpers.js";
 
 const KEY = "test-key-alpha";
-const KEYS = [{ id: "alpha", sha256: sha256Hex(KEY), maxContexts: 1, charsPerMinute: 120, maxSockets: 2 }];
+const KEY_B = "test-key-beta";
+const KEYS = [{ id: "alpha", sha256: sha256Hex(KEY), maxContexts: 1, charsPerMinute: 120, maxSockets: 2 },
+  { id: "beta", sha256: sha256Hex(KEY_B), maxContexts: 2, charsPerMinute: 40, maxSockets: 2 }];
 
 test("authenticator: loopback only without keys; key, subprotocol and token with keys", () => {
   const none = new Authenticator([], 60);
@@ -79,6 +81,25 @@ test("with keys configured: refused without a key (401), accepted with one, per-
   assert.equal(await upgradeStatus(url, { headers: { authorization: `Bearer ${KEY}` } }), 429);
   a.close();
   b.close();
+});
+
+test("POST /v1/audio/speech takes a ?token= like every /v1/ route; a key over its budget gets 429 with when to retry", async () => {
+  const base = `http://127.0.0.1:${app.port}`;
+  const tok = await fetch(`${base}/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${KEY_B}` } });
+  const { token } = (await tok.json()) as { token: string };
+  const speech = (input: string, query = `?token=${encodeURIComponent(token)}`) => fetch(`${base}/v1/audio/speech${query}`, {
+    method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "soundstorm", input, voice: "slt", response_format: "pcm" }),
+  });
+  assert.equal((await speech("Hi there.", "")).status, 401);
+  const ok = await speech("Hi there.");
+  assert.equal(ok.status, 200);
+  await ok.arrayBuffer();
+  const limited = await speech("This one is far longer than the budget.");
+  assert.equal(limited.status, 429);
+  const body = (await limited.json()) as { error: { code: string; retry_after_ms: number } };
+  assert.equal(body.error.code, "rate_limited");
+  assert.ok(body.error.retry_after_ms > 0);
+  assert.equal(limited.headers.get("retry-after"), String(Math.max(1, Math.ceil(body.error.retry_after_ms / 1000))));
 });
 
 test("a key over its limits gets typed errors", async () => {

@@ -109,9 +109,16 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   const reply = (res: uWS.HttpResponse, status: string, body: string, type = "text/plain; charset=utf-8") => {
     res.cork(() => res.writeStatus(status).writeHeader("content-type", type).end(body));
   };
-  /** HTTP APIs answer errors as {"error":{"code","message"}} with the codes of the error table. */
-  const replyError = (res: uWS.HttpResponse, status: string, code: ErrorCode, message: string) =>
-    reply(res, status, JSON.stringify({ error: { code, message } }) + "\n", "application/json");
+  /** HTTP APIs answer errors as {"error":{"code","message"}} with the codes of the error table; a refusal that
+   * passes with time (at_capacity, rate_limited) also says when: `retry_after_ms` and a Retry-After header. */
+  const replyError = (res: uWS.HttpResponse, status: string, code: ErrorCode, message: string, retryAfterMs?: number) => {
+    const body = JSON.stringify({ error: { code, message, ...(retryAfterMs !== undefined ? { retry_after_ms: retryAfterMs } : {}) } }) + "\n";
+    res.cork(() => {
+      res.writeStatus(status).writeHeader("content-type", "application/json");
+      if (retryAfterMs !== undefined) res.writeHeader("retry-after", String(Math.max(1, Math.ceil(retryAfterMs / 1000))));
+      res.end(body);
+    });
+  };
 
   app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
   app.get("/readyz", (res) => {
@@ -200,12 +207,12 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     let finished = false;
     res.onAborted(() => { abort.abort(); finished = true; });
     const address = peerAddress(res, req);
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "", remoteAddress: address });
+    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: address });
     const fail = (status: string, err: ServiceError) => {
       if (finished) return;
       finished = true;
       metrics.errors.inc({ code: err.code });
-      replyError(res, status, err.code, err.message);
+      replyError(res, status, err.code, err.message, err.retryAfterMs);
     };
     if (!r.ok) {
       if (!finished) { finished = true; replyError(res, r.status, authCode(r.status), r.reason); }
