@@ -90,7 +90,8 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
     async drain(deadlineMs = config.shutdown.drainTimeoutS * 1000) {
       server.startDrain();
       const until = Date.now() + deadlineMs;
-      const busy = () => server.admission.activeContexts + server.liveContexts();
+      // open WebSocket contexts (generating or pacing out audio) and HTTP speech requests, each counted once
+      const busy = () => server.liveContexts() + server.speechRequests;
       while (busy() > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
       const unfinished = busy();
       await close();

@@ -7,7 +7,7 @@ import { resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
-import type { LatencyProfile, OutputFormat } from "./protocol/messages.js";
+import { LATENCY_PROFILES, OUTPUT_FORMATS, type LatencyProfile, type OutputFormat } from "./protocol/messages.js";
 import type { ApiKeyConfig } from "./server/auth.js";
 
 /** Chunking schedule for one latency profile (characters of text). */
@@ -352,11 +352,22 @@ function validate(c: ServerConfig): void {
   if (l.maxFrameBytes < l.maxMessageBytes) bad("maxFrameBytes below maxMessageBytes");
   if (l.maxTextCharsPerMessage > l.maxTextCharsPerContext) bad("maxTextCharsPerMessage exceeds maxTextCharsPerContext");
   if (l.maxContextsPerSocket > 65536) bad("maxContextsPerSocket above 65536 (context index is 16-bit)");
+  // uWS aborts the process (not a catchable error) on other idle timeouts
+  if (l.idleTimeoutS < 8 || l.idleTimeoutS > 960) bad("limits.idleTimeoutS must be 8-960 (uWebSockets.js' range)");
+  if (l.slowConsumerBytes > l.maxBackpressureBytes) bad("limits.slowConsumerBytes above maxBackpressureBytes (the warning could never come first)");
+  if (!(OUTPUT_FORMATS as readonly string[]).includes(c.defaultFormat)) bad(`defaultFormat must be one of ${OUTPUT_FORMATS.join(", ")}`);
+  if (!(LATENCY_PROFILES as readonly string[]).includes(c.defaultLatency)) bad(`defaultLatency must be one of ${LATENCY_PROFILES.join(", ")}`);
+  if (!["realtime", "burst"].includes(c.pacing.default)) bad("pacing.default must be realtime or burst");
+  if (!(c.pacing.leadMs >= 0 && Number.isFinite(c.pacing.leadMs))) bad("pacing.leadMs must be a finite number >= 0");
+  if (!Number.isInteger(c.opusBitrate) || c.opusBitrate < 6000 || c.opusBitrate > 510_000) bad("opusBitrate must be an integer 6000-510000 (Opus' range)");
+  if (!Number.isInteger(c.auth.tokenTtlS) || c.auth.tokenTtlS <= 0) bad("auth.tokenTtlS must be a positive integer");
   for (const [name, p] of Object.entries(c.chunking)) {
     if (!(p.firstMinChars > 0 && p.firstMinChars <= p.maxChars && p.minChars <= p.phraseChars && p.phraseChars <= p.maxChars)) {
       bad(`chunking.${name} must satisfy 0 < firstMinChars <= maxChars and minChars <= phraseChars <= maxChars`);
     }
     if (!Number.isInteger(p.firstWindowFrames) || p.firstWindowFrames < 0) bad(`chunking.${name}.firstWindowFrames must be an integer >= 0`);
+    if (!(p.maxDelayMs >= 0 && Number.isFinite(p.maxDelayMs))) bad(`chunking.${name}.maxDelayMs must be a finite number >= 0`);
+    if (!(p.holdAheadMs >= 0 && Number.isFinite(p.holdAheadMs))) bad(`chunking.${name}.holdAheadMs must be a finite number >= 0 (0: never hold)`);
   }
   if (!Number.isInteger(c.opusComplexity) || c.opusComplexity < 0 || c.opusComplexity > 10) bad("opusComplexity must be an integer 0-10");
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");

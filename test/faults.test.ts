@@ -211,6 +211,19 @@ test("a client that stops reading is warned (slow_consumer), then closed with 40
   }
 });
 
+test("a drain that runs out of time reports each unfinished context once", async () => {
+  const app = await startTestServer();
+  const c = await TestClient.connect(app.port);
+  c.send({ type: "create_context", context_id: "idle" });
+  await c.nextEvent("context_created", "idle");
+  c.send({ type: "create_context", context_id: "busy" });
+  c.send({ type: "append_text", context_id: "busy", text: "This one is talking while the server drains." });
+  await c.nextEvent("context_created", "busy");
+  const { unfinished } = await app.drain(100);
+  assert.equal(unfinished, 2);
+  c.close();
+});
+
 test("SIGTERM drains: readiness false, new sockets refused, running context finishes, exit 0", async () => {
   const child = spawn(process.execPath, ["bin/soundstorm.js", "serve", "--port", "0", "--host", "127.0.0.1", "--model", FIXTURE_MODEL], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

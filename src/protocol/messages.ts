@@ -17,9 +17,8 @@ export const OutputFormat = Type.Union(OUTPUT_FORMATS.map((f) => Type.Literal(f)
   description: "opus: one raw 20 ms Opus packet per binary message; ogg_opus: Ogg pages (RFC 7845); pcm_s16le: 20 ms of mono little-endian 16-bit PCM at the model rate; pcm_<rate>: the same at that rate; mulaw_8000 / alaw_8000: 20 ms of G.711 at 8 kHz (telephony)",
 });
 
-export const LatencyProfile = Type.Union([
-  Type.Literal("low"), Type.Literal("balanced"), Type.Literal("quality"),
-], { description: "Text chunking schedule: low starts speaking at the first phrase, quality waits for whole sentences" });
+export const LATENCY_PROFILES = ["low", "balanced", "quality"] as const;
+export const LatencyProfile = Type.Union(LATENCY_PROFILES.map((p) => Type.Literal(p)), { description: "Text chunking schedule: low starts speaking at the first phrase, quality waits for whole sentences" });
 
 // ---- client -> server ----------------------------------------------------
 

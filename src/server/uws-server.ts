@@ -62,6 +62,8 @@ export interface RunningServer {
   readonly socketCount: number;
   /** Contexts still generating or still delivering paced audio, over all sockets. */
   liveContexts(): number;
+  /** `POST /v1/audio/speech` requests being synthesized. */
+  readonly speechRequests: number;
   /** Stop listening and close every socket (1001 with server_shutting_down). */
   close(): Promise<void>;
 }
@@ -95,6 +97,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   // with the guard, TLS ends there and uWS speaks plain HTTP on loopback
   const app = config.tls && !guarded ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uWS.App();
   const guardSecret = Buffer.from(randomBytes(16).toString("hex"));
+  let speechRequests = 0;
   /** Who is on the other end: the socket's address, or behind the guard the one its header carries.
    * Behind the guard a request without a valid header did not come through it (it went straight to
    * the loopback-only port): it gets an address that is not loopback, so it is refused without keys. */
@@ -274,6 +277,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         },
       };
       metrics.activeContexts.inc();
+      speechRequests++;
       streamSpeech(synth, config, parsed.req, parsed.format, body, abort.signal).then(
         ({ audioSeconds }) => {
           metrics.audioSeconds.inc(audioSeconds);
@@ -286,6 +290,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
           if (started) { if (!finished) { finished = true; res.close(); } } else fail("500 Internal Server Error", new ServiceError("inference_failed", String((e as Error).message)));
         },
       ).finally(() => {
+        speechRequests--;
         metrics.activeContexts.dec();
         admission.closeContext(r.principal);
       });
@@ -474,6 +479,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         port: guard ? guard.port : uWS.us_socket_local_port(listenSocket),
         admission,
         get socketCount() { return sockets.size; },
+        get speechRequests() { return speechRequests; },
         liveContexts() {
           let n = 0;
           for (const ws of sockets) n += ws.getUserData().conn?.openContexts ?? 0;
