@@ -61,6 +61,8 @@ export class ServiceError extends Error {
   readonly code: ErrorCode;
   readonly contextId?: string;
   readonly retryAfterMs?: number;
+  /** A refused append_text: the context's text length (UTF-16) when it arrived, where its text would have gone. */
+  textOffset?: number;
 
   constructor(code: ErrorCode, detail?: string, contextId?: string, retryAfterMs?: number) {
     super(detail ? `${ERRORS[code].message}: ${detail}` : ERRORS[code].message);
@@ -70,11 +72,12 @@ export class ServiceError extends Error {
     this.retryAfterMs = retryAfterMs;
   }
 
-  toEvent(): { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number } {
-    const ev: { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number } =
+  toEvent(): { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number; text_offset?: number } {
+    const ev: { type: "error"; code: ErrorCode; message: string; context_id?: string; retry_after_ms?: number; text_offset?: number } =
       { type: "error", code: this.code, message: this.message };
     if (this.contextId !== undefined) ev.context_id = this.contextId;
     if (this.retryAfterMs !== undefined) ev.retry_after_ms = this.retryAfterMs;
+    if (this.textOffset !== undefined) ev.text_offset = this.textOffset;
     return ev;
   }
 }

@@ -138,6 +138,88 @@ test("errors: a refused context rejects created and done; a non-fatal error leav
   await client.close();
 });
 
+test("an id reused while an answer to its old context crosses on the wire: the new context is not failed by it", async () => {
+  const client = await connect({ url });
+  const errors: string[] = [];
+  client.on("error", (ev) => errors.push(ev.code));
+  const first = client.createContext({ contextId: "turn", pacing: "burst" });
+  first.append("Short turn.");
+  first.end();
+  await first.done;
+  // an answer about the finished context (as a cancel that crossed its context_done gets) arrives as the id is reused
+  first.cancel();
+  (client as unknown as { send(m: object): void }).send({ type: "cancel", context_id: "turn" });
+  const again = client.createContext({ contextId: "turn", pacing: "burst" });
+  await again.created;
+  again.append("Second turn.");
+  again.end();
+  const d = await again.done;
+  assert.equal(d.cancelled, false);
+  assert.deepEqual(errors, [], "a stale unknown_context is not reported as an error");
+  await client.close();
+});
+
+test("text the server refuses is taken out of ctx.text again, so word offsets keep pointing into it", async () => {
+  const limited = await startTestServer({
+    limits: { maxTextCharsPerMessage: 50 },
+    auth: { keys: [{ id: "k", sha256: sha256Hex("k-key"), maxContexts: 4, charsPerMinute: 50, maxSockets: 4 }] },
+  });
+  try {
+    const client = await connect({ url: `ws://127.0.0.1:${limited.port}/v1/stream`, apiKey: "k-key" });
+    const ctx = client.createContext({ pacing: "burst" });
+    const refused: string[] = [];
+    ctx.on("text_refused", (r) => refused.push(r.text));
+    const words: { word: string; char_offset: number }[] = [];
+    ctx.on("words", (ev) => words.push(...ev.words));
+    ctx.append("Alpha beta. ");
+    ctx.append("This piece is too long for the budget left. ");  // 44 more: over 50 a minute
+    ctx.append("Gamma.");
+    ctx.end();
+    await ctx.done;
+    assert.deepEqual(refused, ["This piece is too long for the budget left. "]);
+    assert.equal(ctx.text, "Alpha beta. Gamma.");
+    assert.ok(words.length >= 3);
+    for (const w of words) assert.equal(ctx.text.slice(w.char_offset, w.char_offset + w.word.length), w.word);
+    // past the context's limit: a typed error at once, nothing sent
+    const small = await startTestServer({ limits: { maxTextCharsPerMessage: 50, maxTextCharsPerContext: 60 } });
+    try {
+      const c2 = await connect({ url: `ws://127.0.0.1:${small.port}/v1/stream` });
+      const x = c2.createContext();
+      x.append("a".repeat(40));
+      assert.throws(() => x.append("b".repeat(30)), (e: unknown) => e instanceof SoundstormError && e.code === "text_too_long");
+      assert.equal(x.text.length, 40);
+      x.cancel();
+      await c2.close();
+    } finally {
+      await small.close();
+    }
+    await client.close();
+  } finally {
+    await limited.close();
+  }
+});
+
+test("misuse is refused with typed errors: wide text split by bytes, bad ping ids, non-string context ids, a failing token", async () => {
+  const wide = await startTestServer({ limits: { maxTextCharsPerMessage: 30_000, maxTextCharsPerContext: 100_000 } });
+  try {
+    const client = await connect({ url: `ws://127.0.0.1:${wide.port}/v1/stream` });
+    const ctx = client.createContext({ pacing: "burst" });
+    ctx.append("\u4e2d\u6587".repeat(12_000));  // 24,000 UTF-16 units, 72 KB of UTF-8: over the 64 KiB message limit in one
+    ctx.cancel();
+    const d = await ctx.done;
+    assert.equal(d.cancelled, true, "the socket was not closed with 1009");
+    assert.equal(client.state, "open");
+    await assert.rejects(client.ping("x".repeat(65)), (e: unknown) => e instanceof SoundstormError && e.code === "invalid_message");
+    await assert.rejects(client.ping(Number.NaN), (e: unknown) => e instanceof SoundstormError && e.code === "invalid_message");
+    assert.ok((await client.ping("ok")).rttMs >= 0);
+    assert.throws(() => client.createContext({ contextId: 5 as unknown as string }), (e: unknown) => e instanceof SoundstormError && e.code === "invalid_message");
+    await client.close();
+    await assert.rejects(connect({ url: `ws://127.0.0.1:${wide.port}/v1/stream`, token: async () => { throw new Error("no token"); } }), ConnectError);
+  } finally {
+    await wide.close();
+  }
+});
+
 test("the browser path: globalThis.WebSocket is the default, and its absence is a clear error", async () => {
   const g = globalThis as { WebSocket?: unknown };
   const saved = g.WebSocket;

@@ -179,6 +179,7 @@ export const ErrorEvent = Type.Object({
   context_id: Type.Optional(Type.String()),
   retry_after_ms: Type.Optional(Type.Integer({ minimum: 0, description: "With at_capacity and rate_limited: when a retry may succeed" })),
   chunk_index: Type.Optional(Type.Integer({ minimum: 0, description: "With no_speakable_text: the chunk skipped" })),
+  text_offset: Type.Optional(Type.Integer({ minimum: 0, description: "With text_too_long and rate_limited refusing an append_text: the context's text length (UTF-16) when it arrived; its text was not added" })),
 }, { additionalProperties: false });
 
 export const Pong = Type.Object({

@@ -226,6 +226,9 @@ export interface ContextEvents {
   done: ContextDone;
   /** Every server error about this context, whether it ends the context or not (no_speakable_text, rate_limited...). */
   error: ErrorEvent;
+  /** The server refused appended text (rate_limited, text_too_long): it was taken out of `text` again; resend it
+   * (after `retryAfterMs`) if it should still be said. */
+  text_refused: { text: string; code: string; retryAfterMs?: number };
   /** The context ended without context_done: refused at creation, inference_failed, or the socket dropped. */
   failed: SoundstormError;
 }
@@ -246,9 +249,20 @@ export type ContextState = "creating" | "open" | "done" | "failed";
 
 interface ContextHost {
   send(msg: object): void;
-  maxTextChars(): number;
+  /** The server's limits from hello (defaults before it). */
+  limits(): { perMessage: number; perContext: number; messageBytes: number };
   forget(ctx: SynthesisContext): void;
 }
+
+/** Error codes a create_context can get: before context_created, only these mean the context was refused (others
+ * with its id are answers to an earlier context of the same id, crossing on the wire). */
+const CREATE_ERRORS = new Set(["context_exists", "too_many_contexts", "unknown_voice", "at_capacity", "key_context_limit",
+  "server_shutting_down", "invalid_message", "internal_error"]);
+
+const utf8 = new TextEncoder();
+
+/** Answers to messages about a context that has just finished. */
+const STALE_ERRORS = new Set(["unknown_context", "context_ended"]);
 
 /**
  * One synthesis context. Its methods send at once (text may be appended before context_created
@@ -269,6 +283,9 @@ export class SynthesisContext extends Emitter<ContextEvents> {
   /** Resolves with context_done (also after cancel); rejects with the error that ended the context. */
   readonly done: Promise<ContextDone>;
   private inputOpen = true;
+  /** Appends on the wire, in order: where each one's text starts in `text`, and its length (a refusal names the
+   * offset, so the refused piece can be taken out again). */
+  private readonly sent: { offset: number; length: number }[] = [];
   private readonly createdD = deferred<ContextCreated>();
   private readonly doneD = deferred<ContextDone>();
   private readonly frameQueues = new Set<AsyncQueue<AudioFrame>>();
@@ -297,19 +314,41 @@ export class SynthesisContext extends Emitter<ContextEvents> {
     return this.inputOpen && !this.finished;
   }
 
-  /** Adds text (any split, mid-word too). Text over the server's per-message limit goes as several messages. */
+  /**
+   * Adds text (any split, mid-word too). Text over the server's per-message limits (characters or bytes) goes as
+   * several messages. Throws SoundstormError `text_too_long` (nothing sent) past the context's character limit.
+   */
   append(text: string): void {
     this.requireInput("append");
     if (text.length === 0) return;
-    const max = this.host.maxTextChars();
+    const limits = this.host.limits();
+    if (this.text.length + text.length > limits.perContext) {
+      throw new SoundstormError("text_too_long", `context would hold ${this.text.length + text.length} characters, limit ${limits.perContext}`, this.id);
+    }
     for (let i = 0; i < text.length;) {
-      let j = Math.min(text.length, i + max);
+      let j = Math.min(text.length, i + limits.perMessage);
+      const msg = (end: number) => ({ type: "append_text", context_id: this.id, text: text.slice(i, end) });
+      // wide characters (3 bytes in UTF-8, up to 6 escaped) can put a message over the byte limit first
+      while (j > i + 1 && utf8.encode(JSON.stringify(msg(j))).length > limits.messageBytes) j = i + Math.max(1, Math.floor((j - i) / 2));
       // never split a surrogate pair between two messages
       if (j < text.length && j > i + 1 && /[\uD800-\uDBFF]/.test(text[j - 1])) j--;
-      this.host.send({ type: "append_text", context_id: this.id, text: text.slice(i, j) });
+      this.sent.push({ offset: this.text.length + i, length: j - i });
+      this.host.send(msg(j));
       i = j;
     }
     this.text += text;
+  }
+
+  /** The server refused the append that would have started at `offset`: take its text out of `text`. */
+  private refused(offset: number, ev: ErrorEvent): void {
+    const k = this.sent.findIndex((s) => s.offset === offset);
+    if (k < 0) return;
+    const { length } = this.sent[k];
+    const piece = this.text.slice(offset, offset + length);
+    this.text = this.text.slice(0, offset) + this.text.slice(offset + length);
+    this.sent.splice(k, 1);
+    for (let m = k; m < this.sent.length; m++) this.sent[m] = { offset: this.sent[m].offset - length, length: this.sent[m].length };
+    this.emit("text_refused", { text: piece, code: ev.code, ...(ev.retry_after_ms !== undefined ? { retryAfterMs: ev.retry_after_ms } : {}) });
   }
 
   /** Synthesize the buffered text now, even mid-sentence. */
@@ -395,9 +434,11 @@ export class SynthesisContext extends Emitter<ContextEvents> {
         this.emit("done", ev);
         return;
       case "error": {
+        const offset = (ev as { text_offset?: number }).text_offset;
+        if (offset !== undefined && (ev.code === "rate_limited" || ev.code === "text_too_long")) this.refused(offset, ev);
         this.emit("error", ev);
-        // before context_created any error about it means it was not created; after, only inference_failed ends it
-        if (this.state === "creating" || ev.code === "inference_failed") this.fail(SoundstormError.fromEvent(ev));
+        // before context_created a refusal of create_context means it was not created; after, only inference_failed ends it
+        if ((this.state === "creating" && CREATE_ERRORS.has(ev.code)) || ev.code === "inference_failed") this.fail(SoundstormError.fromEvent(ev));
         return;
       }
     }
@@ -471,6 +512,8 @@ export class SoundstormClient extends Emitter<ClientEvents> {
   private readonly policy: ReconnectPolicy | null;
   private readonly contexts = new Map<string, SynthesisContext>();
   private readonly byIndex = new Map<number, SynthesisContext>();
+  /** Ids of contexts that finished lately, oldest first (bounded). */
+  private readonly finishedIds = new Set<string>();
   private readonly pings = new Map<string | number, { resolve: (v: { pong: Pong; rttMs: number }) => void; reject: (e: unknown) => void; sentAt: number }>();
   private contextSeq = 0;
   private pingSeq = 0;
@@ -486,9 +529,16 @@ export class SoundstormClient extends Emitter<ClientEvents> {
     this.policy = options.reconnect === false ? null : { ...DEFAULT_RECONNECT, ...(options.reconnect ?? {}) };
     this.host = {
       send: (msg) => this.send(msg),
-      maxTextChars: () => this.hello?.limits.max_text_chars_per_message ?? 4096,
+      limits: () => ({
+        perMessage: this.hello?.limits.max_text_chars_per_message ?? 4096,
+        perContext: this.hello?.limits.max_text_chars_per_context ?? Number.MAX_SAFE_INTEGER,
+        messageBytes: this.hello?.limits.max_message_bytes ?? 64 * 1024,
+      }),
       forget: (ctx) => {
         if (this.contexts.get(ctx.id) === ctx) this.contexts.delete(ctx.id);
+        this.finishedIds.delete(ctx.id);
+        this.finishedIds.add(ctx.id);
+        if (this.finishedIds.size > 256) this.finishedIds.delete(this.finishedIds.values().next().value as string);
         const i = ctx.index;
         if (i !== null && this.byIndex.get(i) === ctx) this.byIndex.delete(i);
       },
@@ -519,9 +569,9 @@ export class SoundstormClient extends Emitter<ClientEvents> {
    */
   createContext(o: ContextOptions = {}): SynthesisContext {
     if (this.state !== "open") throw new SoundstormError("not_connected", `cannot create a context: the client is ${this.state}`, o.contextId);
-    const id = o.contextId ?? `c${++this.contextSeq}`;
-    if (!isValidContextId(id)) {
-      throw new SoundstormError("invalid_message", `context id ${JSON.stringify(id.slice(0, 80))}: 1-${CONTEXT_ID_MAX_LENGTH} of A-Z a-z 0-9 _ . : -`);
+    const id: unknown = o.contextId ?? `c${++this.contextSeq}`;
+    if (typeof id !== "string" || !isValidContextId(id)) {
+      throw new SoundstormError("invalid_message", `context id ${JSON.stringify(typeof id === "string" ? id.slice(0, 80) : id)}: a string of 1-${CONTEXT_ID_MAX_LENGTH} of A-Z a-z 0-9 _ . : -`);
     }
     if (this.contexts.has(id)) throw new SoundstormError("context_exists", `context '${id}' is open`, id);
     const ctx = new SynthesisContext(this.host, { ...o, contextId: id });
@@ -542,6 +592,10 @@ export class SoundstormClient extends Emitter<ClientEvents> {
   ping(id?: string | number): Promise<{ pong: Pong; rttMs: number }> {
     if (this.state !== "open") return Promise.reject(new SoundstormError("not_connected", `cannot ping: the client is ${this.state}`));
     const pid = id ?? `p${++this.pingSeq}`;
+    // the server answers an id it cannot echo with invalid_message and no id: this promise would never settle
+    if (typeof pid === "number" ? !Number.isFinite(pid) : typeof pid !== "string" || pid.length > 64) {
+      return Promise.reject(new SoundstormError("invalid_message", "ping id: a string of at most 64 characters, or a finite number"));
+    }
     return new Promise((resolve, reject) => {
       this.pings.get(pid)?.reject(new SoundstormError("ping_replaced", `another ping with id ${pid} was sent`));
       this.pings.set(pid, { resolve, reject, sentAt: performance.now() });
@@ -599,7 +653,12 @@ export class SoundstormClient extends Emitter<ClientEvents> {
 
   /** One connection attempt: resolves at hello. */
   private async open(): Promise<void> {
-    const url = await this.url();
+    let url: string;
+    try {
+      url = await this.url();
+    } catch (e) {
+      throw new ConnectError(`cannot connect to ${this.options.url}: ${(e as Error).message}`);
+    }
     const protocols = [SUBPROTOCOL, ...(this.options.apiKey ? [`key.${this.options.apiKey}`] : [])];
     await new Promise<void>((resolve, reject) => {
       let ws: WebSocketLike;
@@ -739,7 +798,9 @@ export class SoundstormClient extends Emitter<ClientEvents> {
         if (ctx) {
           if (ev.type === "context_created") this.byIndex.set(ev.context_index, ctx);
           ctx.handleEvent(ev);
-        } else if (ev.type === "error") {
+        } else if (ev.type === "error" && !(id !== undefined && this.finishedIds.has(id) && STALE_ERRORS.has(ev.code))) {
+          // (an unknown_context or context_ended for a context that just finished is a cancel or append that
+          // crossed its end on the wire: harmless, not reported)
           this.emit("error", ev);
         }
       }

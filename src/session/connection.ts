@@ -94,9 +94,16 @@ export class Connection {
         return;
       case "append_text": {
         const ctx = this.get(msg.context_id);
-        // text the context would refuse anyway costs no budget
-        ctx.checkAppend(msg.text);
-        chargeChars(this.deps.admission, this.deps.principal, msg.text.length, msg.context_id);
+        try {
+          // text the context would refuse anyway costs no budget
+          ctx.checkAppend(msg.text);
+          chargeChars(this.deps.admission, this.deps.principal, msg.text.length, msg.context_id);
+        } catch (e) {
+          // where the refused text would have gone: a client can keep its copy of the text (what char_offset
+          // counts in) equal to the server's, even with later appends already on the wire
+          if (e instanceof ServiceError) e.textOffset = ctx.textLength;
+          throw e;
+        }
         ctx.append(msg.text);
         return;
       }

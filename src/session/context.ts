@@ -114,6 +114,11 @@ export class SynthesisContext {
     }
   }
 
+  /** Text appended so far (UTF-16 code units): what char_offset counts in. */
+  get textLength(): number {
+    return this.textChars;
+  }
+
   /** Throws the error `append(text)` would, without appending. */
   checkAppend(text: string): void {
     this.requireOpen();
