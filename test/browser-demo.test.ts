@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { App } from "../src/app.js";
-import { chunkEnd, PlayoutClock, segments, SendLog, wordIndexAt } from "../src/demo/timeline.js";
+import { chunkEnd, PlayoutClock, PlayoutGate, segments, SendLog, wordIndexAt } from "../src/demo/timeline.js";
 import { sha256Hex } from "../src/server/auth.js";
 import { DEMO_MODULES } from "../src/server/demo.js";
 import { startTestServer } from "./helpers.js";
@@ -77,6 +77,25 @@ test("timeline: the send that completed the first chunk, the playout clock, the 
   assert.ok(Math.abs(clock.positionMs(10.36)! - 40) < 1e-6);
   const nextUtterance = new PlayoutClock(0.1);
   assert.equal(nextUtterance.schedule(10.2, 0.02, clock.end), clock.end, "it starts after the previous one ends");
+});
+
+test("an utterance's audio waits until the one before has scheduled all of its own: no two voices at once", async () => {
+  const played: string[] = [];
+  let previousDone!: () => void;
+  const previous = new Promise<void>((r) => { previousDone = r; });
+  const first = new PlayoutGate<string>(null, (x) => played.push(x));
+  const second = new PlayoutGate<string>(previous, (x) => played.push(x));
+  first.push("a1");
+  second.push("b1");
+  first.push("a2");   // the first utterance's audio still arriving (paced)
+  second.push("b2");
+  assert.deepEqual(played, ["a1", "a2"]);
+  previousDone();
+  await previous;
+  await Promise.resolve();
+  assert.deepEqual(played, ["a1", "a2", "b1", "b2"]);
+  second.push("b3");
+  assert.deepEqual(played, ["a1", "a2", "b1", "b2", "b3"], "then at once");
 });
 
 test("GET / serves the page; /static/ serves exactly the modules it loads, whose imports stay among them", async () => {

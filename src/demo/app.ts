@@ -6,7 +6,7 @@
  * `window.soundstormDemo` exposes counters for the end-to-end test.
  */
 import { SoundstormClient, type AudioFrame, type ContextDone, type SynthesisContext, type Words } from "../sdk/client.js";
-import { chunkEnd, PlayoutClock, segments, SendLog, wordIndexAt, type TimedWord } from "./timeline.js";
+import { chunkEnd, PlayoutClock, PlayoutGate, segments, SendLog, wordIndexAt, type TimedWord } from "./timeline.js";
 
 interface DemoStats {
   state: "connecting" | "open" | "reconnecting" | "closed" | "failed";
@@ -104,9 +104,15 @@ class Utterance {
   private firstAudio = false;
   private chunk0: Words | null = null;
   done = false;
+  /** Settles once all of this utterance's audio is scheduled (decoded and queued), or it failed or was stopped. */
+  readonly settled: Promise<void>;
+  private settle!: () => void;
+  private readonly gate: PlayoutGate<{ pcm: Float32Array<ArrayBuffer>; rate: number }>;
 
-  constructor(readonly ctx: SynthesisContext, jitterMs: number) {
+  constructor(readonly ctx: SynthesisContext, jitterMs: number, previous: Utterance | null) {
     this.clock = new PlayoutClock(jitterMs / 1000);
+    this.settled = new Promise<void>((r) => { this.settle = r; });
+    this.gate = new PlayoutGate(previous?.settled ?? null, ({ pcm, rate }) => this.playNow(pcm, rate));
     this.el = document.createElement("p");
     ui.transcript.prepend(this.el);
     ctx.on("audio_start", (ev) => {
@@ -129,10 +135,12 @@ class Utterance {
     });
     ctx.on("audio", (f) => this.frame(f));
     ctx.on("error", (ev) => { log(`${ctx.id}: ${ev.code}: ${ev.message}`); if (ev.code !== "no_speakable_text") stats.errors.push(ev.code); });
-    ctx.done.then((ev) => this.finished(ev), (e: Error) => {
+    ctx.done.then((ev) => this.finished(ev), async (e: Error) => {
       this.done = true;
-      this.decoder?.close();
       log(`${ctx.id} failed: ${e.message}`);
+      // audio sent before an inference failure is still being decoded: let it out before closing
+      await this.closeDecoder();
+      this.settle();
     });
   }
 
@@ -147,12 +155,22 @@ class Utterance {
     this.sends.record("end", this.ctx.text.length, at);
   }
 
+  /** Stop: the context if it still runs, and its sound, also what is already scheduled; its words unlit. */
   cancel(): void {
-    this.ctx.cancel();
+    if (!this.done) this.ctx.cancel();
     this.stopped = true;
     for (const s of this.sources) { try { s.stop(); } catch { /* not started */ } }
     this.sources.clear();
+    this.mark(-1);
     playEnd = audio?.currentTime ?? 0;
+    this.settle();
+  }
+
+  private async closeDecoder(): Promise<void> {
+    if (!this.decoder || this.decoder.state === "closed") return;
+    try { await this.decoder.flush(); } catch { /* closed */ }
+    // (flush may have failed because the decoder was closed meanwhile)
+    if ((this.decoder.state as string) !== "closed") this.decoder.close();
   }
 
   private frame(f: AudioFrame): void {
@@ -194,7 +212,11 @@ class Utterance {
   }
 
   private play(pcm: Float32Array<ArrayBuffer>, rate: number): void {
-    if (pcm.length === 0 || this.stopped) return;
+    if (pcm.length > 0 && !this.stopped) this.gate.push({ pcm, rate });
+  }
+
+  private playNow(pcm: Float32Array<ArrayBuffer>, rate: number): void {
+    if (this.stopped) return;
     const ac = ensureAudio();
     const first = this.clock.origin === null;
     const before = this.clock.underruns;
@@ -229,10 +251,8 @@ class Utterance {
     ui.rtfV.textContent = s.rtf.toFixed(3);
     ui.audioV.textContent = s.audio_seconds.toFixed(2);
     log(`${this.ctx.id} done${ev.cancelled ? " (cancelled)" : ""}: ${s.audio_seconds.toFixed(2)} s of audio, ${s.chunks} chunks, ttfa ${s.ttfa_ms ?? "–"} ms, rtf ${s.rtf.toFixed(3)}`);
-    if (this.decoder) {
-      try { await this.decoder.flush(); } catch { /* closed */ }
-      this.decoder.close();
-    }
+    await this.closeDecoder();
+    this.settle();
     if (this.clock.underruns > 0) this.ctx.reportPlayback(this.clock.underruns, Math.round(this.clock.underrunMs));
   }
 
@@ -254,6 +274,7 @@ class Utterance {
 
   /** Marks the word being heard now; true while this utterance's audio is playing. */
   highlight(now: number): boolean {
+    if (this.stopped) return false;
     const pos = this.clock.positionMs(now);
     if (pos === null || pos < 0 || now > this.clock.end + 0.05) {
       if (this.current >= 0 && pos !== null && now > this.clock.end) this.mark(-1);
@@ -362,7 +383,7 @@ function utterance(): Utterance | null {
     pacing: "realtime",
   });
   stats.contexts++;
-  current = new Utterance(ctx, Math.max(0, Number(ui.jitter.value) || 0));
+  current = new Utterance(ctx, Math.max(0, Number(ui.jitter.value) || 0), utterances.at(-1) ?? null);
   utterances.push(current);
   if (utterances.length > 20) utterances.shift()?.el.remove();
   return current;
@@ -396,7 +417,7 @@ ui.text.addEventListener("keydown", (ev) => {
 });
 ui.speak.addEventListener("click", (ev) => { ensureAudio(); finish(ev.timeStamp); ui.text.focus(); });
 ui.stop.addEventListener("click", () => {
-  for (const u of utterances) if (!u.done) u.cancel();
+  for (const u of utterances) u.cancel();
   current = null;
   ui.text.value = "";
   sentLen = 0;

@@ -48,6 +48,29 @@ export class SendLog {
 }
 
 /**
+ * Holds one utterance's audio while the utterance before it may still add audio (its own audio is scheduled
+ * only as it arrives, so its end is not known before it is done): two voices never play over each other.
+ */
+export class PlayoutGate<T> {
+  private held: T[] | null;
+
+  /** `previous`: settles when the utterance before has scheduled all its audio (null: there is none). */
+  constructor(previous: Promise<void> | null, private readonly release: (item: T) => void) {
+    this.held = previous ? [] : null;
+    void previous?.then(() => {
+      const items = this.held ?? [];
+      this.held = null;
+      for (const x of items) this.release(x);
+    });
+  }
+
+  push(item: T): void {
+    if (this.held) this.held.push(item);
+    else this.release(item);
+  }
+}
+
+/**
  * The playout clock of one context, in the AudioContext's seconds. The context's audio sample 0
  * plays at `origin`, chosen when its first audio is scheduled: a jitter buffer after "now", and not
  * before the previous context ends. Audio that would start too late (an underrun) shifts the
