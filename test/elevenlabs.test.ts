@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import type { App } from "../src/app.js";
 import { sha256Hex } from "../src/server/auth.js";
-import { startTestServer } from "./helpers.js";
+import { sleep, startTestServer, TestClient } from "./helpers.js";
 
 const KEY = "elevenlabs-test-key";
 let app: App;
@@ -143,6 +143,38 @@ test("multi-stream-input: the Pipecat ElevenLabsTTSService sequence", async () =
     assert.ok(w.startMs >= 0 && w.startMs < totalMs, `${w.word} at ${w.startMs} ms of ${totalMs}`);
     if (i > 0) assert.ok(w.startMs >= words[i - 1].startMs, "in order");
   });
+});
+
+test("multi-stream-input: a flush sends all of the flushed text's audio, the codec's held-back tail included, without close_context", async () => {
+  const c = await ElevenLabsClient.connect(`/v1/text-to-speech/${voice}/multi-stream-input?output_format=pcm_16000&auto_mode=true`);
+  c.send({ text: "Hello there. ", context_id: "f" });
+  c.send({ context_id: "f", flush: true });
+  const fullMs = async () => {
+    // the native route's audio for the same text, flushed and ended: every frame of it
+    const tok = await fetch(`http://127.0.0.1:${app.port}/v1/tokens`, { method: "POST", headers: { "x-api-key": KEY } });
+    const { token } = (await tok.json()) as { token: string };
+    const n = await TestClient.connect(app.port, `/v1/stream?token=${encodeURIComponent(token)}`);
+    n.send({ type: "create_context", context_id: "n", voice, format: "pcm_16000", pacing: "burst" });
+    n.send({ type: "append_text", context_id: "n", text: "Hello there. " });
+    n.send({ type: "flush", context_id: "n" });
+    n.send({ type: "end", context_id: "n" });
+    const done = await n.nextEvent("context_done", "n", 30_000);
+    n.close();
+    return (done.summary.audio_samples * 1000) / 16000;
+  };
+  const want = await fullMs();
+  const t0 = Date.now();
+  let got = 0;
+  while (Date.now() - t0 < 20_000) {
+    got = c.replies.filter((r) => r.audio).reduce((n, r) => n + Buffer.from(r.audio!, "base64").length / 32, 0);
+    if (got >= want) break;
+    await sleep(50);
+  }
+  assert.equal(got, want, "all of the flushed audio arrived while the context stays open");
+  c.send({ context_id: "f", close_context: true });
+  await c.waitFor((r) => r.isFinal === true);
+  c.send({ close_socket: true });
+  await c.closed;
 });
 
 test("multi-stream-input: contexts are independent; an interrupted context still ends with isFinal", async () => {

@@ -111,6 +111,9 @@ interface Turn {
   audio: Uint8Array[];
   /** Audio already sent, ms: the start of the next message on the turn's timeline. */
   sentMs: number;
+  /** Between a chunk's chunk_metrics and the next chunk's words: audio now is the codec's held-back tail,
+   * released by a flush (or the next chunk); it goes out at once, nothing else would send it. */
+  betweenChunks: boolean;
 }
 
 interface TimedChar {
@@ -209,7 +212,7 @@ export class ElevenLabsSession {
   private open(clientId: string | undefined): Turn | undefined {
     const turn: Turn = {
       clientId, id: `el${this.nextId++}`, index: -1, ending: false, text: "", emittedTo: 0, lastChar: "",
-      words: [], audio: [], sentMs: 0,
+      words: [], audio: [], sentMs: 0, betweenChunks: false,
     };
     this.turns.set(turn.id, turn);
     this.byClient.set(clientId ?? "", turn);
@@ -242,10 +245,10 @@ export class ElevenLabsSession {
         if (turn) { turn.index = ev.context_index; this.byIndex.set(ev.context_index, turn); }
         return;
       case "words":
-        turn?.words.push(...ev.words);
+        if (turn) { turn.words.push(...ev.words); turn.betweenChunks = false; }
         return;
       case "chunk_metrics":
-        if (turn) this.sendAudio(turn, false);
+        if (turn) { this.sendAudio(turn, false); turn.betweenChunks = true; }
         return;
       case "context_done":
         if (turn) { this.sendAudio(turn, true); this.finish(turn); }
@@ -274,7 +277,7 @@ export class ElevenLabsSession {
     // the turn's first audio goes out at once (time to first audio); later audio in messages of about
     // AUDIO_MESSAGE_MS, so a long chunk streams window by window instead of arriving whole at its end
     const buffered = turn.audio.reduce((n, a) => n + a.length, 0) / this.params.bytesPerMs;
-    if (turn.sentMs === 0 || buffered >= AUDIO_MESSAGE_MS) this.sendAudio(turn, false);
+    if (turn.sentMs === 0 || buffered >= AUDIO_MESSAGE_MS || turn.betweenChunks) this.sendAudio(turn, false);
   }
 
   private contextField(turn: Turn | undefined): { contextId?: string } {
