@@ -72,7 +72,8 @@ test("an inference failure fails that context with a typed error and nothing els
 function orderedConnection(s: Synthesizer, overrides: ConfigOverrides = {}) {
   const log: { kind: string; ev?: ServerEvent }[] = [];
   const config = buildConfig({ modelDir: FIXTURE_MODEL }, overrides);
-  const conn = new Connection({ synth: s, config, metrics: createMetrics(), admission: new Admission(100, 100), draining: () => false,
+  const metrics = createMetrics();
+  const conn = new Connection({ synth: s, config, metrics, admission: new Admission(100, 100), draining: () => false,
     principal: { id: "t", maxContexts: 100, charsPerMinute: Number.MAX_SAFE_INTEGER, maxSockets: 100 } },
   {
     sendJson: (e) => log.push({ kind: e.type === "error" ? `error:${(e as { code: string }).code}` : e.type, ev: e }),
@@ -85,7 +86,7 @@ function orderedConnection(s: Synthesizer, overrides: ConfigOverrides = {}) {
       await sleep(10);
     }
   };
-  return { conn, log, until, send: (m: unknown) => conn.onText(JSON.stringify(m)) };
+  return { conn, log, until, metrics, send: (m: unknown) => conn.onText(JSON.stringify(m)) };
 }
 
 test("an inference failure after some audio: that audio still goes out, ended by a last frame, then the error", async () => {
@@ -131,6 +132,21 @@ test("no_speakable_text keeps its place among the context's audio and names the 
   for (const m of metrics) assert.equal(m.i < at, m.chunk < skipped, `chunk ${m.chunk}'s metrics on the right side of the error: ${order}`);
   const done = log.find((x) => x.kind === "context_done")!.ev as { summary: { frames_sent: number } };
   assert.equal(done.summary.frames_sent, kinds.filter((k) => k === "audio" || k === "last").length);
+  conn.onClose();
+});
+
+test("a context with nothing to say has no time to first audio and no real-time factor, in its summary or the metrics", async () => {
+  const { conn, log, until, send, metrics } = orderedConnection(fixture());
+  send({ type: "create_context", context_id: "q" });
+  send({ type: "append_text", context_id: "q", text: "... !!!" });
+  send({ type: "end", context_id: "q" });
+  await until("context_done");
+  const done = log.find((x) => x.kind === "context_done")!.ev as { summary: { ttfa_ms: number | null; audio_samples: number } };
+  assert.equal(done.summary.audio_samples, 0);
+  assert.equal(done.summary.ttfa_ms, null);
+  const count = async (name: string) => (await metrics.registry.getSingleMetric(name)!.get()).values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`)?.value ?? -1;
+  assert.equal(await count("soundstorm_time_to_first_audio_seconds"), 0);
+  assert.equal(await count("soundstorm_real_time_factor"), 0);
   conn.onClose();
 });
 

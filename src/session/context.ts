@@ -353,7 +353,7 @@ export class SynthesisContext {
     if (this.closed) return;
     this.sendPayloads(this.output.finish(), true);
     const { metrics } = this.deps;
-    metrics.rtf.observe(this.doneEvent(false).summary.rtf);
+    if (this.audioSamples > 0) metrics.rtf.observe(this.doneEvent(false).summary.rtf);
     // generation is over: release capacity now; the pacer still delivers the queued audio, then context_done
     // (its summary made when it goes out, so frames_sent counts what was sent)
     this.close("completed");
@@ -395,13 +395,15 @@ export class SynthesisContext {
       if (endOfStream && i === payloads.length - 1) flags |= FLAG_LAST;
       const msg = encodeAudioMessage({ contextIndex: this.index, seq: this.seq, timestamp48k: this.seq * info.frameDuration48k, flags }, p.bytes);
       const first = this.seq === 0;
+      const hasAudio = p.samples > 0;
       this.pacer.push({
         audio: true,
         send: () => {
           this.deps.sink.sendBinary(msg);
           this.framesSent++;
           if (first) this.firstSentAt = this.clock.now();
-          if (first && this.firstChunkReadyAt !== null) {
+          // time to first audio: the first frame that carries some (a context with nothing to say has none)
+          if (hasAudio && this.ttfaMs === null && this.firstChunkReadyAt !== null) {
             this.ttfaMs = this.clock.now() - this.firstChunkReadyAt;
             this.deps.metrics.ttfa.observe(this.ttfaMs / 1000);
           }
