@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ffprobeCodec } from "./helpers.js";
@@ -40,4 +40,17 @@ test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 
   const r = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "x.ogg"), "--voice", "nobody"], { encoding: "utf8" });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown voice/);
+  // any argument error is a usage error: a missing value, an unchecked number
+  assert.equal(spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out"]).status, 2);
+  const badSeed = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "s.wav"), "--seed", "abc"], { encoding: "utf8" });
+  assert.equal(badSeed.status, 2);
+  assert.match(badSeed.stderr, /--seed must be an integer/);
+  // nothing to say: an error, not an empty file
+  const quiet = spawnSync("node", ["bin/soundstorm.js", "say", "...", "--out", join(dir, "q.wav")], { encoding: "utf8" });
+  assert.equal(quiet.status, 1);
+  assert.match(quiet.stderr, /nothing to say/);
+  assert.equal(existsSync(join(dir, "q.wav")), false);
+  const noCorpus = spawnSync("node", ["bin/soundstorm.js", "prepare", "phonemes", "--corpus", join(dir, "none")], { encoding: "utf8" });
+  assert.equal(noCorpus.status, 1);
+  assert.match(noCorpus.stderr, /holds no corpus/);
 });

@@ -22,15 +22,15 @@ function tinyCorpus(lengths: number[], speakers: string[] = lengths.map(() => "s
   return dir;
 }
 
-test("prepare units tokenizes an evenly spaced subset, padded to whole frames, and resumes without repeats", async () => {
+test("prepare units tokenizes exactly --limit utterances, evenly spaced, padded to whole frames, and resumes without repeats", async () => {
   const lengths = [16000, 7000, 12800, 3300, 9000];
   const dir = tinyCorpus(lengths);
   const out = join(dir, "units.jsonl");
   const read = () => readFileSync(out, "utf8").trim().split("\n").map((l) => JSON.parse(l) as { id: string; units: number[] });
   const opts = { corpusDir: dir, modelDir: "models/fixture", out, log: () => {} };
-  assert.equal(await prepareUnits({ ...opts, limit: 2 }), 2);   // every 3rd: utterances 0 and 3
-  assert.deepEqual(read().map((r) => r.id), ["train0", "train3"]);
-  assert.equal(await prepareUnits(opts), 3);                     // the rest, not the two done
+  assert.equal(await prepareUnits({ ...opts, limit: 4 }), 4);   // exactly 4 of 5, evenly spaced (a stride of 2 gave 3)
+  assert.deepEqual(read().map((r) => r.id), ["train0", "train1", "train2", "train3"]);
+  assert.equal(await prepareUnits(opts), 1);                     // the rest, not the four done
   const rows = read();
   assert.deepEqual(rows.map((r) => r.id).sort(), ["train0", "train1", "train2", "train3", "train4"]);
   for (const r of rows) {

@@ -15,6 +15,7 @@ import { preparePhonemes } from "./prepare-phonemes.js";
 import { prepareUnits } from "./prepare-units.js";
 import { pickVoices } from "../eval/voice-pick.js";
 import { CreateContext, type LatencyProfile } from "../protocol/messages.js";
+import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 
 const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
@@ -62,12 +63,15 @@ async function say(argv: string[]): Promise<void> {
   } });
   const text = positionals.join(" ").trim();
   if (!text || !values.out) throw new UsageError("say needs text and --out FILE");
+  // as the server refuses it (no_speakable_text): an empty file and exit 0 would hide the mistake
+  if (!isSpeakable(normalizeText(text))) throw new Error(`nothing to say in ${JSON.stringify(text.slice(0, 40))}: no letter or digit`);
+  const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
   if (values.server) {
     // through a running server (the client SDK) instead of loading the models here
     const apiKey = values.key ?? process.env.SOUNDSTORM_API_KEY;
     const r = await synthesizeRemote(text, {
       url: values.server, out: values.out, ...(values.voice !== undefined ? { voice: values.voice } : {}),
-      ...(values.seed !== undefined ? { seed: Number(values.seed) } : {}), ...(apiKey ? { apiKey } : {}),
+      ...(seed !== undefined ? { seed } : {}), ...(apiKey ? { apiKey } : {}),
     });
     console.error(`wrote ${values.out}: ${r.audioSeconds.toFixed(2)} s of audio in ${r.generationSeconds.toFixed(2)} s, first audio after ${r.ttfaMs?.toFixed(0) ?? "-"} ms (voice ${r.voice}, model ${r.model} at ${values.server}${r.fixture ? ", RANDOM-WEIGHT FIXTURE" : ""})`);
     return;
@@ -76,7 +80,7 @@ async function say(argv: string[]): Promise<void> {
   const { synth, models } = await loadSynthesizer(config);
   try {
     const r = await synthesizeToFile(synth, text, {
-      out: values.out, voice: values.voice ?? synth.voices[0], seed: Number(values.seed ?? 0), bitrate: config.opusBitrate,
+      out: values.out, voice: values.voice ?? synth.voices[0], seed: seed ?? 0, bitrate: config.opusBitrate,
     });
     console.error(`wrote ${values.out}: ${r.audioSeconds.toFixed(2)} s of audio in ${r.generationSeconds.toFixed(2)} s (voice ${r.voice}, model ${synth.manifest.name}${synth.manifest.kind === "fixture" ? ", RANDOM-WEIGHT FIXTURE" : ""})`);
   } finally {
@@ -210,7 +214,8 @@ export async function main(argv: string[]): Promise<void> {
     else if (cmd === "--help" || cmd === "-h" || cmd === "help") console.log(USAGE);
     else throw new UsageError(cmd ? `unknown command '${cmd}'` : "missing command");
   } catch (e) {
-    if (e instanceof UsageError || (e as { code?: string }).code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    // every argument-parsing error (unknown option, missing value, unexpected positional) is a usage error
+    if (e instanceof UsageError || String((e as { code?: string }).code ?? "").startsWith("ERR_PARSE_ARGS_")) {
       console.error(`${(e as Error).message}\n${USAGE}`);
       process.exitCode = 2;
       return;

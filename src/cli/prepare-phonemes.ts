@@ -17,9 +17,9 @@ export async function preparePhonemes(corpusDir: string, lang: string, log: (m: 
     for (const line of readFileSync(out, "utf8").split("\n")) if (line) done.add((JSON.parse(line) as { text: string }).text);
   }
   const todo: string[] = [];
-  for (const split of ["train", "valid", "test"]) {
-    const file = join(corpusDir, `${split}.jsonl`);
-    if (!existsSync(file)) continue;
+  const splits = ["train", "valid", "test"].map((split) => join(corpusDir, `${split}.jsonl`)).filter((f) => existsSync(f));
+  if (splits.length === 0) throw new Error(`${corpusDir} holds no corpus (train.jsonl, valid.jsonl or test.jsonl); make one with models/training (see models/README.md)`);
+  for (const file of splits) {
     for await (const line of createInterface({ input: createReadStream(file) })) {
       if (!line) continue;
       const text = (JSON.parse(line) as { text: string }).text;

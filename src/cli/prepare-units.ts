@@ -33,13 +33,15 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
   const keep = o.speakers ? new Set(o.speakers) : null;
   const index = keep ? all.filter((u) => keep.has(u.speaker)) : all;
   if (keep && index.length === 0) throw new Error(`no utterances of speakers ${[...keep].join(", ")} in ${split}`);
-  const stride = o.limit && o.limit < index.length ? Math.ceil(index.length / o.limit) : 1;
+  // exactly `limit` utterances, evenly spaced (so every speaker and the whole sentence range stay in)
+  const n = index.length;
+  const picked = o.limit && o.limit < n ? new Set(Array.from({ length: o.limit }, (_, k) => Math.floor((k * n) / o.limit!))) : null;
   const done = new Set<string>();
   if (existsSync(o.out)) {
     for (const line of readFileSync(o.out, "utf8").split("\n")) if (line) done.add((JSON.parse(line) as { id: string }).id);
   }
-  const todo = index.filter((u, i) => i % stride === 0 && !done.has(u.id));
-  o.log(`${todo.length} utterances to tokenize (${done.size} done, every ${stride} of ${index.length} in ${split}${keep ? ` of ${[...keep].join(",")}` : ""})`);
+  const todo = index.filter((u, i) => (!picked || picked.has(i)) && !done.has(u.id));
+  o.log(`${todo.length} utterances to tokenize (${done.size} done, ${picked ? picked.size : n} of ${n} in ${split}${keep ? ` of ${[...keep].join(",")}` : ""})`);
   const models = await loadModelSet(o.modelDir, { intraOpThreads: 2 }, o.codes ? ["semantic_tokenizer", "codec_encoder"] : ["semantic_tokenizer"]);
   const levels = models.manifest.codec.levels;
   const hop = Math.round(models.manifest.audio.sample_rate / models.manifest.semantic!.rate);
