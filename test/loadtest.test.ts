@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { App } from "../src/app.js";
 import { main } from "../loadtest/src/cli.js";
+import { p95 } from "../loadtest/src/report-html.js";
 import { Playout } from "../loadtest/src/playout.js";
 import { textSentAt, tokenize } from "../loadtest/src/text.js";
 import { startTestServer } from "./helpers.js";
@@ -72,4 +73,39 @@ test("a short run writes JSON and an HTML report whose counts match the server's
   assert.equal((page.match(/<svg /g) ?? []).length, 4);
   assert.match(page, /Latency CDFs/);
   assert.match(page, /<polyline/);
+});
+
+test("the CLI refuses bad flags with a reason and exit 2; --streams defaults to 1; a run with no completed turn exits 1", async () => {
+  const err = console.error;
+  const said: string[] = [];
+  console.error = (m: string) => { said.push(String(m)); };
+  try {
+    const base = ["--url", "ws://127.0.0.1:9/v1/stream", "--duration", "1", "--quiet"];
+    for (const [extra, why] of [[["--streams", "abc"], /--streams must be/], [["--text", "/nonexistent"], /nonexistent/],
+      [["--tokens-per-s", "0"], /--tokens-per-s must be above 0/]] as const) {
+      said.length = 0;
+      assert.equal(await main([...base, ...extra]), 2, extra.join(" "));
+      assert.match(said.join("\n"), why);
+    }
+    said.length = 0;
+    assert.equal(await main(["--url", "notaurl", "--duration", "1"]), 2);
+    assert.match(said.join("\n"), /ws:\/\/ or wss:\/\//);
+    // no --streams: one stream; nothing listens on port 9, so no turn completes
+    const log = console.log;
+    console.log = () => {};
+    try {
+      assert.equal(await main(base), 1);
+    } finally {
+      console.log = log;
+    }
+  } finally {
+    console.error = err;
+  }
+});
+
+test("the HTML report's p95 is the nearest rank, as the JSON summary's", () => {
+  assert.equal(p95([5, 1]), 5);
+  assert.equal(p95([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]), 10);
+  assert.equal(p95(Array.from({ length: 100 }, (_, i) => i + 1)), 95);
+  assert.equal(p95([]), 0);
 });

@@ -34,20 +34,18 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (values.help) { console.log(USAGE); return 0; }
-  if (!values.url || !values.duration || (!values.streams && !values.rate)) { console.error(USAGE); return 2; }
+  if (!values.url || !values.duration) { console.error(`--url and --duration are required\n${USAGE}`); return 2; }
   const here = dirname(fileURLToPath(import.meta.url));
   const textFile = values.text ?? resolve(here, "../../../loadtest/texts.txt");
   const latency = values.latency as LoadOptions["latency"];
   if (latency && !["low", "balanced", "quality"].includes(latency)) { console.error("--latency must be low, balanced or quality"); return 2; }
-  const opts: LoadOptions = {
-    url: values.url, streams: num(values.streams, 1, "streams"), durationS: num(values.duration, 10, "duration"),
-    rate: num(values.rate, 0, "rate"), rampS: num(values.ramp, 0, "ramp"),
-    contextsPerSocket: Math.max(1, num(values["contexts-per-socket"], 1, "contexts-per-socket")),
-    paragraphs: loadParagraphs(textFile), tokensPerS: num(values["tokens-per-s"], 40, "tokens-per-s"),
-    jitter: num(values.jitter, 0.3, "jitter"), jitterBufferMs: num(values["jitter-buffer"], 100, "jitter-buffer"),
-    cancelFraction: num(values["cancel-fraction"], 0, "cancel-fraction"), turnTimeoutS: 120,
-    ...(values.voice ? { voice: values.voice } : {}), ...(latency ? { latency } : {}),
-  };
+  let opts: LoadOptions;
+  try {
+    opts = options(values, textFile, latency);
+  } catch (e) {
+    console.error(`${(e as Error).message}\n${USAGE}`);
+    return 2;
+  }
   const mUrl = metricsUrl(opts.url);
   const before = await readCounters(mUrl);
   const result = await runLoad(opts, (p) => {
@@ -78,5 +76,27 @@ export async function main(argv: string[]): Promise<number> {
       tokens_per_s: opts.tokensPerS, jitter_buffer_ms: opts.jitterBufferMs, date: new Date().toISOString(),
     }));
   }
+  // a run in which no turn completed measured nothing: say so in the exit code
+  if (result.completed === 0) { console.error("soundstorm-loadtest: no turn completed"); return 1; }
   return 0;
+}
+
+/** The run's options from the flags; throws (a usage error) on a bad value. */
+function options(values: Record<string, string | boolean | undefined>, textFile: string, latency: LoadOptions["latency"] | undefined): LoadOptions {
+  const s = (k: string) => values[k] as string | undefined;
+  const url = s("url")!;
+  let proto = "";
+  try { proto = new URL(url).protocol; } catch { /* reported below */ }
+  if (proto !== "ws:" && proto !== "wss:") throw new Error(`--url must be a ws:// or wss:// URL, got '${url}'`);
+  const tokensPerS = num(s("tokens-per-s"), 40, "tokens-per-s");
+  if (!(tokensPerS > 0)) throw new Error("--tokens-per-s must be above 0");
+  return {
+    url, streams: num(s("streams"), 1, "streams"), durationS: num(s("duration"), 10, "duration"),
+    rate: num(s("rate"), 0, "rate"), rampS: num(s("ramp"), 0, "ramp"),
+    contextsPerSocket: Math.max(1, num(s("contexts-per-socket"), 1, "contexts-per-socket")),
+    paragraphs: loadParagraphs(textFile), tokensPerS,
+    jitter: num(s("jitter"), 0.3, "jitter"), jitterBufferMs: num(s("jitter-buffer"), 100, "jitter-buffer"),
+    cancelFraction: num(s("cancel-fraction"), 0, "cancel-fraction"), turnTimeoutS: 120,
+    ...(s("voice") ? { voice: s("voice")! } : {}), ...(latency ? { latency } : {}),
+  };
 }

@@ -45,9 +45,10 @@ function cdf(values: number[], maxPoints = 400): [number, number][] {
   return out;
 }
 
-function p95(v: number[]): number {
+export function p95(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor(0.95 * (s.length - 1)))] ?? 0;
+  // nearest rank, as the JSON summary's histogram reads it (with few turns, the largest)
+  return s[Math.max(0, Math.ceil(0.95 * s.length) - 1)] ?? 0;
 }
 
 export function renderHtml(r: LoadResult, meta: Record<string, unknown>): string {
