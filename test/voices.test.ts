@@ -229,10 +229,14 @@ test("DELETE removes a cloned voice (file too), refuses built-ins and unknown na
 });
 
 test("a new server on the same directory serves the stored voices again; the key check and the cap apply", async () => {
+  const builtin = String((await listVoices()).find((v) => v.source === "builtin")!.name);
   await app.close();
   // files it must skip without failing: corrupt, and made with another model
   writeFileSync(join(voicesDir, "broken.json"), "{ not json");
   writeFileSync(join(voicesDir, "other.json"), JSON.stringify({ ...JSON.parse(readFileSync(join(voicesDir, "alice.json"), "utf8")), model: "another-model" }));
+  // the API's rules hold for files put there by hand: a built-in's name in other case, one voice over the cap
+  writeFileSync(join(voicesDir, `${builtin.toUpperCase()}.json`), readFileSync(join(voicesDir, "alice.json")));
+  writeFileSync(join(voicesDir, "zed.json"), readFileSync(join(voicesDir, "alice.json")));
   const KEY = "voices-test-key";
   const logs: string[] = [];
   app = await createApp({
@@ -249,6 +253,8 @@ test("a new server on the same directory serves the stored voices again; the key
   assert.ok(!voices.some((v) => v.name === "broken" || v.name === "other"));
   assert.ok(logs.some((l) => l.includes("broken.json")), logs.join("\n"));
   assert.ok(logs.some((l) => l.includes("another-model")), logs.join("\n"));
+  assert.ok(!voices.some((v) => v.name === builtin.toUpperCase() || v.name === "zed"), JSON.stringify(voices.map((v) => v.name)));
+  assert.ok(logs.some((l) => l.includes("case aside")) && logs.some((l) => l.includes("maxCloned")), logs.join("\n"));
 
   // the same key check as the other HTTP routes
   let res = await fetch(`${base()}/v1/voices?name=dave`, { method: "POST", headers: { "content-type": "audio/wav" }, body: new Uint8Array(speechWav) });
@@ -331,4 +337,7 @@ test("multipart: a part whose headers do not end before the next boundary is ref
   const ok = parseMultipart(Buffer.from('--XX\r\nContent-Disposition: form-data; name="a"\r\n\r\n\r\n--XX\r\n' +
     'Content-Disposition: form-data; name="b"\r\n\r\nhi\r\n--XX--\r\n'), "multipart/form-data; boundary=XX");
   assert.deepEqual([...ok].map(([k, v]) => [k, v.data.toString()]), [["a", ""], ["b", "hi"]]);
+  // RFC 2046: spaces or tabs after a boundary on its line are allowed
+  const padded = parseMultipart(Buffer.from('--XX \t\r\nContent-Disposition: form-data; name="a"\r\n\r\nhi\r\n--XX--\r\n'), "multipart/form-data; boundary=XX");
+  assert.equal(padded.get("a")?.data.toString(), "hi");
 });

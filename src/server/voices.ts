@@ -73,6 +73,8 @@ export function parseMultipart(body: Buffer, contentType: string): Map<string, F
   for (;;) {
     pos += delim.length;
     if (body[pos] === 0x2d && body[pos + 1] === 0x2d) break; // closing delimiter
+    // RFC 2046: spaces or tabs may follow the boundary on its line
+    while (body[pos] === 0x20 || body[pos] === 0x09) pos++;
     if (!(body[pos] === 0x0d && body[pos + 1] === 0x0a)) throw bad("malformed delimiter line");
     pos += 2;
     // the part ends at the next delimiter; its headers must end before that (else the search for their end
@@ -148,11 +150,17 @@ export class VoiceService {
     }
     const { voices, skipped } = loaded;
     for (const why of skipped) log(`cloned voice skipped: ${why} (in ${config.voices.dir})`);
+    const taken = new Set(synth.voices.map((n) => n.toLowerCase()));
     for (const v of voices) {
-      if (synth.hasVoice(v.prompt.name)) { log(`cloned voice '${v.prompt.name}' skipped: a built-in voice has that name`); continue; }
+      // the API's rules, which files written by hand or by an older setup may break: names unique without case,
+      // no more than maxCloned voices
+      const name = v.prompt.name;
+      if (taken.has(name.toLowerCase())) { log(`cloned voice '${name}' skipped: a voice named like it (case aside) is already loaded`); continue; }
+      if (s.meta.size >= config.voices.maxCloned) { log(`cloned voice '${name}' skipped: voices.maxCloned (${config.voices.maxCloned}) already loaded`); continue; }
       try {
         synth.addVoice(v.prompt);
         s.meta.set(v.prompt.name, v.meta);
+        taken.add(name.toLowerCase());
       } catch (e) {
         log(`cloned voice skipped: ${(e as Error).message}`);
       }

@@ -2,9 +2,10 @@
  * Cloned voices on disk: one `<name>.json` per voice in a directory, in the format of the model's
  * own voice files ({name, description, phonemes, semantic, acoustic}) plus `model` (the manifest
  * name it was made with), `created_at`, `transcript` and `speech_seconds`. Files are written to a
- * temporary name and renamed, so a crash never leaves half a voice.
+ * temporary name, synced, and renamed (the directory synced after), so a crash or power loss never
+ * leaves half a voice, and a failed write leaves no temporary file behind.
  */
-import { mkdir, readdir, readFile, rename, unlink, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { voicePromptFromJson, voicePromptToJson, type ManifestData, type VoicePrompt } from "../models/manifest.js";
 
@@ -74,13 +75,22 @@ export class VoiceStore {
       speech_seconds: v.meta.speechSeconds,
     };
     const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
-    await writeFile(tmp, JSON.stringify(body) + "\n");
     try {
+      const fh = await open(tmp, "w");
+      try {
+        await fh.writeFile(JSON.stringify(body) + "\n");
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
       await rename(tmp, path);
     } catch (e) {
       await unlink(tmp).catch(() => {});
       throw e;
     }
+    // the rename itself is durable once the directory is
+    const dir = await open(this.dir, "r").catch(() => null);
+    if (dir) await dir.sync().catch(() => {}).finally(() => dir.close());
   }
 
   async remove(name: string): Promise<void> {
