@@ -14,6 +14,8 @@ import { decodeWav, encodeWav } from "../src/pipeline/audio/wav.js";
 import { sha256Hex } from "../src/server/auth.js";
 import { parseMultipart } from "../src/server/voices.js";
 import { leadingWords } from "../src/synth/voice-cloner.js";
+import { prepareSpeech, prepareSpeechOffThread } from "../src/synth/speech-prep.js";
+import { ServiceError } from "../src/errors.js";
 import { createApp } from "../src/app.js";
 import { FIXTURE_MODEL, startTestServer, TestClient } from "./helpers.js";
 
@@ -340,4 +342,17 @@ test("multipart: a part whose headers do not end before the next boundary is ref
   // RFC 2046: spaces or tabs after a boundary on its line are allowed
   const padded = parseMultipart(Buffer.from('--XX \t\r\nContent-Disposition: form-data; name="a"\r\n\r\nhi\r\n--XX--\r\n'), "multipart/form-data; boundary=XX");
   assert.equal(padded.get("a")?.data.toString(), "hi");
+});
+
+test("speech preparation off the main thread gives the same prompt audio, and its refusals stay typed", async () => {
+  const rates = { audio: { sample_rate: 16000, hop_length: 320 }, semantic: { repeat: 2 } };
+  const limits = { minSpeechS: 3, maxSpeechS: 10, maxAudioS: 30, promptMaxS: 4 };
+  const here = prepareSpeech(new Uint8Array(speechWav), rates, limits);
+  const there = await prepareSpeechOffThread(new Uint8Array(speechWav), rates, limits);
+  assert.deepEqual(there.pcm, here.pcm);
+  assert.equal(there.speechSeconds, here.speechSeconds);
+  assert.equal(there.keptShare, here.keptShare);
+  const short = encodeWav(new Float32Array(16000), 16000);
+  await assert.rejects(prepareSpeechOffThread(short, rates, limits), (e: unknown) => e instanceof ServiceError && e.code === "audio_too_short");
+  await assert.rejects(prepareSpeechOffThread(new Uint8Array([1, 2, 3]), rates, limits), (e: unknown) => e instanceof ServiceError && e.code === "invalid_audio");
 });

@@ -18,17 +18,13 @@ import { ServiceError } from "../errors.js";
 import type { ServingManifest, VoicePrompt } from "../models/manifest.js";
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import type { SessionOptions } from "../models/ort.js";
-import { Resampler } from "../pipeline/audio/resample.js";
-import { decodeWav } from "../pipeline/audio/wav.js";
 import type { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
+import { prepareSpeechOffThread, type CloneLimits } from "./speech-prep.js";
 
-export interface CloneLimits {
-  readonly minSpeechS: number;
-  readonly maxSpeechS: number;
-  readonly maxAudioS: number;
-  readonly promptMaxS: number;
-}
+export type { CloneLimits, PreparedSpeech } from "./speech-prep.js";
+export { prepareSpeech } from "./speech-prep.js";
+
 
 export interface CloneRequest {
   readonly name: string;
@@ -43,104 +39,6 @@ export interface ClonedVoice {
   readonly speechSeconds: number;
   /** The transcript as given (null without one). */
   readonly transcript: string | null;
-}
-
-/** Analysis frame for silence detection (20 ms). */
-const FRAME_S = 0.02;
-/** Frames below the loudest one by more than this are silence... */
-const SILENCE_BELOW_PEAK_DB = 35;
-/** ...and so is anything under this level whatever the peak. */
-const SILENCE_FLOOR_DBFS = -55;
-/** Kept around the speech: a little before the first voiced frame, a pause's worth after the last. */
-const LEAD_FRAMES = 2;
-const TRAIL_FRAMES = 5;
-
-export interface PreparedSpeech {
-  /** The prompt audio at the model rate, a whole number of semantic frames long. */
-  readonly pcm: Float32Array;
-  /** Speech in the upload, seconds (first to last voiced frame). */
-  readonly speechSeconds: number;
-  /** Share of the upload's voiced time that the prompt keeps (1 when it keeps all of it). */
-  readonly keptShare: number;
-}
-
-/**
- * Decode, resample, trim and cut the upload; throws ServiceError (invalid_audio, audio_too_short,
- * audio_too_long). Pure: no models involved.
- */
-export function prepareSpeech(wav: Uint8Array, m: ServingManifest, limits: CloneLimits): PreparedSpeech {
-  let decoded;
-  try {
-    decoded = decodeWav(wav, { downmix: true });
-  } catch (e) {
-    throw new ServiceError("invalid_audio", (e as Error).message);
-  }
-  const rawS = decoded.pcm.length / decoded.sampleRate;
-  if (decoded.sampleRate < 8000 || decoded.sampleRate > 192_000) throw new ServiceError("invalid_audio", `sample rate ${decoded.sampleRate} Hz (8000-192000 accepted)`);
-  if (rawS > limits.maxAudioS) throw new ServiceError("audio_too_long", `${rawS.toFixed(2)} s of audio, at most ${limits.maxAudioS} s accepted`);
-  const sr = m.audio.sample_rate;
-  let pcm = decoded.pcm;
-  if (decoded.sampleRate !== sr) {
-    const r = new Resampler(decoded.sampleRate, sr);
-    const a = r.push(pcm), b = r.flush();
-    pcm = new Float32Array(a.length + b.length);
-    pcm.set(a);
-    pcm.set(b, a.length);
-  }
-
-  const frameLen = Math.round(FRAME_S * sr);
-  const nFrames = Math.floor(pcm.length / frameLen);
-  const db = new Float32Array(nFrames);
-  let peak = -Infinity;
-  for (let f = 0; f < nFrames; f++) {
-    let e = 0;
-    for (let i = f * frameLen; i < (f + 1) * frameLen; i++) e += pcm[i] * pcm[i];
-    db[f] = 10 * Math.log10(e / frameLen + 1e-12);
-    if (db[f] > peak) peak = db[f];
-  }
-  const minMsg = `at least ${limits.minSpeechS} s of speech needed`;
-  if (!(peak > SILENCE_FLOOR_DBFS)) throw new ServiceError("audio_too_short", `no speech found (the audio is silent); ${minMsg}`);
-  const threshold = Math.max(peak - SILENCE_BELOW_PEAK_DB, SILENCE_FLOOR_DBFS);
-  const voiced = Array.from(db, (d) => d >= threshold);
-  // speech starts (ends) at the first (last) frame of a stretch with at least 3 voiced frames in 5: a lone click is not speech
-  const dense = (f: number, dir: 1 | -1) => {
-    let n = 0;
-    for (let k = 0; k < 5; k++) { const j = f + dir * k; if (j >= 0 && j < nFrames && voiced[j]) n++; }
-    return n >= 3;
-  };
-  let first = 0;
-  while (first < nFrames && !(voiced[first] && dense(first, 1))) first++;
-  let last = nFrames - 1;
-  while (last > first && !(voiced[last] && dense(last, -1))) last--;
-  if (first >= nFrames) throw new ServiceError("audio_too_short", `no speech found; ${minMsg}`);
-  const speechSeconds = ((last - first + 1) * frameLen) / sr;
-  if (speechSeconds < limits.minSpeechS) throw new ServiceError("audio_too_short", `${speechSeconds.toFixed(2)} s of speech; ${minMsg}`);
-  if (speechSeconds > limits.maxSpeechS) throw new ServiceError("audio_too_long", `${speechSeconds.toFixed(2)} s of speech (silence trimmed), at most ${limits.maxSpeechS} s accepted`);
-
-  const start = Math.max(0, first - LEAD_FRAMES);
-  let end = Math.min(nFrames, last + 1 + TRAIL_FRAMES); // exclusive, in frames
-  const maxFrames = Math.floor((limits.promptMaxS * sr) / frameLen);
-  let keptShare = 1;
-  if (end - start > maxFrames) {
-    // cut at the quietest frame of the prompt's last second (a pause between words, with luck)
-    const lo = start + Math.max(1, maxFrames - Math.round(1 / FRAME_S));
-    const hi = start + maxFrames - 1;
-    let cut = hi;
-    for (let f = hi; f >= lo; f--) if (db[f] < db[cut]) cut = f;
-    end = cut + 1;
-    let before = 0, total = 0;
-    for (let f = first; f <= last; f++) {
-      if (!voiced[f]) continue;
-      total++;
-      if (f < end) before++;
-    }
-    keptShare = total > 0 ? before / total : 1;
-  }
-  const unit = m.audio.hop_length * m.semantic.repeat;
-  const len = (end - start) * frameLen;
-  const out = new Float32Array(Math.ceil(len / unit) * unit);
-  out.set(pcm.subarray(start * frameLen, start * frameLen + len));
-  return { pcm: out, speechSeconds, keptShare };
 }
 
 /**
@@ -198,7 +96,8 @@ export class VoiceCloner {
   async clone(req: CloneRequest): Promise<ClonedVoice> {
     if (!this.available) throw new ServiceError("cloning_unavailable", `model '${this.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
     const m = this.manifest;
-    const speech = prepareSpeech(req.wav, m, this.limits);
+    // decoding and resampling a long upload takes long enough (~0.5 s at 192 kHz) to stall every stream's pacing
+    const speech = await prepareSpeechOffThread(req.wav, m, this.limits);
     const transcript = req.transcript?.trim() ? req.transcript.trim() : null;
     let phonemes = "";
     if (transcript !== null) phonemes = leadingWords(await this.transcriptIpa(transcript), speech.keptShare, this.phonemizer, m.text.word_separator);
