@@ -8,7 +8,7 @@ import type { App } from "../src/app.js";
 import { main } from "../loadtest/src/cli.js";
 import { p95 } from "../loadtest/src/report-html.js";
 import { Playout } from "../loadtest/src/playout.js";
-import { textSentAt, tokenize } from "../loadtest/src/text.js";
+import { chunkEndFromWords, sentAtOffset, textSentAt, tokenize } from "../loadtest/src/text.js";
 import { startTestServer } from "./helpers.js";
 
 let app: App;
@@ -27,6 +27,11 @@ test("tokenizer keeps the text; time to first audio starts when the server's fir
   // cut on the delay timer inside the text: the last token it includes
   assert.equal(textSentAt(sent, at, "Sure, I can"), 100 * toks.indexOf("can "));
   assert.equal(textSentAt("", [], "x"), null);
+  // the same from the first chunk's words (a turn cancelled before its chunk_metrics): marks on the last word count
+  const w = (word: string) => ({ word, char_offset: text.indexOf(word) });
+  assert.equal(sentAtOffset(at, chunkEndFromWords(sent, [w("Sure"), w("I"), w("can"), w("help"), w("with"), w("that")])!), 100 * toks.indexOf("that. "));
+  assert.equal(sentAtOffset(at, chunkEndFromWords(sent, [w("Sure")])!), 0);
+  assert.equal(chunkEndFromWords(sent, []), null);
 });
 
 test("playout counts an underrun when a frame arrives after its play time", () => {

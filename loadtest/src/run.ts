@@ -8,7 +8,7 @@ import { OpusFrameDecoder } from "../../src/pipeline/opus/opus-decoder.js";
 import { connect, DisconnectedError, type SoundstormClient, type SynthesisContext } from "../../src/sdk/node.js";
 import { newHist, record, summarize, type Hist, type Summary } from "./histogram.js";
 import { Playout } from "./playout.js";
-import { textSentAt, tokenize } from "./text.js";
+import { chunkEndFromWords, sentAtOffset, textSentAt, tokenize } from "./text.js";
 
 export interface LoadOptions {
   readonly url: string;
@@ -221,6 +221,15 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         countError(ev.code, ev.message);
         rec.error = ev.code;
         if (ev.retry_after_ms !== undefined) retryAfter = ev.retry_after_ms;
+      });
+      // the first chunk's words come before its audio: where its text ended, even if the turn is cancelled
+      // before the chunk's chunk_metrics (which follows its audio) arrives
+      c.on("words", (ev) => {
+        if (ev.chunk_index !== 0 || firstChunkSentAt !== null) return;
+        const end = chunkEndFromWords(sentText, ev.words);
+        if (end === null) return;
+        firstChunkSentAt = sentAtOffset(sentAt, end);
+        noteTtfa();
       });
       c.on("chunk_metrics", (m) => {
         if (firstChunkSentAt === null) {

@@ -28,10 +28,27 @@ export function tokenize(text: string): string[] {
  * text sent so far, `sentAt` each token's end offset in it and its send time, in order.
  */
 export function textSentAt(sent: string, sentAt: readonly { end: number; at: number }[], chunkText: string): number | null {
-  if (sentAt.length === 0) return null;
   const t = chunkText.trim();
   const from = t.length > 0 ? sent.indexOf(t) : -1;
-  const end = from < 0 ? sent.length : from + t.length;
+  return sentAtOffset(sentAt, from < 0 ? sent.length : from + t.length);
+}
+
+/** The send time of the first token reaching offset `end` of the text sent (the last one's if none does). */
+export function sentAtOffset(sentAt: readonly { end: number; at: number }[], end: number): number | null {
+  if (sentAt.length === 0) return null;
   for (const s of sentAt) if (s.end >= end) return s.at;
   return sentAt[sentAt.length - 1].at;
+}
+
+/**
+ * Where the server's first chunk ends in the text sent, from its `words` event (which comes before its
+ * audio, so also for a turn cancelled before the chunk's chunk_metrics): past its last word and the marks
+ * written onto it ("you?" ends after the "?"). Null without words.
+ */
+export function chunkEndFromWords(sent: string, words: readonly { word: string; char_offset: number }[]): number | null {
+  if (words.length === 0) return null;
+  const last = words.reduce((a, w) => (w.char_offset > a.char_offset ? w : a));
+  let end = last.char_offset + last.word.length;
+  while (end < sent.length && !/\s/.test(sent[end])) end++;
+  return end;
 }
