@@ -7,7 +7,8 @@ import { join } from "node:path";
 import { loadManifest, servingManifest, type ServingManifest, type GraphSpec } from "../src/models/manifest.js";
 import type { GraphRunner, TensorValue } from "../src/models/ort.js";
 import { TextToSemantic } from "../src/pipeline/semantic/text-to-semantic.js";
-import { fixtureWithPrior } from "./helpers.js";
+import { fixtureSynthesizer, fixtureWithPrior } from "./helpers.js";
+import { atNaturalPace } from "../src/synth/synthesizer.js";
 
 const fixture = servingManifest(loadManifest("models/fixture"));
 const SILENT = ["<pad>", "<bos>", "<eos>", "<unk>", " ", ".", ",", "ˈ", "ˌ", "ː"];
@@ -124,4 +125,54 @@ test("a unit prior file of the wrong size or with values that are not log-probab
   raw.text_to_semantic.unit_prior.file = "missing.f32";
   writeFileSync(join(dir, "model.json"), JSON.stringify(raw));
   assert.throws(() => loadManifest(dir), /unit_prior: ENOENT/);
+});
+
+test("speed above 1 shortens speech under a per-phone floor of 2 (the floor scales, down to one frame a phone)", async () => {
+  const m = manifest(2);
+  const t2s = new TextToSemantic(...graphs(2.1, m.semantic.vocab_size), m);
+  const syms = ids(m, ["ð", "ə", "k", "æ", "t", "s", "ɪ", "t", "s", "ð", "ɛ", "ɹ"]);
+  const total = async (speed: number) => (await t2s.generate(syms, prompt, 1, speed)).durations.reduce((a, b) => a + b, 0);
+  const [t1, t15, t2] = [await total(1), await total(1.5), await total(2)];
+  assert.ok(t15 < t1 && t2 < t15, `${t1} > ${t15} > ${t2} frames`);
+  assert.ok(t2 <= Math.ceil(0.55 * t1), `speed 2: ${t2} frames against ${t1}`);
+  const fast = await t2s.generate(syms, prompt, 1, 4);
+  assert.ok(fast.durations.every((d) => d >= 1), "every phone keeps a frame");
+});
+
+test("the stream's context is given to text to semantic at the voice's own pace, whatever the speed", () => {
+  const f = Int32Array.from([1, 1, 2, 2, 3, 3]);
+  assert.deepEqual([...atNaturalPace(f, 0.5)], [1, 2, 3]);
+  assert.deepEqual([...atNaturalPace(Int32Array.from([1, 2, 3]), 2)], [1, 1, 2, 2, 3, 3]);
+  assert.equal(atNaturalPace(f, 1), f);
+  assert.equal(atNaturalPace(new Int32Array(0), 0.5).length, 0);
+});
+
+const fixtureSynth = fixtureSynthesizer();
+
+test("a slowed stream's next chunk gets its context at natural pace, not slowed again", async () => {
+  const synth = fixtureSynth();
+  const t2s = (synth as unknown as { t2s: TextToSemantic }).t2s;
+  const seen: { promptFrames: number; frames: number }[] = [];
+  const original = t2s.generate.bind(t2s);
+  t2s.generate = async (ph, prompt, seed, speed, run) => {
+    const r = await original(ph, prompt, seed, speed, run);
+    seen.push({ promptFrames: prompt.semantic.length, frames: r.tokens.length });
+    return r;
+  };
+  try {
+    const run = async (speed: number) => {
+      seen.length = 0;
+      const s = synth.openStream(synth.voices[0], 3);
+      await s.synthesize("First part of the turn.", { speed });
+      await s.synthesize("And the second part.", { speed });
+      return seen.map((x) => x.promptFrames);
+    };
+    const natural = await run(1);
+    const slow = await run(0.5);
+    // the voice's frames plus the previous chunk's: at speed 0.5 those were made twice as long, and are given back at natural pace
+    assert.equal(slow[0], natural[0], "the voice prompt alone at first");
+    assert.ok(Math.abs(slow[1] - natural[1]) <= 2, `second chunk's context ${slow[1]} frames at speed 0.5, ${natural[1]} at speed 1`);
+  } finally {
+    t2s.generate = original;
+  }
 });

@@ -199,6 +199,8 @@ export class SpeechStream {
   private prevPhonemes = new Int32Array(0);
   private prevSemantic = new Int32Array(0);
   private prevDurations = new Int32Array(0);
+  /** The speed prevSemantic was made at. */
+  private prevSpeed = 1;
   /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
   private readonly tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
   private chunkSeed: number;
@@ -279,10 +281,13 @@ export class SpeechStream {
     const tokens: Int32Array[] = [];
     const durations: Int32Array[] = [];
     for (const piece of pieces) {
+      // the stream's context at the voice's own pace: the duration model reads the speaking rate from it, and
+      // context already slowed (or sped up) by `speed` would have the change applied again, chunk after chunk
       const sem = await this.t2s.generate(piece, {
         phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
-        semantic: concatI32(this.t2sVoiceSemantic, this.prevSemantic),
+        semantic: concatI32(this.t2sVoiceSemantic, atNaturalPace(this.prevSemantic, this.prevSpeed)),
       }, seed, speed, run);
+      this.prevSpeed = speed;
       this.remember(piece, sem);
       tokens.push(sem.tokens);
       durations.push(sem.durations);
@@ -345,4 +350,11 @@ export function splitAtWords(ids: Int32Array, max: number, isSeparator: (id: num
   }
   pieces.push(ids.subarray(start));
   return pieces;
+}
+
+/** Frames made at `speed` resampled to the pace they would have at speed 1 (nearest frame). */
+export function atNaturalPace(frames: Int32Array, speed: number): Int32Array {
+  if (speed === 1 || frames.length === 0) return frames;
+  const n = Math.max(1, Math.round(frames.length * speed));
+  return Int32Array.from({ length: n }, (_, k) => frames[Math.min(frames.length - 1, Math.floor(k / speed))]);
 }

@@ -60,9 +60,12 @@ export class TextToSemantic {
     const durations = new Int32Array(phonemes.length);
     let cum = 0;
     let total = 0;
+    // faster speech lowers the floor too (at least one frame for a phone): a floor of 2 against ~2.1 predicted
+    // frames a phone left speed > 1 with almost nothing to shorten
+    const floorAt = (f: number) => (speed > 1 && f > 0 ? Math.max(1, Math.round(f / speed)) : f);
     for (let i = 0; i < phonemes.length; i++) {
       cum += Math.max(0, Math.exp(logd[i]) - this.offset) / speed;
-      const frames = Math.min(this.maxDur, Math.max(this.floor[phonemes[i]], Math.round(cum) - total));
+      const frames = Math.min(this.maxDur, Math.max(floorAt(this.floor[phonemes[i]]), Math.round(cum) - total));
       durations[i] = frames;
       total += frames;
     }
