@@ -39,13 +39,19 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
     prompts: [...manifest.voicePrompts.values()].map((v) => promptTokensOf(v, manifest.semantic?.repeat ?? 1)),
   });
   const models: ServingModels = { manifest, pool, dispose: () => pool.close() };
-  const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner },
-    { acousticLevels: config.inference.acousticLevels });
-  // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
-  const stream = synth.openStream(synth.voices[0], 0);
-  await stream.synthesize("Ready.");
-  await stream.flush();
-  return { synth, models };
+  try {
+    const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner },
+      { acousticLevels: config.inference.acousticLevels });
+    // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
+    const stream = synth.openStream(synth.voices[0], 0);
+    await stream.synthesize("Ready.");
+    await stream.flush();
+    return { synth, models };
+  } catch (e) {
+    // the pool's worker threads would keep a process that failed to start alive for ever
+    await pool.close();
+    throw e;
+  }
 }
 
 export async function createApp(overrides: ConfigOverrides = {}, log: (m: string) => void = () => {}): Promise<App> {

@@ -277,3 +277,17 @@ test("SIGTERM drains: readiness false, new sockets refused, running context fini
     child.kill("SIGKILL");
   }
 });
+
+test("a server that fails to start after its inference workers did exits with 1 instead of hanging", async () => {
+  const child = spawn(process.execPath, ["bin/soundstorm.js", "serve", "--model", FIXTURE_MODEL, "--port", "0"], {
+    env: { ...process.env, SOUNDSTORM_ACOUSTIC_LEVELS: "2" }, stdio: ["ignore", "ignore", "pipe"],
+  });
+  let err = "";
+  child.stderr.on("data", (d) => { err += String(d); });
+  const code = await Promise.race([
+    new Promise<number | null>((r) => child.once("exit", (c) => r(c))),
+    sleep(60_000).then(() => { child.kill("SIGKILL"); return -1; }),
+  ]);
+  assert.equal(code, 1, err);
+  assert.match(err, /absent_code/);
+});

@@ -169,3 +169,25 @@ test("a crashed worker whose replacement cannot start: calls fail at once, not h
     await pool.close();
   }
 });
+
+test("a malformed pass fails its own call only; a worker that finishes starting after close() does not join", async () => {
+  const pool = await InferencePool.start(manifest, {
+    modelDir: FIXTURE_MODEL, graphs: ["soundstorm"], workers: 1, intraOpThreads: 1,
+    batching: { enabled: true, maxBatch: 4, maxBatchFrames: 400, maxWaitMs: 5 },
+  });
+  const inner = pool as unknown as { slots: { worker: { terminate(): Promise<number> } }[] };
+  try {
+    const rng = new Rng(9);
+    const bad = { ...window(rng, 10, 0, 0), logitsFrom: 11 };
+    const [b, g] = await Promise.allSettled([pool.passRunner(bad), pool.passRunner(window(rng, 10, 0, 0))]);
+    assert.equal(b.status, "rejected");
+    assert.equal(g.status, "fulfilled", "its batch-mate still ran");
+    assert.equal((await pool.passRunner(window(rng, 10, 2, 0))).length, 8 * K, "and the pool serves on");
+    // a crash starts a replacement; close while it is loading
+    await inner.slots[0].worker.terminate();
+  } finally {
+    await pool.close();
+  }
+  await new Promise((r) => setTimeout(r, 3000));
+  assert.equal(inner.slots.length, 0, "no worker joined after close");
+});

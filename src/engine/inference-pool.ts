@@ -226,7 +226,21 @@ export class InferencePool {
     const head = jobs[0];
     if (head.pass) {
       const reqs = jobs.map((j) => j.pass!);
-      const feeds = packPasses(reqs, this.levels, this.maskId);
+      let feeds;
+      try {
+        feeds = packPasses(reqs, this.levels, this.maskId);
+      } catch (e) {
+        // a malformed request fails its own call, not the process (this runs in the pump, outside any caller);
+        // its batch-mates go back to the queue
+        slot.busy = null;
+        const good = jobs.filter((j) => {
+          try { packPasses([j.pass!], this.levels, this.maskId); return true; } catch (err) { j.reject(err); return false; }
+        });
+        if (good.length === jobs.length) for (const j of jobs) j.reject(e);
+        else this.queue.unshift(...good);
+        this.schedulePump();
+        return;
+      }
       const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, prompts: reqs.map((r) => r.prompt), cuts: reqs.map(cutOf) };
       slot.worker.postMessage(msg, Object.values(feeds).map((v) => v.data.buffer as ArrayBuffer));
     } else {
@@ -262,6 +276,9 @@ export class InferencePool {
       worker.on("message", (msg: FromWorker) => {
         if (msg.type === "ready") {
           ready = true;
+          // a worker that finishes starting after close() (a replacement, or a sibling of one that failed to
+          // start) must not join the pool: nothing would ever terminate it
+          if (this.closed) { void worker.terminate(); resolve(); return; }
           this.slots.push(slot);
           resolve();
           this.schedulePump();
@@ -274,6 +291,7 @@ export class InferencePool {
       });
       worker.on("error", (e) => { if (!ready) reject(e); });
       worker.on("exit", (code) => {
+        if (this.closed && ready && !this.slots.includes(slot)) return;  // terminated above, never joined
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots.splice(i, 1);
         for (const j of slot.busy ?? []) j.reject(new Error(`inference worker exited (code ${code})`));

@@ -118,7 +118,13 @@ export class Synthesizer {
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
     }
-    for (const [name, v] of m.voicePrompts) this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
+    for (const [name, v] of m.voicePrompts) {
+      // the model's own voices meet the rules cloned ones do (a prompt and tail filling the window failed
+      // only once a long chunk came, after audio had gone out)
+      const bad = this.checkPrompt(v);
+      if (bad) throw new Error(`model '${m.name}', voice '${name}': ${bad}`);
+      this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
+    }
   }
 
   get voices(): string[] {
