@@ -191,3 +191,24 @@ test("a malformed pass fails its own call only; a worker that finishes starting 
   await new Promise((r) => setTimeout(r, 3000));
   assert.equal(inner.slots.length, 0, "no worker joined after close");
 });
+
+test("a batch of passes does not jump ahead of another kind of call due earlier", async () => {
+  const pool = await InferencePool.start(manifest, {
+    modelDir: FIXTURE_MODEL, graphs: ["soundstorm", "codec_decoder"], workers: 1, intraOpThreads: 1,
+    batching: { enabled: true, maxBatch: 4, maxBatchFrames: 4000, maxWaitMs: 1 },
+  });
+  try {
+    const rng = new Rng(11);
+    const order: string[] = [];
+    const now = performance.now();
+    const first = pool.passRunner(window(rng, 400, 0, 0), { priority: 0 }).then(() => { order.push("first"); });
+    const a = pool.passRunner(window(rng, 20, 0, 0), { priority: now + 100 }).then(() => { order.push("A pass"); });
+    const codes = { data: new BigInt64Array(Q * 10), dims: [1, Q, 10] };
+    const b = pool.graph("codec_decoder").run({ codes }, { priority: now + 200 }).then(() => { order.push("B codec"); });
+    const c = pool.passRunner(window(rng, 300, 0, 0), { priority: now + 60_000 }).then(() => { order.push("C pass"); });
+    await Promise.all([first, a, b, c]);
+    assert.deepEqual(order, ["first", "A pass", "B codec", "C pass"]);
+  } finally {
+    await pool.close();
+  }
+});

@@ -195,13 +195,20 @@ export class InferencePool {
     }
   }
 
-  /** The queued passes that batch with `head` (queue order), within the row and padded-frame limits. */
+  /**
+   * The queued passes that batch with `head` (deadline order), within the row and padded-frame limits. Not past
+   * a queued call of another kind (a codec or text-to-semantic call due earlier would wait for the whole batch),
+   * and an urgent head is not padded out to a much longer pass that is not urgent.
+   */
   private passBatch(maxBatch: number, maxFrames: number, head: Job): Job[] {
     const out: Job[] = [head];
     let longest = head.pass!.semantic.length;
+    const urgentBy = performance.now() + URGENT_MS;
     for (const j of this.queue) {
       if (out.length >= maxBatch) break;
-      if (j === head || !j.pass) continue;
+      if (j === head) continue;
+      if (!j.pass) break;
+      if (head.priority <= urgentBy && j.priority > urgentBy && j.pass.semantic.length > 2 * longest) continue;
       const t = Math.max(longest, j.pass.semantic.length);
       if ((out.length + 1) * t > maxFrames) continue;
       out.push(j);
