@@ -44,4 +44,7 @@ test("tailFrames 0 conditions no window on the one before (slice(-0) would have 
   await generateInWindows(r.gen, voice, tail, new Int32Array(900), { ...opts, tailFrames: 0 });
   assert.deepEqual(r.windows.map((w) => w.tail), r.windows.map(() => 0));
   assert.equal(tail.semantic.length, 0);
+  // without a tail, only the stream's first window is capped (an empty tail does not mean a stream's start)
+  assert.equal(r.windows[0].n, 25);
+  assert.ok(r.windows.slice(1).every((w) => w.n > 25), JSON.stringify(r.windows));
 });

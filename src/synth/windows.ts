@@ -12,6 +12,8 @@ import type { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
 export interface WindowTail {
   semantic: Int32Array;
   acoustic: Int32Array;
+  /** Frames generated so far in the stream (its start is 0 even when a model keeps no tail). */
+  generated?: number;
 }
 
 export interface WindowOptions {
@@ -77,7 +79,8 @@ export async function generateInWindows(
     // equal windows rather than full ones plus a sliver: every window pays for its prompt
     const left = semantic.length - done;
     let n = Math.ceil(left / Math.ceil(left / room));
-    if (o.firstWindowFrames && (tail.semantic.length === 0 || (o.capFirstWindow && done === 0))) n = Math.min(n, o.firstWindowFrames);
+    const streamStart = (tail.generated ?? tail.semantic.length) === 0;
+    if (o.firstWindowFrames && (streamStart || (o.capFirstWindow && done === 0))) n = Math.min(n, o.firstWindowFrames);
     const part = semantic.subarray(done, done + n);
     const res = await acoustic.generate({
       voice, tailSemantic: tail.semantic, tailAcoustic: tail.acoustic,
@@ -95,6 +98,7 @@ export async function generateInWindows(
     // slice(-0) would keep everything: a tail of 0 frames is no tail
     tail.semantic = o.tailFrames > 0 ? concatI32(tail.semantic, part).slice(-o.tailFrames) : new Int32Array(0);
     tail.acoustic = o.tailFrames > 0 ? concatI32(tail.acoustic, res.acoustic).slice(-o.tailFrames * Q) : new Int32Array(0);
+    tail.generated = (tail.generated ?? 0) + n;
     done += n;
   }
   return { codes, passes, windows };
