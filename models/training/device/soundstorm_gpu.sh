@@ -54,7 +54,7 @@ start)
     warm=(); [ "${init:-}" = onnx ] && warm=(--init-from "$R/runs/soundstorm-onnx/init.ckpt")
     setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
       --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch "${FRAMES:-16000}" \
-      --lengths 150,250,350,450 --lr "${lr:-1.5e-3}" "${warm[@]}" --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
+      --lengths 200,350,500,750 --lr "${lr:-1.5e-3}" "${warm[@]}" --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
       --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
   done
   if [ -n "$DECODER" ]; then

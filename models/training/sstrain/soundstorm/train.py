@@ -13,6 +13,7 @@ import argparse
 import json
 import math
 import time
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -123,13 +124,18 @@ def make_batch(data: Tokens, rng: np.random.Generator, B: int, L: int, c: SoundS
             if j == i and len(pool) > 1:  # never the target itself: its own end would be a copy shortcut
                 j = int(pool[int(rng.integers(len(pool)))])
             s0, a0 = data.utt(j)
-            k = int(rng.integers(50, 200))
+            # the whole prompt (as served), and a target crop from anywhere in the utterance: cropping prompt and
+            # target together kept every target's start but only ~half of the ends, which every chunk has
+            k = min(int(rng.integers(50, 200)), L - 50)
             s0, a0 = s0[-k:], a0[-k:]
+            room = L - len(s0)
+            if len(s) > room:
+                st = int(rng.integers(0, len(s) - room + 1))
+                s, a, w = s[st:st + room], a[st:st + room], w[st:st + room]
             join[b] = len(s0)
             s, a, w = np.concatenate([s0, s]), np.concatenate([a0, a]), np.concatenate([np.ones(len(s0), np.float32), w])
-        if len(s) > L:
-            st = int(rng.integers(0, min(len(s) - L, max(1, join[b])) + 1)) if join[b] else int(rng.integers(0, len(s) - L + 1))
-            join[b] = max(0, join[b] - st)
+        elif len(s) > L:
+            st = int(rng.integers(0, len(s) - L + 1))
             s, a, w = s[st:st + L], a[st:st + L], w[st:st + L]
         n = len(s)
         sem[b, :n], ac[b, :n], pad[b, :n], fw[b, :n] = s, a, False, w
@@ -221,7 +227,9 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--steps", type=int, default=20000)
     ap.add_argument("--frames-per-batch", type=int, default=2400)
-    ap.add_argument("--lengths", default="200,300,400,500", help="crop lengths in codec frames (one per batch)")
+    ap.add_argument("--lengths", default="200,300,400,500,600,750",
+                    help="crop lengths in codec frames (one per batch), voice prompt included; up to the served"
+                         " window (the default model's max_window_frames, 750: prompt + tail + new frames)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--log-every", type=int, default=25)
     ap.add_argument("--valid-every", type=int, default=250)
@@ -242,6 +250,9 @@ def main(argv=None) -> None:
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
+    ap.add_argument("--seed", type=int, default=None,
+                    help="batch sampling seed (default: from the run directory's path, so a new run, --init-from"
+                         " another included, draws new batches; the generator's state is saved and resumed)")
     ap.add_argument("--acoustic-gain", type=float, default=1.0,
                     help="with --init-from: multiply the acoustic embeddings by this (they start 10x smaller than the"
                          " semantic one and stay there; x4 for 1,800 steps gave no WER gain, BENCHMARKS.md)")
@@ -313,7 +324,11 @@ def main(argv=None) -> None:
     (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
     lengths = [int(x) for x in a.lengths.split(",")]
     weights = tuple(float(x) for x in a.level_weights.split(","))
-    rng = np.random.default_rng(step)
+    # seeded by the run (not the step alone: every --init-from cycle started at step 0 and replayed the same batches)
+    seed = a.seed if a.seed is not None else zlib.crc32(str(run.resolve()).encode())
+    rng = np.random.default_rng([seed, step])
+    if ck and "rng" in ck:
+        rng.bit_generator.state = ck["rng"]
     if a.gta_prob and (train.gta is None or valid.gta is None):
         raise SystemExit(f"--gta-prob needs tokens with semantic_gta (sstrain.soundstorm.gta); {tokens} has none")
     vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0, 1.0)
@@ -360,7 +375,7 @@ def main(argv=None) -> None:
         over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % 200 == 0 or step == a.steps or over:
             save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "minutes": minutes_since(t_start), "config": c.to_dict()}, run)
+                             "minutes": minutes_since(t_start), "config": c.to_dict(), "rng": rng.bit_generator.state}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break
