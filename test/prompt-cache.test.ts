@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import type { PassRequest } from "../src/engine/batch.js";
-import { chainPrompt, packPromptStates, PromptCache, promptKey, type PromptStates } from "../src/engine/prompt-cache.js";
+import { chainPrompt, kvShape, packPromptStates, PromptCache, promptKey, type PromptStates } from "../src/engine/prompt-cache.js";
 import type { GraphRunner } from "../src/models/ort.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { loadModelSet, type ModelSet } from "../src/models/model-set.js";
@@ -134,6 +134,13 @@ test("a tail chained to a voice gets its states once, after the voice's, and pas
   const alone = await cache.get(tail);
   const afterEmpty = await cache.get(chainPrompt(empty, tail.semantic, tail.acoustic));
   assert.deepEqual(Array.from(afterEmpty.k), Array.from(alone.k));
+  // one row of a chained prompt: joined once, the same feeds on every pass, equal to joining afresh
+  const chained = chainPrompt(voice, tail.semantic, tail.acoustic);
+  const f1 = await cache.feeds([chained]), f2 = await cache.feeds([chained]);
+  assert.equal(f2.prompt_k.data, f1.prompt_k.data, "not copied again");
+  const fresh = packPromptStates([await cache.get(chained)], kvShape(graph.spec));
+  assert.deepEqual(Array.from(f1.prompt_k.data as Float32Array), Array.from(fresh.prompt_k.data as Float32Array));
+  assert.deepEqual(Array.from(f1.prompt_lengths.data as Int32Array), [13]);
 });
 
 test("with cached_tail in the manifest, passes run on the new frames only, the tail chained to the voice", async () => {

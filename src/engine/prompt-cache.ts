@@ -122,8 +122,12 @@ export function packPromptStates(states: readonly PromptStates[], shape: KvShape
 }
 
 /** Prompt states by key, computed on first use with the serving graph itself; least recently used evicted. */
+/** Joined single-row chains kept (least recently used out): a few contexts' current windows. */
+const JOINED_KEPT = 8;
+
 export class PromptCache {
   private readonly entries = new Map<string, Promise<PromptStates>>();
+  private readonly joined = new Map<PromptStates, PromptFeeds>();
   private readonly shape: KvShape;
 
   /** maxEntries: voices and window tails together (a tail's own states are ~0.8 MB for 100 frames). */
@@ -147,7 +151,17 @@ export class PromptCache {
 
   /** Graph inputs for a batch whose rows have these prompts. */
   async feeds(prompts: readonly PromptTokens[]): Promise<PromptFeeds> {
-    return packPromptStates(await Promise.all(prompts.map((p) => this.get(p))), this.shape);
+    const states = await Promise.all(prompts.map((p) => this.get(p)));
+    if (states.length !== 1 || !states[0].parent) return packPromptStates(states, this.shape);
+    // one row with a chained prompt (a voice and a window's tail): every pass of the window reads the same
+    // joined states, so they are joined once (copying them on each pass cost ~2 % of it)
+    const s = states[0];
+    let f = this.joined.get(s);
+    if (f) this.joined.delete(s);
+    else f = packPromptStates(states, this.shape);
+    this.joined.set(s, f);
+    while (this.joined.size > JOINED_KEPT) this.joined.delete(this.joined.keys().next().value!);
+    return f;
   }
 
   get size(): number {
