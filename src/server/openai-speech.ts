@@ -12,6 +12,7 @@ import { TextChunker } from "../pipeline/text/chunker.js";
 import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 import type { OutputFormat } from "../protocol/messages.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
+import { playbackDeadline } from "../session/clock.js";
 
 export const SpeechRequest = Type.Object({
   model: Type.String({ maxLength: 100 }),
@@ -96,7 +97,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
     };
     // Scheduled like a WebSocket context, by when its listener runs out of audio (performance.now() ms): a
     // long request must not hold the inference pool while live streams wait.
-    const deadline = () => firstAudioAt === null ? performance.now() : firstAudioAt + (1000 * samples) / sr;
+    const deadline = () => playbackDeadline(firstAudioAt, samples, sr, performance.now());
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
       await body.writable();
       if (signal.aborted) break;

@@ -15,6 +15,12 @@ export interface Clock {
   clearTimeout(timer: ClockTimer): void;
 }
 
+/** When a listener who started playing at `startedAt` runs out of `samples` of audio (ms on the same clock):
+ * the scheduler's priority for the next piece. Before any audio, `now`: due at once. */
+export function playbackDeadline(startedAt: number | null, samples: number, sampleRate: number, now: number): number {
+  return startedAt === null ? now : startedAt + (1000 * samples) / sampleRate;
+}
+
 export const systemClock: Clock = {
   now: () => performance.now(),
   setTimeout(fn, ms, weak = false) {

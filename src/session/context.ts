@@ -16,7 +16,7 @@ import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import { encodeAudioMessage, FLAG_CHUNK_START, FLAG_FIRST, FLAG_LAST } from "../protocol/audio-header.js";
 import type { LatencyProfile, OutputFormat, ServerEvent } from "../protocol/messages.js";
 import type { ChunkSink, SpeechStream, Synthesizer } from "../synth/synthesizer.js";
-import { systemClock, type Clock, type ClockTimer } from "./clock.js";
+import { playbackDeadline, systemClock, type Clock, type ClockTimer } from "./clock.js";
 import { Pacer } from "./pacer.js";
 
 /** Where a context's events go (the socket adapter implements it). */
@@ -332,9 +332,7 @@ export class SynthesisContext {
 
   /** When this context's listener runs out of audio (clock ms): the scheduler's priority. */
   private deadline(readyAt: number): number {
-    if (this.chunks === 0 || this.firstSentAt === null) return readyAt;
-    const sr = this.deps.synth.manifest.audio.sample_rate;
-    return this.firstSentAt + (1000 * this.audioSamples) / sr;
+    return playbackDeadline(this.chunks === 0 ? null : this.firstSentAt, this.audioSamples, this.deps.synth.manifest.audio.sample_rate, readyAt);
   }
 
   /** Decode and send the frames the codec holds back for right context (a failure closes the context). */

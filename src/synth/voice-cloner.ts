@@ -22,9 +22,6 @@ import type { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 import { prepareSpeechOffThread, type CloneLimits } from "./speech-prep.js";
 
-export type { CloneLimits, PreparedSpeech } from "./speech-prep.js";
-export { prepareSpeech } from "./speech-prep.js";
-
 
 export interface CloneRequest {
   readonly name: string;
