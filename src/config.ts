@@ -9,6 +9,7 @@ import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { LATENCY_PROFILES, OUTPUT_FORMATS, type LatencyProfile, type OutputFormat } from "./protocol/messages.js";
 import type { ApiKeyConfig } from "./server/auth.js";
+import { normalizeOrigin } from "./server/site-check.js";
 
 /** Chunking schedule for one latency profile (characters of text). */
 export interface ChunkPolicy {
@@ -123,6 +124,13 @@ export interface ServerConfig {
     readonly tokenSecret: string | null;
     /** Limits given to keys that do not set their own. */
     readonly defaultKeyLimits: { readonly maxContexts: number; readonly charsPerMinute: number; readonly maxSockets: number };
+    /** Web origins (`scheme://host[:port]`, or "*" for any) whose pages may use the WebSocket and /v1/ routes
+     * besides the server's own (server/site-check.ts). Checked without keys always, where the loopback address
+     * is all a page needs; with keys only once this list is set. Default: none, same origin only. */
+    readonly allowedOrigins: readonly string[];
+    /** Host names (no port; "*" for any) accepted in the Host header when no keys are configured, besides IP
+     * addresses, `localhost` and `*.localhost` (against DNS rebinding). Default: none. */
+    readonly allowedHosts: readonly string[];
   };
   /** The frame guard (server/frame-guard.ts): a TCP/TLS front on the public port, uWS behind it on
    * 127.0.0.1, so that an oversized frame is refused with close code 1009 instead of a dropped
@@ -152,6 +160,8 @@ export interface ServerConfig {
     readonly maxCloned: number;
     /** Largest upload (WAV or multipart body); larger ones get message_too_large (413). */
     readonly maxUploadBytes: number;
+    /** Uploads read or cloned at once (each holds up to maxUploadBytes); more get at_capacity (429, retry_after_ms). */
+    readonly maxConcurrentUploads: number;
     /** Speech (leading and trailing silence trimmed) must last at least this long... */
     readonly minSpeechS: number;
     /** ...and at most this long (audio_too_short / audio_too_long). */
@@ -203,7 +213,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
   opusBitrate: 32_000,
   opusComplexity: 5,
   pacing: { default: "realtime", leadMs: 300, maxQueuedMs: 20_000 },
-  auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 } },
+  auth: { keys: [], tokenTtlS: 300, tokenSecret: null, defaultKeyLimits: { maxContexts: 16, charsPerMinute: 60_000, maxSockets: 8 },
+    allowedOrigins: [], allowedHosts: [] },
   frameGuard: { enabled: true, maxHeadBytes: 16 * 1024 },
   tls: null,
   capacity: { maxActiveContexts: 24 },
@@ -212,6 +223,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     dir: resolve(ROOT, "data/voices"),
     maxCloned: 32,
     maxUploadBytes: 8 * 1024 * 1024,
+    maxConcurrentUploads: 2,
     minSpeechS: 3,
     maxSpeechS: 10,
     maxAudioS: 30,
@@ -287,6 +299,9 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   const keys = [...keysFromFile(env.SOUNDSTORM_KEYS_FILE), ...keysFromList(env.SOUNDSTORM_API_KEYS)];
   if (keys.length) o.auth = { keys };
   if (env.SOUNDSTORM_TOKEN_SECRET) o.auth = { ...(o.auth as object), tokenSecret: env.SOUNDSTORM_TOKEN_SECRET };
+  const list = (v: string | undefined) => (v ?? "").split(",").map((x) => x.trim()).filter(Boolean);
+  if (env.SOUNDSTORM_ALLOWED_ORIGINS) o.auth = { ...(o.auth as object), allowedOrigins: list(env.SOUNDSTORM_ALLOWED_ORIGINS) };
+  if (env.SOUNDSTORM_ALLOWED_HOSTS) o.auth = { ...(o.auth as object), allowedHosts: list(env.SOUNDSTORM_ALLOWED_HOSTS) };
   const guard = boolEnv(env, "SOUNDSTORM_FRAME_GUARD");
   if (guard !== undefined) o.frameGuard = { enabled: guard };
   if (env.SOUNDSTORM_TLS_CERT || env.SOUNDSTORM_TLS_KEY) {
@@ -344,6 +359,13 @@ export function buildConfig(...layers: ConfigOverrides[]): ServerConfig {
   return deepFreeze(cfg);
 }
 
+/** `scheme://host[:port]` (a trailing slash allowed), nothing more. */
+function isOriginOnly(o: string): boolean {
+  if (normalizeOrigin(o) === null) return false;
+  const u = new URL(o);
+  return u.pathname === "/" && !u.search && !u.hash && !u.username;
+}
+
 function validate(c: ServerConfig): void {
   const bad = (m: string) => { throw new Error(`invalid config: ${m}`); };
   if (!Number.isInteger(c.port) || c.port < 0 || c.port > 65535) bad(`port ${c.port}`);
@@ -388,8 +410,15 @@ function validate(c: ServerConfig): void {
   if (!Number.isInteger(v.maxCloned) || v.maxCloned < 0) bad("voices.maxCloned must be an integer >= 0");
   if (!Number.isInteger(v.maxUploadBytes) || v.maxUploadBytes <= 44) bad("voices.maxUploadBytes must be an integer > 44");
   if (!Number.isInteger(v.maxTranscriptChars) || v.maxTranscriptChars <= 0) bad("voices.maxTranscriptChars must be a positive integer");
+  if (!Number.isInteger(v.maxConcurrentUploads) || v.maxConcurrentUploads <= 0) bad("voices.maxConcurrentUploads must be a positive integer");
   if (!(v.minSpeechS > 0 && v.minSpeechS <= v.maxSpeechS && v.maxSpeechS <= v.maxAudioS)) bad("voices: need 0 < minSpeechS <= maxSpeechS <= maxAudioS");
   if (!(v.promptMaxS >= v.minSpeechS)) bad("voices.promptMaxS must be >= minSpeechS");
+  for (const o of c.auth.allowedOrigins) {
+    if (o !== "*" && !isOriginOnly(o)) bad(`auth.allowedOrigins: '${o}' is not an origin (scheme://host[:port], no path) or "*"`);
+  }
+  for (const h of c.auth.allowedHosts) {
+    if (h !== "*" && !/^[a-z0-9.-]+$|^\[[0-9a-f:.]+\]$/i.test(h)) bad(`auth.allowedHosts: '${h}' is not a host name (no scheme, no port) or "*"`);
+  }
   const ids = new Set<string>();
   for (const k of c.auth.keys) {
     if (ids.has(k.id)) bad(`duplicate API key id '${k.id}'`);

@@ -32,7 +32,7 @@ export const ERRORS = Object.freeze({
   server_shutting_down: { message: "The server is shutting down", close: 1001 },
   // HTTP routes only (/v1/...): authentication and routing
   unauthorized: { message: "Missing, invalid or expired API key or token (401)" },
-  forbidden: { message: "This client may not use the route (403): without API keys only loopback clients are served" },
+  forbidden: { message: "This client may not use the route (403): without API keys only loopback clients on a local host name are served, and pages of other origins are refused" },
   not_found: { message: "No such resource (404)" },
   // voice cloning (HTTP /v1/voices only)
   invalid_audio: { message: "The upload is not a readable WAV file" },

@@ -14,8 +14,10 @@ import { startTestServer, TestClient } from "./helpers.js";
 
 const KEY = "test-key-alpha";
 const KEY_B = "test-key-beta";
+const KEY_C = "test-key-gamma";
 const KEYS = [{ id: "alpha", sha256: sha256Hex(KEY), maxContexts: 1, charsPerMinute: 120, maxSockets: 2 },
-  { id: "beta", sha256: sha256Hex(KEY_B), maxContexts: 2, charsPerMinute: 40, maxSockets: 2 }];
+  { id: "beta", sha256: sha256Hex(KEY_B), maxContexts: 2, charsPerMinute: 40, maxSockets: 2 },
+  { id: "gamma", sha256: sha256Hex(KEY_C), maxContexts: 1, charsPerMinute: 100, maxSockets: 2 }];
 
 test("authenticator: loopback only without keys; key, subprotocol and token with keys", () => {
   const none = new Authenticator([], 60);
@@ -124,6 +126,46 @@ test("a key over its limits gets typed errors", async () => {
   const rl = await waitFor((e) => e.code === "rate_limited");
   assert.ok(rl.retry_after_ms! > 0);
   ws.close();
+});
+
+test("POST /v1/audio/speech charges the key's budget only once admitted: refusals for the context limit spend nothing", async () => {
+  const base = `http://127.0.0.1:${app.port}`;
+  const headers = { authorization: `Bearer ${KEY_C}`, "content-type": "application/json" };
+  // gamma may hold one context: an idle one on a socket takes it
+  const tok = await fetch(`${base}/v1/tokens`, { method: "POST", headers: { authorization: `Bearer ${KEY_C}` } });
+  const { token } = (await tok.json()) as { token: string };
+  const c = await TestClient.connect(app.port, `/v1/stream?token=${encodeURIComponent(token)}`);
+  c.send({ type: "create_context", context_id: "hold" });
+  await c.nextEvent("context_created", "hold");
+  // 60 characters of gamma's 100 a minute, asked three times while the context is held
+  const input = "A sentence of sixty characters, give or take a few letters.".padEnd(60, ".");
+  const speech = () => fetch(`${base}/v1/audio/speech`, { method: "POST", headers, body: JSON.stringify({ model: "m", input, voice: "slt", response_format: "pcm" }) });
+  for (let i = 0; i < 3; i++) {
+    const r = await speech();
+    assert.equal(r.status, 429);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, "key_context_limit", `attempt ${i}`);
+  }
+  c.send({ type: "cancel", context_id: "hold" });
+  await c.nextEvent("context_done", "hold");
+  c.close();
+  // the budget is whole: this one is served
+  const ok = await speech();
+  assert.equal(ok.status, 200, await ok.clone().text());
+  await ok.arrayBuffer();
+});
+
+test("refused keys on the HTTP routes are counted in soundstorm_errors_total, as on sockets", async () => {
+  const base = `http://127.0.0.1:${app.port}`;
+  const unauthorized = async () => {
+    const m = await (await fetch(`${base}/metrics`)).text();
+    return Number(/^soundstorm_errors_total\{code="unauthorized"\} (\d+)/m.exec(m)?.[1] ?? 0);
+  };
+  const before = await unauthorized();
+  const r = await fetch(`${base}/v1/audio/speech`, { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer nope" },
+    body: JSON.stringify({ model: "m", input: "Hi.", voice: "slt" }) });
+  assert.equal(r.status, 401);
+  assert.equal((await fetch(`${base}/v1/voices`)).status, 401);
+  assert.equal(await unauthorized(), before + 2);
 });
 
 import { createRequire } from "node:module";

@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ffprobeCodec } from "./helpers.js";
@@ -37,6 +37,19 @@ test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 
   const seed = e2e("--seed", "1.5");
   assert.equal(seed.status, 2);
   assert.match(seed.stderr, /--seed must be an integer from 0 to 4294967295, got '1.5'/);
+  // the other evaluations' numbers too (a NaN once read the whole corpus or skipped the long-form part silently)
+  const evalArgs = (stage: string, sentences: string, ...extra: string[]) =>
+    spawnSync("node", ["bin/soundstorm.js", "eval", stage, "--sentences", sentences, "--json", join(dir, "e.json"), ...extra], { encoding: "utf8" });
+  for (const [stage, flag, value] of [["codec", "--corpus-limit", "abc"], ["soundstorm", "--long-seconds", "abc"], ["soundstorm", "--sweep", "1,x"]]) {
+    const bad = evalArgs(stage, "README.md", flag, value);
+    assert.equal(bad.status, 2, `${stage} ${flag} ${value}`);
+    assert.match(bad.stderr, new RegExp(`${flag} must be`));
+  }
+  // a sentence file of comments and blank lines has nothing to evaluate ("#" lines are comments, not sentences)
+  writeFileSync(join(dir, "comments.txt"), "\uFEFF# dev set\r\n\r\n   \r\n# another\n");
+  const empty = evalArgs("e2e", join(dir, "comments.txt"));
+  assert.equal(empty.status, 2);
+  assert.match(empty.stderr, /has no sentences/);
   const r = spawnSync("node", ["bin/soundstorm.js", "say", "hi", "--out", join(dir, "x.ogg"), "--voice", "nobody"], { encoding: "utf8" });
   assert.equal(r.status, 1);
   assert.match(r.stderr, /unknown voice/);

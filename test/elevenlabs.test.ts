@@ -8,7 +8,12 @@ import assert from "node:assert/strict";
 import WebSocket from "ws";
 import type { App } from "../src/app.js";
 import { sha256Hex } from "../src/server/auth.js";
-import { sleep, startTestServer, TestClient } from "./helpers.js";
+import { fixtureSynthesizer, sleep, startTestServer, TestClient } from "./helpers.js";
+import { buildConfig } from "../src/config.js";
+import { ServiceError } from "../src/errors.js";
+import { createMetrics } from "../src/metrics.js";
+import { Admission } from "../src/server/admission.js";
+import { ElevenLabsSession, parseElevenLabsParams } from "../src/server/elevenlabs-ws.js";
 
 const KEY = "elevenlabs-test-key";
 let app: App;
@@ -242,4 +247,37 @@ test("refused at the upgrade: no key, unknown voice, an output format we do not 
   assert.equal((await c.waitFor((r) => r.error === "invalid_message")).error, "invalid_message");
   c.ws.close();
   await c.closed;
+});
+
+const localSynth = fixtureSynthesizer();
+
+test("slow_consumer is a warning ElevenLabs clients must not see as an error, and one raised while a context opens does not drop its first text", async () => {
+  const synth = localSynth();
+  const replies: Reply[] = [];
+  /** Runs once while the next create_context is handled (Connection asks deps.draining() then). */
+  let duringCreate: (() => void) | null = null;
+  const session: ElevenLabsSession = new ElevenLabsSession(
+    parseElevenLabsParams("multi", synth.voices[0], "output_format=pcm_16000", synth),
+    {
+      synth, config: buildConfig(), metrics: createMetrics(), admission: new Admission(8, 8),
+      principal: { id: "t", maxContexts: 8, charsPerMinute: Number.MAX_SAFE_INTEGER, maxSockets: 8 },
+      draining: () => { const f = duringCreate; duringCreate = null; f?.(); return false; },
+    },
+    { sendText: (json) => replies.push(JSON.parse(json) as Reply), close: () => {} },
+  );
+  // the warning as the server raises it when a socket's backlog passes slowConsumerBytes (socket-out.ts)
+  const warn = () => session.reportError(new ServiceError("slow_consumer", "2000000 bytes unsent"));
+  warn();
+  assert.equal(replies.length, 0, "not relayed as {error}");
+  // the same warning raised in the middle of opening a context (a send inside the relay)
+  duringCreate = warn;
+  session.onText(JSON.stringify({ text: "Hello there, my friend. ", context_id: "a" }));
+  assert.equal(duringCreate, null, "the warning came during create_context");
+  session.onText(JSON.stringify({ context_id: "a", close_context: true }));
+  for (let i = 0; i < 600 && !replies.some((r) => r.isFinal && r.contextId === "a"); i++) await sleep(100);
+  assert.ok(replies.some((r) => r.isFinal && r.contextId === "a"), JSON.stringify(replies.map((r) => ({ ...r, audio: r.audio?.length }))));
+  assert.deepEqual(replies.filter((r) => r.error), []);
+  const spoken = replies.filter((r) => r.alignment).flatMap((r) => r.alignment!.chars).join("").replace(/\s+/g, " ");
+  assert.match(spoken, /Hello there, my friend\./, "the context's first text was synthesized");
+  session.onClose();
 });

@@ -32,6 +32,8 @@ test("currency, percent, times, fractions, abbreviations, symbols", () => {
     ["add 3/4 cup", "add three quarters cup"],
     ["1/2 of it", "one half of it"],
     ["in 1984 and the 1990s", "in nineteen eighty-four and the nineteen nineties"],
+    ["The 1990 season was a 1967 film's remake.", "The nineteen ninety season was a nineteen sixty-seven film's remake."],
+    ["the 1500 men and 1234 more", "the fifteen hundred men and one thousand two hundred thirty-four more"],
     ["Mr. Jones vs. Mrs. Lee", "Mister Jones versus Missus Lee"],
     ["salt & pepper", "salt and pepper"],
     ["page 7", "page seven"],

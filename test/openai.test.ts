@@ -46,7 +46,7 @@ test("wav and opus responses stream (first bytes before the end) and ffprobe acc
 
 test("bad requests get typed JSON errors", async () => {
   const post = async (body: string) => {
-    const r = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", body });
+    const r = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", headers: { "content-type": "application/json" }, body });
     return { status: r.status, body: (await r.json()) as { error: { code: string } } };
   };
   assert.deepEqual([(await post("{nope")).status, (await post("{nope")).body.error.code], [400, "invalid_json"]);
@@ -62,6 +62,28 @@ test("bad requests get typed JSON errors", async () => {
     const r = await post(JSON.stringify({ model: "m", input, voice: "slt", response_format: "wav" }));
     assert.deepEqual([r.status, r.body.error.code], [400, "no_speakable_text"], JSON.stringify(input));
   }
+});
+
+test("the body must be declared application/json (a page elsewhere may post text/plain without asking first): 415", async () => {
+  const body = JSON.stringify({ model: "m", input: "Hello there.", voice: "slt", response_format: "pcm" });
+  for (const type of [null, "text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+    const r = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", headers: type ? { "content-type": type } : {}, body: new Blob([body]) });
+    assert.equal(r.status, 415, String(type));
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, "invalid_message");
+  }
+  const ok = await fetch(`http://127.0.0.1:${app.port}/v1/audio/speech`, { method: "POST", headers: { "content-type": "application/json; charset=utf-8" }, body });
+  assert.equal(ok.status, 200);
+  assert.ok((await ok.arrayBuffer()).byteLength > 0);
+});
+
+test("a known route asked with another method: 405 with Allow, not 404", async () => {
+  for (const [method, path, allow] of [["GET", "/v1/audio/speech", "POST"], ["DELETE", "/v1/voices", "GET, POST"], ["PUT", "/v1/voices/slt", "DELETE"], ["GET", "/v1/tokens", "POST"]] as const) {
+    const r = await fetch(`http://127.0.0.1:${app.port}${path}`, { method });
+    assert.equal(r.status, 405, `${method} ${path}`);
+    assert.equal(r.headers.get("allow"), allow);
+    assert.equal(((await r.json()) as { error: { code: string } }).error.code, "invalid_message");
+  }
+  assert.equal((await fetch(`http://127.0.0.1:${app.port}/v1/nothing`)).status, 404);
 });
 
 test("GET /v1/voices lists the model's voices", async () => {

@@ -6,7 +6,7 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { App } from "../src/app.js";
@@ -17,7 +17,8 @@ import { leadingWords } from "../src/synth/voice-cloner.js";
 import { prepareSpeech, prepareSpeechOffThread } from "../src/synth/speech-prep.js";
 import { ServiceError } from "../src/errors.js";
 import { createApp } from "../src/app.js";
-import { FIXTURE_MODEL, startTestServer, TestClient } from "./helpers.js";
+import net from "node:net";
+import { FIXTURE_MODEL, sleep, startTestServer, TestClient } from "./helpers.js";
 
 const work = mkdtempSync(join(tmpdir(), "soundstorm-voices-"));
 const voicesDir = join(work, "data", "voices"); // does not exist yet: created by the first clone
@@ -135,7 +136,7 @@ test("raw WAV with a transcript: 201 with the voice, stored on disk, listed, ser
 
   await speakOverSocket(app.port, "alice");
 
-  const res = await fetch(`${base()}/v1/audio/speech`, { method: "POST", body: JSON.stringify({ model: "x", input: "Hello from a cloned voice.", voice: "alice", response_format: "pcm" }) });
+  const res = await fetch(`${base()}/v1/audio/speech`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ model: "x", input: "Hello from a cloned voice.", voice: "alice", response_format: "pcm" }) });
   assert.equal(res.status, 200);
   assert.ok((await res.arrayBuffer()).byteLength > 0);
 });
@@ -154,35 +155,92 @@ test("multipart/form-data, 44.1 kHz stereo, no transcript: a voice without phone
 });
 
 test("bad uploads get typed errors", async () => {
-  const cases: [string, Promise<{ status: number; json: Json }>, number, string][] = [
-    ["not a WAV", postRaw({ name: "x1" }, "this is not audio"), 400, "invalid_audio"],
-    ["truncated header", postRaw({ name: "x2" }, speechWav.subarray(0, 30)), 400, "invalid_audio"],
-    ["1.5 s of sound in 5.5 s", postRaw({ name: "x3" }, toneWav(1.5, 2)), 400, "audio_too_short"],
-    ["silence", postRaw({ name: "x4" }, toneWav(0, 2)), 400, "audio_too_short"],
-    ["12 s of sound", postRaw({ name: "x5" }, toneWav(12)), 400, "audio_too_long"],
-    ["31 s of audio", postRaw({ name: "x6" }, toneWav(5, 13)), 400, "audio_too_long"],
-    ["no name", postRaw({}, speechWav), 400, "invalid_voice_name"],
-    ["path in name", postRaw({ name: "../etc" }, speechWav), 400, "invalid_voice_name"],
-    ["long name", postRaw({ name: "a".repeat(65) }, speechWav), 400, "invalid_voice_name"],
-    ["built-in name", postRaw({ name: "slt" }, speechWav), 409, "builtin_voice"],
-    ["built-in name, other case", postRaw({ name: "SLT" }, speechWav), 409, "builtin_voice"],
-    ["existing clone", postRaw({ name: "Alice" }, speechWav), 409, "voice_exists"],
-    ["unspeakable transcript", postRaw({ name: "x7", transcript: "?!" }, speechWav), 400, "no_speakable_text"],
-    ["transcript too long", postRaw({ name: "x8", transcript: "word ".repeat(300) }, speechWav), 400, "text_too_long"],
-    ["multipart without file", (async () => {
+  // one after another: uploads beyond voices.maxConcurrentUploads (2) at once are refused with at_capacity
+  const cases: [string, () => Promise<{ status: number; json: Json }>, number, string][] = [
+    ["not a WAV", () => postRaw({ name: "x1" }, "this is not audio"), 400, "invalid_audio"],
+    ["truncated header", () => postRaw({ name: "x2" }, speechWav.subarray(0, 30)), 400, "invalid_audio"],
+    ["1.5 s of sound in 5.5 s", () => postRaw({ name: "x3" }, toneWav(1.5, 2)), 400, "audio_too_short"],
+    ["silence", () => postRaw({ name: "x4" }, toneWav(0, 2)), 400, "audio_too_short"],
+    ["12 s of sound", () => postRaw({ name: "x5" }, toneWav(12)), 400, "audio_too_long"],
+    ["31 s of audio", () => postRaw({ name: "x6" }, toneWav(5, 13)), 400, "audio_too_long"],
+    ["no name", () => postRaw({}, speechWav), 400, "invalid_voice_name"],
+    ["path in name", () => postRaw({ name: "../etc" }, speechWav), 400, "invalid_voice_name"],
+    ["long name", () => postRaw({ name: "a".repeat(65) }, speechWav), 400, "invalid_voice_name"],
+    ["built-in name", () => postRaw({ name: "slt" }, speechWav), 409, "builtin_voice"],
+    ["built-in name, other case", () => postRaw({ name: "SLT" }, speechWav), 409, "builtin_voice"],
+    ["existing clone", () => postRaw({ name: "Alice" }, speechWav), 409, "voice_exists"],
+    ["unspeakable transcript", () => postRaw({ name: "x7", transcript: "?!" }, speechWav), 400, "no_speakable_text"],
+    ["transcript too long", () => postRaw({ name: "x8", transcript: "word ".repeat(300) }, speechWav), 400, "text_too_long"],
+    ["multipart without file", async () => {
       const fd = new FormData();
       fd.append("name", "x9");
       const res = await fetch(`${base()}/v1/voices`, { method: "POST", body: fd });
       return { status: res.status, json: (await res.json()) as Json };
-    })(), 400, "invalid_message"],
+    }, 400, "invalid_message"],
+    // a page elsewhere may post these without a CORS preflight
+    ["text/plain", () => postRaw({ name: "x10" }, speechWav, { "content-type": "text/plain" }), 415, "invalid_message"],
+    ["form-urlencoded", () => postRaw({ name: "x11" }, speechWav, { "content-type": "application/x-www-form-urlencoded" }), 415, "invalid_message"],
+    ["multipart from a browser page, no keys", async () => {
+      const fd = new FormData();
+      fd.append("name", "x12");
+      fd.append("file", new Blob([new Uint8Array(speechWav)], { type: "audio/wav" }), "voice.wav");
+      const res = await fetch(`${base()}/v1/voices`, { method: "POST", body: fd, headers: { "sec-fetch-site": "same-site" } });
+      return { status: res.status, json: (await res.json()) as Json };
+    }, 415, "invalid_message"],
   ];
-  for (const [what, p, status, code] of cases) {
-    const r = await p;
+  for (const [what, post, status, code] of cases) {
+    const r = await post();
     assert.equal(r.status, status, `${what}: ${JSON.stringify(r.json)}`);
     assert.equal(errCode(r.json), code, `${what}: ${JSON.stringify(r.json)}`);
   }
   const names = (await listVoices()).map((v) => v.name);
-  for (const n of ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9"]) assert.ok(!names.includes(n));
+  for (const n of ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12"]) assert.ok(!names.includes(n));
+});
+
+/** A raw POST /v1/voices whose head declares `length` bytes of body and sends `sent` of them; the answer comes in `answer`. */
+function rawUpload(query: string, length: number, sent: number): { sock: net.Socket; answer: Promise<string> } {
+  const sock = net.connect(app.port, "127.0.0.1");
+  sock.on("error", () => {});
+  sock.write(`POST /v1/voices?${query} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: audio/wav\r\nContent-Length: ${length}\r\n\r\n`);
+  if (sent) sock.write(Buffer.alloc(sent));
+  let out = "";
+  const answer = new Promise<string>((resolve) => {
+    sock.on("data", (d) => { out += d.toString("latin1"); if (out.includes("\r\n\r\n{")) resolve(out); });
+    sock.on("close", () => resolve(out));
+  });
+  return { sock, answer };
+}
+
+test("an upload the query already dooms is answered before its body is read", async () => {
+  // a whole body is never sent: the answer must come from the head alone
+  for (const [query, status, code] of [["name=slt", 409, "builtin_voice"], ["name=Alice", 409, "voice_exists"], ["name=..%2Fx", 400, "invalid_voice_name"], ["", 400, "invalid_voice_name"]] as const) {
+    const { sock, answer } = rawUpload(query, MAX_UPLOAD - 1, 1000);
+    const head = await Promise.race([answer, sleep(5000).then(() => "no answer within 5 s")]);
+    sock.destroy();
+    assert.match(head, new RegExp(`^HTTP/1\\.1 ${status} `), `${query}: ${head.slice(0, 200)}`);
+    assert.ok(head.includes(`"code":"${code}"`), `${query}: ${head}`);
+  }
+});
+
+test("uploads beyond voices.maxConcurrentUploads (2) at once get 429 at_capacity with a retry hint; the slots come back", async () => {
+  // two uploads whose bodies never finish hold both slots
+  const held = [rawUpload("name=slow1", MAX_UPLOAD - 1, 64 * 1024), rawUpload("name=slow2", MAX_UPLOAD - 1, 64 * 1024)];
+  await sleep(300);
+  const third = await postRaw({ name: "third" }, "not audio");
+  assert.equal(third.status, 429, JSON.stringify(third.json));
+  assert.equal(errCode(third.json), "at_capacity");
+  assert.ok(((third.json.error as { retry_after_ms: number }).retry_after_ms) > 0);
+  // refusals from the head need no slot
+  assert.equal((await postRaw({ name: "slt" }, speechWav)).status, 409);
+  // clients that hang up free their slots
+  for (const h of held) h.sock.destroy();
+  let after = third;
+  for (let i = 0; i < 50 && after.status === 429; i++) {
+    await sleep(100);
+    after = await postRaw({ name: "third" }, "not audio");
+  }
+  assert.equal(after.status, 400, JSON.stringify(after.json));
+  assert.equal(errCode(after.json), "invalid_audio");
 });
 
 test("a body over voices.maxUploadBytes gets 413 message_too_large, with or without Content-Length", async () => {
@@ -355,4 +413,40 @@ test("speech preparation off the main thread gives the same prompt audio, and it
   const short = encodeWav(new Float32Array(16000), 16000);
   await assert.rejects(prepareSpeechOffThread(short, rates, limits), (e: unknown) => e instanceof ServiceError && e.code === "audio_too_short");
   await assert.rejects(prepareSpeechOffThread(new Uint8Array([1, 2, 3]), rates, limits), (e: unknown) => e instanceof ServiceError && e.code === "invalid_audio");
+});
+
+test("a cloned voice belongs to the key that made it: another key's DELETE gets 403 forbidden; voices stored without an owner stay deletable by any key", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "soundstorm-owned-"));
+  // a voice stored before owners were recorded (the no-key server above made it)
+  const legacy = JSON.parse(readFileSync(join(voicesDir, "alice.json"), "utf8")) as Json;
+  assert.equal(legacy.owner, undefined, "made without keys: no owner");
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "legacy.json"), JSON.stringify({ ...legacy, name: "legacy" }));
+  const [A, B] = ["owner-key-a", "owner-key-b"];
+  const owned = await createApp({
+    host: "127.0.0.1", port: 0, modelDir: FIXTURE_MODEL, voices: { dir },
+    auth: { keys: [A, B].map((k, i) => ({ id: `k${i}`, sha256: sha256Hex(k), maxContexts: 4, charsPerMinute: 100_000, maxSockets: 4 })) },
+  });
+  try {
+    const url = `http://127.0.0.1:${owned.port}/v1/voices`;
+    const del = (name: string, key: string) => fetch(`${url}/${name}`, { method: "DELETE", headers: { "x-api-key": key } });
+    const made = await fetch(`${url}?name=mine`, { method: "POST", headers: { "content-type": "audio/wav", "x-api-key": A }, body: new Uint8Array(speechWav) });
+    assert.equal(made.status, 201, await made.clone().text());
+    // the key's id is stored, never the key
+    const stored = readFileSync(join(dir, "mine.json"), "utf8");
+    assert.equal((JSON.parse(stored) as Json).owner, "k0");
+    assert.ok(!stored.includes(A) && !stored.includes(sha256Hex(A)));
+
+    const refused = await del("mine", B);
+    assert.equal(refused.status, 403);
+    assert.equal(errCode((await refused.json()) as Json), "forbidden");
+    assert.ok(existsSync(join(dir, "mine.json")));
+    assert.ok((await listVoices(owned.port, { "x-api-key": B })).some((v) => v.name === "mine"));
+
+    assert.equal((await del("legacy", B)).status, 200);
+    assert.equal((await del("mine", A)).status, 200);
+    assert.ok(!existsSync(join(dir, "mine.json")));
+  } finally {
+    await owned.close();
+  }
 });

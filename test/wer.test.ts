@@ -15,3 +15,15 @@ test("normalizeWords: quotes, typographic apostrophes, accents, digits and pocke
   assert.equal(corpusWer([{ ref: "He said 'yes' today.", hyp: "he said yes today" }]), 0);
   assert.equal(corpusWer([{ ref: "Don’t stop now.", hyp: "don't stop now" }]), 0);
 });
+
+test("normalizeWords reads every text the same way, digits or not, and folds the recognizer's abbreviations", () => {
+  // abbreviations expand whether or not the sentence has a digit (they once did only with one)
+  assert.deepEqual(normalizeWords("Mr. Smith met Dr. Jones & friends."), ["mister", "smith", "met", "doctor", "jones", "and", "friends"]);
+  assert.deepEqual(normalizeWords("Mr. Smith met Dr. Jones & 2 friends."), ["mister", "smith", "met", "doctor", "jones", "and", "two", "friends"]);
+  // pocketsphinx may write "mr" or "mister": both score against "Mr."
+  assert.equal(corpusWer([{ ref: "Mr. Brown met 2 friends.", hyp: "mr brown met two friends" }]), 0);
+  assert.equal(corpusWer([{ ref: "Mr. Brown met two friends.", hyp: "mister brown met two friends" }]), 0);
+  assert.equal(corpusWer([{ ref: "certainly, etc.", hyp: "certainly et cetera" }]), 0);
+  // a year as a modifier is read as flite reads it
+  assert.equal(corpusWer([{ ref: "The 1990 season was good.", hyp: "the nineteen ninety season was good" }]), 0);
+});

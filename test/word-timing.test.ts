@@ -62,3 +62,23 @@ test("written words keep combining marks, thousands commas and ampersands inside
   assert.deepEqual(writtenWords("We hired 1,000,000 people at AT&T, a nai\u0308ve plan.").map((w) => w.word),
     ["We", "hired", "1,000,000", "people", "at", "AT&T", "a", "nai\u0308ve", "plan"]);
 });
+
+test("timing errors pair a repeated word with the one at the same place, not the first", async () => {
+  const { timingErrors } = await import("../src/eval/e2e-eval.js");
+  const ours = ["The", "cat", "sat", "on", "the", "mat."].map((word, i) => ({ word, start_ms: i * 200, end_ms: i * 200 + 180 }));
+  // the recognizer dropped the first "the" and heard only "the mat"
+  const asr = [{ word: "the", start: 0.8, end: 0.98 }, { word: "mat", start: 1.0, end: 1.18 }];
+  assert.deepEqual(timingErrors(ours, asr).map(Math.round), [0, 0, 0, 0]);
+});
+
+test("pocketsphinx word times count pauses (silence removal would shift words after a long pause)", async () => {
+  const { transcribe } = await import("../src/eval/asr.js");
+  const { fliteSpeak } = await import("../src/eval/flite.js");
+  const { pcm, sampleRate } = fliteSpeak("Hello there, my friend.", "slt");
+  const lead = 2 * sampleRate;
+  const padded = new Float32Array(lead + pcm.length);
+  padded.set(pcm, lead);
+  const [plain, late] = transcribe([pcm, padded], sampleRate);
+  assert.ok(plain.words.length > 0 && late.words.length > 0);
+  assert.ok(Math.abs(late.words[0].start - plain.words[0].start - 2) < 0.1, `${late.words[0].start} vs ${plain.words[0].start} + 2`);
+});

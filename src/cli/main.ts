@@ -21,6 +21,7 @@ const USAGE = `usage:
   soundstorm serve [--port N] [--host H] [--model DIR] [--threads N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav [--voice V] [--model DIR] [--seed N]
   soundstorm say "<text>" --out FILE.ogg|FILE.wav --server ws://HOST:PORT/v1/stream [--key KEY] [--voice V] [--seed N]
+  (eval --sentences FILE: one sentence per line; blank lines and lines starting with "#" are skipped)
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N]
@@ -99,6 +100,14 @@ function rangedFlag(name: string, raw: string | undefined, range: { minimum?: nu
   return x;
 }
 
+/** An evaluation's sentences: one per line; blank lines and lines starting with "#" (comments) are skipped. */
+function readSentences(path: string): string[] {
+  const lines = readFileSync(path, "utf8").replace(/^\uFEFF/, "").split(/\r?\n/).map((l) => l.trim());
+  const sentences = lines.filter((l) => l && !l.startsWith("#"));
+  if (sentences.length === 0) throw new UsageError(`${path} has no sentences (one per line; "#" starts a comment line)`);
+  return sentences;
+}
+
 async function evaluate(argv: string[]): Promise<void> {
   const [stage, ...rest] = argv;
   const { values } = parseArgs({ args: rest, options: {
@@ -112,7 +121,7 @@ async function evaluate(argv: string[]): Promise<void> {
     throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
   }
   if (!values.sentences || !values.json) throw new UsageError("eval needs --sentences FILE and --json OUT");
-  const sentences = readFileSync(values.sentences, "utf8").split("\n").map((l) => l.trim()).filter(Boolean);
+  const sentences = readSentences(values.sentences);
   const log = (m: string) => console.error(m);
   const modelDir = resolve(values.model ?? "models/default");
   const voices = values.voices ? { voices: values.voices.split(",") } : {};
@@ -121,7 +130,7 @@ async function evaluate(argv: string[]): Promise<void> {
     report = await evalCodec({
       modelDir, sentences, log, ...voices,
       ...(values.corpus ? { corpusDir: resolve(values.corpus) } : {}),
-      ...(values["corpus-limit"] ? { corpusLimit: Number(values["corpus-limit"]) } : {}),
+      ...(values["corpus-limit"] !== undefined ? { corpusLimit: rangedFlag("corpus-limit", values["corpus-limit"], { minimum: 0 }, true)! } : {}),
     });
   } else if (stage === "soundstorm") {
     const longStreams = values["long-streams"] === undefined ? undefined : Number(values["long-streams"]);
@@ -131,9 +140,9 @@ async function evaluate(argv: string[]): Promise<void> {
     report = await evalSoundStorm({
       modelDir, sentences, log, ...voices,
       speakerClassifier: resolve(values["speaker-classifier"] ?? DEFAULT_SPEAKER_CLASSIFIER),
-      ...(values.sweep ? { sweep: values.sweep.split(",").map(Number) } : {}),
+      ...(values.sweep !== undefined ? { sweep: values.sweep.split(",").map((x) => rangedFlag("sweep", x, { minimum: 1 }, true)!) } : {}),
       ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
-      ...(values["long-seconds"] ? { longSeconds: Number(values["long-seconds"]) } : {}),
+      ...(values["long-seconds"] !== undefined ? { longSeconds: rangedFlag("long-seconds", values["long-seconds"], { minimum: 1 }, false)! } : {}),
       ...(longStreams !== undefined ? { longStreams } : {}),
     });
   } else {

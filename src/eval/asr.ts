@@ -25,6 +25,10 @@ export function transcribe(utterances: Float32Array[], sampleRate = 16000): Tran
     const r = spawnSync("pocketsphinx_batch", [
       "-adcin", "yes", "-adchdr", "44", "-cepdir", dir, "-cepext", ".wav", "-ctl", join(dir, "ctl"),
       "-hyp", join(dir, "hyp"), "-hypseg", join(dir, "seg"), "-logfn", "/dev/null",
+      // keep every frame: with silence removal (the default) -hypseg counts only the frames kept, so a word
+      // after a pause over ~0.7 s was timed too early (the words themselves read the same: dev and tv165
+      // flite WER were equal to the digit both ways)
+      "-remove_silence", "no",
     ], { encoding: "utf8" });
     if (r.error) throw new Error(`cannot run pocketsphinx_batch (apt-get install pocketsphinx pocketsphinx-en-us): ${r.error.message}`);
     if (r.status !== 0) throw new Error(`pocketsphinx_batch failed (${r.status}): ${r.stderr.slice(-500)}`);

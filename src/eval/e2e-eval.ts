@@ -2,8 +2,9 @@
  * `soundstorm eval e2e`: the server's own per-context pipeline (chunker -> phonemes -> text-to-semantic ->
  * SoundStorm -> codec -> output, exactly as a WebSocket context runs it, minus the socket) for each
  * base voice and sentence, transcribed by pocketsphinx against flite's own audio of the same sentence.
- * The streaming variant feeds the same sentence word by word at 20 words/s, on a virtual clock by default
- * (chunk cuts then depend only on the text and its timing, not on the machine's load; see runTurn).
+ * The streaming variant feeds the same sentence word by word at 20 words/s. Both run on a virtual clock by
+ * default (chunk cuts and schedules then depend only on the text and its timing, not on the machine's load;
+ * see runTurn).
  */
 import { loadSynthesizer } from "../app.js";
 import { buildConfig, type ServerConfig } from "../config.js";
@@ -11,6 +12,7 @@ import { createMetrics, type Metrics } from "../metrics.js";
 import { decodeAudioMessage } from "../protocol/audio-header.js";
 import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
 import { ManualClock } from "../session/clock.js";
+import { withoutPromptSentence } from "./prompt-overlap.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
@@ -32,8 +34,9 @@ export interface E2EEvalOptions {
   readonly seed?: number;
   /** Also report each sentence's transcripts (for finding which words are lost). */
   readonly transcripts?: boolean;
-  /** Time of the streamed turns: "virtual" (default) makes synthesis take no time, so every run cuts the same
-   * chunks; "real" feeds words on the wall clock, as a live client does (cuts move with the machine's load). */
+  /** Time of the turns, whole and streamed: "virtual" (default) makes synthesis take no time, so every run cuts
+   * and schedules the same chunks; "real" runs on the wall clock, as a live client does (cuts and the fast
+   * schedules of late chunks then move with the machine's load). */
   readonly clock?: TurnClock;
   /** RVQ levels SoundStorm generates (config inference.acousticLevels); all by default. */
   readonly acousticLevels?: number;
@@ -60,6 +63,8 @@ interface VoiceScore {
   streaming_chunks_per_turn?: number;
   /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
   word_timing_mae_ms: number; word_timing_words: number;
+  /** Sentences left out for this voice because its prompt speaks them (they are not held out). */
+  prompt_sentences_left_out?: number;
   transcripts?: SentenceTranscript[];
 }
 
@@ -75,8 +80,8 @@ export interface E2EEvalReport {
   latency?: LatencyProfile;
   /** Present when the turns ran with a seed other than 1. */
   seed?: number;
-  /** The streamed turns' clock (present with streaming). */
-  clock?: TurnClock;
+  /** The turns' clock. */
+  clock: TurnClock;
   /** Present when SoundStorm generated fewer than all levels. */
   acoustic_levels?: number;
 }
@@ -108,13 +113,16 @@ const TURN_DEFAULTS = { seed: 1, latency: "balanced", speed: 1 } as const satisf
  * listener's playback still act, on virtual time, so a run is repeatable.
  */
 export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics: Metrics, voice: string,
-  pieces: readonly string[], intervalMs: number, settings: TurnSettings = {}, clock: TurnClock = "real"): Promise<TurnResult> {
+  pieces: readonly string[], intervalMs: number, settings: TurnSettings = {}, clock: TurnClock = "virtual"): Promise<TurnResult> {
   const { seed, latency, speed } = { ...TURN_DEFAULTS, ...settings };
   const parts: Int16Array[] = [];
   const events: ServerEvent[] = [];
   let resolveDone!: () => void;
   let rejectDone!: (e: Error) => void;
   const done = new Promise<void>((res, rej) => { resolveDone = res; rejectDone = rej; });
+  // an error event can reject `done` while the pieces are still being fed: handled here so it is not an
+  // unhandled rejection, and rethrown by the `await done` below
+  done.catch(() => {});
   const virtual = clock === "virtual" ? new ManualClock() : null;
   const ctx = new SynthesisContext(
     { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst", speed },
@@ -165,7 +173,8 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
     const voices = o.voices ?? BASE_VOICES;
     const report: E2EEvalReport = {
       stage: "e2e", model: synth.manifest.name, voices: {}, rtf: 0,
-      ...(o.streaming ? { words_per_second: wps, clock } : {}),
+      clock,
+      ...(o.streaming ? { words_per_second: wps } : {}),
       ...(turn.speed !== TURN_DEFAULTS.speed ? { speed: turn.speed } : {}),
       ...(turn.latency !== TURN_DEFAULTS.latency ? { latency: turn.latency } : {}),
       ...(turn.seed !== TURN_DEFAULTS.seed ? { seed: turn.seed } : {}),
@@ -174,12 +183,16 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
     let genS = 0, audioS = 0;
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
+      const prompt = synth.manifest.voicePrompts.get(v);
+      const { sentences, skipped } = prompt ? await withoutPromptSentence(synth.phonemizer, prompt.phonemes, o.sentences) : { sentences: [...o.sentences], skipped: 0 };
+      if (skipped) log(`  ${v}: ${skipped} sentence(s) left out: the voice prompt speaks them`);
       const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [], cuts: string[][] = [];
       const wordEvents: { word: string; start_ms: number; end_ms: number }[][] = [];
-      for (const [i, text] of o.sentences.entries()) {
+      for (const [i, text] of sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
         const t0 = performance.now();
-        const w = await runTurn(synth, config, metrics, v, [text], 0, turn);
+        // the whole turn runs on the same clock: on the real one, a loaded machine changes its chunks' schedules
+        const w = await runTurn(synth, config, metrics, v, [text], 0, turn, clock);
         genS += (performance.now() - t0) / 1000;
         audioS += w.pcm.length / sr;
         whole.push(w.pcm);
@@ -190,14 +203,14 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
           streamed.push(st.pcm);
           cuts.push(st.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev.text] : [])));
         }
-        if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${o.sentences.length}`);
+        if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${sentences.length}`);
       }
-      const score = (pcms: Float32Array[]) => transcribedWer(o.sentences, pcms, sr);
+      const score = (pcms: Float32Array[]) => transcribedWer(sentences, pcms, sr);
       const w = score(whole);
       const r = score(ref);
       const s = o.streaming ? score(streamed) : undefined;
       const errs = w.hyp.flatMap((h, i) => timingErrors(wordEvents[i], h.words));
-      const errorsIn = (x: { hyp: Transcript[] }) => sentenceErrors(o.sentences, x.hyp.map((h) => h.text));
+      const errorsIn = (x: { hyp: Transcript[] }) => sentenceErrors(sentences, x.hyp.map((h) => h.text));
       const [we, re] = [errorsIn(w), errorsIn(r)];
       report.voices[v] = {
         wer: w.wer, reference_wer: r.wer,
@@ -206,11 +219,12 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
         ...(s ? { streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100 } : {}),
-        utterances: o.sentences.length,
+        utterances: sentences.length,
+        ...(skipped ? { prompt_sentences_left_out: skipped } : {}),
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
       if (o.transcripts) {
-        report.voices[v].transcripts = o.sentences.map((text, i) => ({
+        report.voices[v].transcripts = sentences.map((text, i) => ({
           text, hyp: w.hyp[i].text, reference_hyp: r.hyp[i].text,
           ...(s ? { streaming_hyp: s.hyp[i].text, streaming_chunks: cuts[i] } : {}),
         }));
@@ -226,23 +240,34 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
 /**
  * |start| and |end| differences (ms) between our word timestamps and the recognizer's, for words it
  * recognized correctly: the two sequences are matched in order (longest common subsequence of the
- * normalized words), so a misrecognized word is left out rather than shifting the rest.
+ * normalized words), so a misrecognized word is left out rather than shifting the rest. Among equally long
+ * matchings the one with the smallest total start difference wins: when the recognizer drops an early
+ * "the", a later "the" is paired with ours at the same place, not with our first one.
  */
 export function timingErrors(ours: readonly { word: string; start_ms: number; end_ms: number }[],
   asr: readonly { word: string; start: number; end: number }[]): number[] {
   const a = ours.map((w) => normalizeWords(w.word).join(" "));
   const b = asr.map((w) => normalizeWords(w.word).join(" "));
   const n = a.length, m = b.length;
-  const L = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  // best[i][j]: the best matching of a[i..] with b[j..], as (matches, total |start difference|)
+  const count = Array.from({ length: n + 1 }, () => new Int32Array(m + 1));
+  const cost = Array.from({ length: n + 1 }, () => new Float64Array(m + 1));
+  const better = (c1: number, d1: number, c2: number, d2: number) => c1 > c2 || (c1 === c2 && d1 < d2);
+  const gap = (i: number, j: number) => Math.abs(ours[i].start_ms - asr[j].start * 1000);
   for (let i = n - 1; i >= 0; i--) for (let j = m - 1; j >= 0; j--) {
-    L[i][j] = a[i] && a[i] === b[j] ? L[i + 1][j + 1] + 1 : Math.max(L[i + 1][j], L[i][j + 1]);
+    let c = count[i + 1][j], d = cost[i + 1][j];
+    if (better(count[i][j + 1], cost[i][j + 1], c, d)) { c = count[i][j + 1]; d = cost[i][j + 1]; }
+    if (a[i] && a[i] === b[j] && better(count[i + 1][j + 1] + 1, cost[i + 1][j + 1] + gap(i, j), c, d)) {
+      c = count[i + 1][j + 1] + 1; d = cost[i + 1][j + 1] + gap(i, j);
+    }
+    count[i][j] = c; cost[i][j] = d;
   }
   const out: number[] = [];
   for (let i = 0, j = 0; i < n && j < m;) {
-    if (a[i] && a[i] === b[j]) {
-      out.push(Math.abs(ours[i].start_ms - asr[j].start * 1000), Math.abs(ours[i].end_ms - asr[j].end * 1000));
+    if (a[i] && a[i] === b[j] && count[i][j] === count[i + 1][j + 1] + 1 && cost[i][j] === cost[i + 1][j + 1] + gap(i, j)) {
+      out.push(gap(i, j), Math.abs(ours[i].end_ms - asr[j].end * 1000));
       i++; j++;
-    } else if (L[i + 1][j] >= L[i][j + 1]) i++;
+    } else if (count[i][j] === count[i + 1][j] && cost[i][j] === cost[i + 1][j]) i++;
     else j++;
   }
   return out;

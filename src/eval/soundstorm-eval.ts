@@ -9,11 +9,13 @@
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
+import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
 import { differenceWithInterval, errorsOf, pooledWers, type PairedErrors } from "./bootstrap.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
+import { withoutPromptSentence } from "./prompt-overlap.js";
 import { SpeakerClassifier } from "./speaker-id.js";
 import { corpusWer } from "./wer.js";
 
@@ -41,6 +43,8 @@ interface VoiceScore {
   /** Share assigned to the prompted voice or one of its augmented variants (e.g. slt_a). */
   speaker_family_accuracy: number;
   utterances: number;
+  /** Sentences left out for this voice because its prompt speaks them (they are not held out). */
+  prompt_sentences_left_out?: number;
 }
 
 export interface SoundStormEvalReport {
@@ -75,8 +79,14 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
 
     log(`flite + semantic tokenizer: ${o.sentences.length} sentences x ${voices.length} voices`);
     const items: Item[] = [];
+    const phonemizer = new Phonemizer(m);
+    const leftOut = new Map<string, number>();
     for (const voice of voices) {
-      for (const text of o.sentences) {
+      // the shipped prompt is "a different utterance of the same voice" only if the sentence is not its own
+      const { sentences, skipped } = await withoutPromptSentence(phonemizer, voicePrompt(m, voice).phonemes, o.sentences);
+      if (skipped) log(`  ${voice}: ${skipped} sentence(s) left out: the voice prompt speaks them`);
+      leftOut.set(voice, skipped);
+      for (const text of sentences) {
         const { pcm } = fliteSpeak(text, voice);
         items.push({ voice, text, pcm, sem: await units(models, pcm) });
       }
@@ -130,6 +140,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         speaker_accuracy: round(same / idx.length, 3),
         speaker_family_accuracy: round(family / idx.length, 3),
         utterances: idx.length,
+        ...(leftOut.get(v) ? { prompt_sentences_left_out: leftOut.get(v)! } : {}),
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
     }

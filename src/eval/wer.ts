@@ -1,17 +1,23 @@
 /** Word error rate against a reference text, after the normalization ASR scoring needs. */
 import { normalizeText } from "../pipeline/text/normalize.js";
 
+/** Spellings pocketsphinx writes for words the text front end expands (mr -> mister), folded on both sides. */
+const WORD_FOLDS: Record<string, string[]> = {
+  mr: ["mister"], mrs: ["missus"], dr: ["doctor"], jr: ["junior"], sr: ["senior"], vs: ["versus"],
+  prof: ["professor"], etc: ["et", "cetera"], etcetera: ["et", "cetera"],
+};
+
 /**
  * The words of a reference text or of a pocketsphinx hypothesis, compared as pocketsphinx writes them:
  * lowercase ASCII; accents dropped (café → cafe); typographic apostrophes folded and quotes at word edges
  * dropped (don’t → don't, 'yes' → yes); other punctuation dropped; pocketsphinx alternates like "and(2)"
- * folded (a "(3)" standing alone in a reference stays a word). A text with digits is first read as the
- * server reads it (42 → forty two): the recognizer only ever writes words.
+ * folded (a "(3)" standing alone in a reference stays a word). Every text is first read as the server reads
+ * it (42 → forty two, Mr. → Mister: the recognizer only ever writes words), whether or not it has digits, and
+ * abbreviations the recognizer may write are folded to the same words (mr → mister), so both sides compare alike.
  */
 export function normalizeWords(text: string): string[] {
   const folded = text.replace(/([A-Za-z'])\(\d+\)/g, "$1");
-  const spoken = /\d/.test(folded) ? normalizeText(folded) : folded;
-  return spoken
+  return normalizeText(folded)
     .normalize("NFKD")
     .replace(/[\u0300-\u036f]/g, "")
     .replace(/[\u2018\u2019\u02bc]/g, "'")
@@ -19,7 +25,8 @@ export function normalizeWords(text: string): string[] {
     .replace(/[^a-z0-9' ]+/g, " ")
     .split(/\s+/)
     .map((w) => w.replace(/^'+|'+$/g, ""))
-    .filter((w) => w);
+    .filter((w) => w)
+    .flatMap((w) => WORD_FOLDS[w] ?? [w]);
 }
 
 /** Levenshtein distance over words: substitutions + deletions + insertions. */

@@ -108,7 +108,7 @@ export const Hello = Type.Object({
 export const ContextCreated = Type.Object({
   type: Type.Literal("context_created"),
   context_id: ContextId,
-  context_index: Type.Integer({ minimum: 0, maximum: 65535, description: "Index carried in the header of this context's binary audio messages" }),
+  context_index: Type.Integer({ minimum: 0, maximum: 65535, description: "Index carried in the header of this context's binary audio messages. Per socket: from 0, increasing with each context created (not necessarily by one), wrapping from 65535 to 0, never that of a context of the socket not yet done (open or still sending audio); it may be given again once context_done (or inference_failed) has been sent" }),
   voice: Type.String(),
   format: OutputFormat,
   latency: LatencyProfile,
@@ -154,7 +154,7 @@ export const Words = Type.Object({
   context_id: ContextId,
   chunk_index: Type.Integer({ minimum: 0 }),
   words: Type.Array(WordTimestamp),
-}, { additionalProperties: false, description: "Word timestamps of one chunk, sent just before the chunk's first audio message" });
+}, { additionalProperties: false, description: "Word timestamps of one chunk, sent after the previous chunk's chunk_metrics and before the previous chunk's held-back frames and this chunk's first audio message (for the first chunk: before audio_start)" });
 
 export const ContextDone = Type.Object({
   type: Type.Literal("context_done"),
@@ -162,30 +162,30 @@ export const ContextDone = Type.Object({
   cancelled: Type.Boolean(),
   summary: Type.Object({
     ttfa_ms: Type.Union([Type.Number(), Type.Null()], { description: "From the first chunk being cut (phrase complete, flush or end) to the first audio message sent; null if no audio" }),
-    audio_seconds: Type.Number(),
-    audio_samples: Type.Integer({ description: "Exact number of audio samples at the model rate (before Opus padding)" }),
-    codec_frames: Type.Integer(),
-    generation_seconds: Type.Number({ description: "Wall time spent synthesizing (sum over chunks)" }),
-    rtf: Type.Number({ description: "generation_seconds / audio_seconds" }),
-    chunks: Type.Integer(),
-    frames_sent: Type.Integer({ description: "Binary audio messages sent" }),
+    audio_seconds: Type.Number({ description: "Audio decoded, in seconds; after a cancel, all audio decoded before it, sent or not" }),
+    audio_samples: Type.Integer({ description: "Exact number of audio samples at the model rate (before Opus padding); after a cancel, all audio decoded before it, sent or not" }),
+    codec_frames: Type.Integer({ description: "Codec frames generated; after a cancel, only those of chunks whose synthesis had finished" }),
+    generation_seconds: Type.Number({ description: "Wall time spent synthesizing (sum over chunks); after a cancel, only chunks whose synthesis had finished" }),
+    rtf: Type.Number({ description: "generation_seconds / audio_seconds (after a cancel the two count different audio)" }),
+    chunks: Type.Integer({ description: "Chunks synthesized; after a cancel, only those whose synthesis had finished" }),
+    frames_sent: Type.Integer({ description: "Binary audio messages of this context handed to the socket: the only field that says what the client got after a cancel" }),
   }, { additionalProperties: false }),
 }, { additionalProperties: false });
 
 export const ErrorEvent = Type.Object({
   type: Type.Literal("error"),
-  code: Type.String({ pattern: "^[a-z][a-z0-9_]*$" }),
+  code: Type.String({ pattern: "^[a-z][a-z0-9_]*$", description: "Error code (protocol/README.md); not an enum: later servers may add codes, so treat an unknown one as a generic error" }),
   message: Type.String(),
   context_id: Type.Optional(Type.String()),
   retry_after_ms: Type.Optional(Type.Integer({ minimum: 0, description: "With at_capacity and rate_limited: when a retry may succeed" })),
   chunk_index: Type.Optional(Type.Integer({ minimum: 0, description: "With no_speakable_text: the chunk skipped" })),
-  text_offset: Type.Optional(Type.Integer({ minimum: 0, description: "With text_too_long and rate_limited refusing an append_text: the context's text length (UTF-16) when it arrived; its text was not added" })),
+  text_offset: Type.Optional(Type.Integer({ minimum: 0, description: "On every error refusing an append_text to a context of the socket (text_too_long for the context's total or the API key's per-minute budget, rate_limited, context_ended): the context's text length (UTF-16) when it arrived; its text was not added. Absent from text_too_long for the per-message limit" })),
 }, { additionalProperties: false });
 
 export const Pong = Type.Object({
   type: Type.Literal("pong"),
   id: Type.Optional(Type.Union([Type.String(), Type.Number()])),
-  server_time_ms: Type.Number(),
+  server_time_ms: Type.Number({ description: "The server's clock (Date.now()): milliseconds since the Unix epoch, not synchronized with the client's" }),
 }, { additionalProperties: false });
 
 export const SERVER_EVENTS = {

@@ -141,7 +141,9 @@ export class ElevenLabsSession {
   private nextId = 0;
   /** close_socket (or end of input on the single-context route): close once every context is final. */
   private closing = false;
-  /** Set when the native connection answers the message being relayed with an error. */
+  /** The native context id of the message being relayed, while it is. */
+  private relaying: string | null = null;
+  /** Set when the native connection answers the message being relayed with an error about its context. */
   private rejected = false;
 
   constructor(private readonly params: ElevenLabsParams, deps: ConnectionDeps, private readonly out: ElevenLabsOut) {
@@ -232,9 +234,16 @@ export class ElevenLabsSession {
   }
 
   /** Hand one native message to the connection; false if it answered with an error (which onEvent has relayed). */
-  private relay(msg: ClientMessage): boolean {
+  private relay(msg: ClientMessage & { context_id: string }): boolean {
+    // only an error naming this message's context refuses it: a socket-level warning raised meanwhile (a send
+    // inside the relay passing slowConsumerBytes) is no answer to it
     this.rejected = false;
-    this.conn.onText(JSON.stringify(msg));
+    this.relaying = msg.context_id;
+    try {
+      this.conn.onText(JSON.stringify(msg));
+    } finally {
+      this.relaying = null;
+    }
     return !this.rejected;
   }
 
@@ -254,9 +263,10 @@ export class ElevenLabsSession {
         if (turn) { this.sendAudio(turn, true); this.finish(turn); }
         return;
       case "error":
-        this.rejected = true;
-        // a chunk with nothing to say is skipped and the context goes on: ElevenLabs clients would treat an error as fatal
-        if (ev.code === "no_speakable_text") return;
+        if (ev.context_id !== undefined && ev.context_id === this.relaying) this.rejected = true;
+        // ElevenLabs clients treat any error as fatal: a chunk with nothing to say is skipped and the context goes
+        // on, and slow_consumer is a warning (the socket is closed with 4001 only if the backlog keeps growing)
+        if (ev.code === "no_speakable_text" || ev.code === "slow_consumer") return;
         this.out.sendText(JSON.stringify({
           error: ev.code, message: ev.message, ...this.contextField(turn),
           ...(ev.retry_after_ms !== undefined ? { retry_after_ms: ev.retry_after_ms } : {}),

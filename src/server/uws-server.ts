@@ -24,31 +24,19 @@ import { demoAnswer } from "./demo.js";
 import { ElevenLabsSession, parseElevenLabsParams } from "./elevenlabs-ws.js";
 import { PEER_HEADER, startFrameGuard, type FrameGuard } from "./frame-guard.js";
 import { parseSpeechRequest, streamSpeech, type BodySink } from "./openai-speech.js";
-import { errorAnswer, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
+import { contentTypeRefusal, normalizeOrigin, siteRefusal, type SiteHeaders, type SitePolicy } from "./site-check.js";
+import { closeForShutdown, deliverMessage, SocketOut, type SocketSession } from "./socket-out.js";
+import { errorAnswer, errorWith, listVoices, type HttpAnswer, type VoiceService } from "./voices.js";
 
-/** What a socket's route makes of its messages: the native Connection, or a compatibility session. */
-interface SocketSession {
-  onText(raw: string): void;
-  onBinary(): void;
-  onClose(): void;
-  reportError(e: unknown): void;
-  readonly openContexts: number;
-}
-
-/** A socket's way out for its session: send (with the backpressure checks) and close. */
-interface SocketOut {
-  send(payload: string | Uint8Array, binary: boolean): void;
-  close(code: number, reason: string): void;
-}
-
+/** A socket's session, started with the socket's way out (send with the backpressure checks, close). */
 type SessionFactory = (deps: ConnectionDeps, out: SocketOut) => SocketSession;
 
 interface SocketData {
   conn: SocketSession | null;
+  /** Set when the socket opens; every send and close goes through it (socket-out.ts). */
+  out: SocketOut | null;
   /** Chosen at the upgrade by the route. */
   start: SessionFactory;
-  open: boolean;
-  warnedSlow: boolean;
   principal: Principal;
   address: string;
 }
@@ -80,11 +68,11 @@ export interface ServerDeps {
   readonly healthy?: () => boolean;
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
 /** The error code of a refused authentication (401: no valid key; 403: not allowed from this address). */
 const authCode = (status: string): ErrorCode => (status.startsWith("403") ? "forbidden" : "unauthorized");
 const CLOSE_HEADROOM_BYTES = 256 * 1024;
+/** Retry hint for an upload refused because others are being read or cloned: a clone takes a few seconds. */
+const UPLOAD_RETRY_MS = 3000;
 const ab2s = (ab: ArrayBuffer) => Buffer.from(ab).toString();
 
 export function startServer(deps: ServerDeps): Promise<RunningServer> {
@@ -98,6 +86,17 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   const app = config.tls && !guarded ? uWS.SSLApp({ cert_file_name: config.tls.certFile, key_file_name: config.tls.keyFile }) : uWS.App();
   const guardSecret = Buffer.from(randomBytes(16).toString("hex"));
   let speechRequests = 0;
+  /** POST /v1/voices bodies being read or cloned (each holds up to voices.maxUploadBytes). */
+  let uploads = 0;
+  const policy: SitePolicy = {
+    keysConfigured: auth.keysConfigured,
+    allowedOrigins: config.auth.allowedOrigins.map((o) => (o === "*" ? o : normalizeOrigin(o) ?? o)),
+    allowedHosts: config.auth.allowedHosts.map((h) => h.toLowerCase()),
+  };
+  const siteHeaders = (req: uWS.HttpRequest): SiteHeaders =>
+    ({ host: req.getHeader("host"), origin: req.getHeader("origin"), fetchSite: req.getHeader("sec-fetch-site") });
+  /** The owner recorded for what a key creates: its id; nobody without keys (there everyone is the local operator). */
+  const ownerOf = (p: Principal): string | null => (auth.keysConfigured ? p.id : null);
   /** Who is on the other end: the socket's address, or behind the guard the one its header carries.
    * Behind the guard a request without a valid header did not come through it (it went straight to
    * the loopback-only port): it gets an address that is not loopback, so it is refused without keys. */
@@ -122,6 +121,39 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       res.end(body);
     });
   };
+  /** replyError for a refusal counted in errors_total (as the socket routes count theirs). */
+  const refuseHttp = (res: uWS.HttpResponse, status: string, code: ErrorCode, message: string, retryAfterMs?: number) => {
+    metrics.errors.inc({ code });
+    replyError(res, status, code, message, retryAfterMs);
+  };
+  /**
+   * What every /v1/ HTTP route checks first, synchronously (req is only valid now): the page the request
+   * came from (site-check.ts: 403 forbidden), then the key (401/403). Answers a refusal itself and returns
+   * null then.
+   */
+  const gate = (res: uWS.HttpResponse, req: uWS.HttpRequest, query: string): { principal: Principal; site: SiteHeaders } | null => {
+    const site = siteHeaders(req);
+    const refused = siteRefusal(site, policy);
+    if (refused) { refuseHttp(res, "403 Forbidden", "forbidden", refused); return null; }
+    const r = auth.authenticate({
+      authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: peerAddress(res, req),
+    });
+    if (!r.ok) { refuseHttp(res, r.status, authCode(r.status), r.reason); return null; }
+    return { principal: r.principal, site };
+  };
+  /** A known /v1/ path asked with a method it does not serve: 405 with Allow, not the 404 of unknown paths. */
+  const wrongMethod = (allow: string) => (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+    const body = JSON.stringify({ error: { code: "invalid_message", message: `method ${req.getCaseSensitiveMethod()} is not allowed here; allowed: ${allow}` } }) + "\n";
+    metrics.errors.inc({ code: "invalid_message" });
+    res.cork(() => res.writeStatus("405 Method Not Allowed").writeHeader("allow", allow).writeHeader("content-type", "application/json").end(body));
+  };
+  /** A slot for one upload, or null when voices.maxConcurrentUploads are taken; the release is idempotent. */
+  const takeUploadSlot = (): (() => void) | null => {
+    if (uploads >= config.voices.maxConcurrentUploads) return null;
+    uploads++;
+    let held = true;
+    return () => { if (held) { held = false; uploads--; } };
+  };
 
   app.get("/healthz", (res) => reply(res, "200 OK", "ok\n"));
   app.get("/readyz", (res) => {
@@ -138,40 +170,50 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   });
   // browsers cannot set headers on a WebSocket: they trade a key for a short-lived ?token=
   app.post("/v1/tokens", (res, req) => {
-    const r = auth.authenticate({
-      authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: "",
-      remoteAddress: peerAddress(res, req),
-    });
-    res.onAborted(() => {});
-    if (!r.ok) { replyError(res, r.status, authCode(r.status), r.reason); return; }
-    if (!auth.keysConfigured) { replyError(res, "404 Not Found", "not_found", "no API keys are configured"); return; }
-    reply(res, "200 OK", JSON.stringify(auth.mintToken(r.principal)) + "\n", "application/json");
+    // the key only from a header: a token is not traded for another
+    const g = gate(res, req, "");
+    if (!g) return;
+    if (!auth.keysConfigured) { refuseHttp(res, "404 Not Found", "not_found", "no API keys are configured"); return; }
+    reply(res, "200 OK", JSON.stringify(auth.mintToken(g.principal)) + "\n", "application/json");
   });
+  app.any("/v1/tokens", wrongMethod("POST"));
 
   app.get("/v1/voices", (res, req) => {
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: peerAddress(res, req) });
-    if (!r.ok) { replyError(res, r.status, authCode(r.status), r.reason); return; }
+    if (!gate(res, req, req.getQuery() ?? "")) return;
     const synth = deps.synth();
     if (!synth) { replyError(res, "503 Service Unavailable", "server_shutting_down", "models loading"); return; }
     const a = deps.voices?.()?.list() ?? listVoices(synth);
     reply(res, a.status, a.body, a.contentType);
   });
 
-  // voice cloning: the handlers are in voices.ts; here only the key check, the capped body and the answer
+  // voice cloning: the handlers are in voices.ts; here only the checks, the capped body and the answer
   const voicesRoute = (res: uWS.HttpResponse, req: uWS.HttpRequest, query: string) => {
+    const g = gate(res, req, query);
+    if (!g) return null;
     let finished = false;
-    res.onAborted(() => { finished = true; });
-    const answer = (a: HttpAnswer) => {
-      if (finished) return;
+    let onFinish = () => {};
+    /** The request is over, answered or aborted: true the first time. */
+    const finish = () => {
+      if (finished) return false;
       finished = true;
+      onFinish();
+      return true;
+    };
+    res.onAborted(() => { finish(); });
+    const answer = (a: HttpAnswer) => {
+      if (!finish()) return;
       if (a.code) metrics.errors.inc({ code: a.code });
       reply(res, a.status, a.body, a.contentType);
     };
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query, remoteAddress: peerAddress(res, req) });
-    if (!r.ok) { finished = true; replyError(res, r.status, authCode(r.status), r.reason); return null; }
     const voices = deps.voices?.() ?? null;
     if (!voices || draining) { answer(errorAnswer(new ServiceError("server_shutting_down", draining ? undefined : "models loading"))); return null; }
-    return { voices, answer };
+    return {
+      voices, answer, ...g,
+      refuse: (status: string, code: ErrorCode, message: string, retryAfterMs?: number) => { if (finish()) refuseHttp(res, status, code, message, retryAfterMs); },
+      get finished() { return finished; },
+      /** Run `f` once when the request is over (answered or aborted). */
+      whenFinished: (f: () => void) => { onFinish = f; },
+    };
   };
   app.post("/v1/voices", (res, req) => {
     const query = req.getQuery() ?? "";
@@ -180,47 +222,65 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
     const route = voicesRoute(res, req, query);
     if (!route) return;
     const { voices, answer } = route;
+    const badType = contentTypeRefusal("voice_upload", contentType, route.site, auth.keysConfigured);
+    if (badType) { answer(errorWith("415 Unsupported Media Type", "invalid_message", badType)); return; }
+    // what the head alone can refuse is refused before a byte of the body is held
+    const early = voices.precheck({ contentType, query });
+    if (early) { answer(early); return; }
     const limit = voices.maxUploadBytes;
     const tooLarge = () => answer(errorAnswer(new ServiceError("message_too_large", `limit ${limit} bytes`)));
     if (declared > limit) { tooLarge(); return; }
+    const release = takeUploadSlot();
+    if (!release) {
+      route.refuse("429 Too Many Requests", "at_capacity", `${config.voices.maxConcurrentUploads} voice uploads are being read or cloned`, UPLOAD_RETRY_MS);
+      return;
+    }
+    // the slot is held while the body is read and, once it is whole, until its clone is done (an abort
+    // does not stop a clone that has started, nor free the body it holds)
+    let cloning = false;
+    route.whenFinished(() => { if (!cloning) release(); });
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((ab, last) => {
+      if (route.finished) return;
       size += ab.byteLength;
       if (size > limit) { tooLarge(); return; }
       chunks.push(Buffer.from(ab.slice(0)));
       if (!last) return;
-      voices.create({ contentType, query, body: Buffer.concat(chunks) }).then(answer,
-        (e) => answer(errorAnswer(new ServiceError("internal_error", String((e as Error).message)))));
+      cloning = true;
+      voices.create({ contentType, query, body: Buffer.concat(chunks), owner: ownerOf(route.principal) }).then(answer,
+        (e) => answer(errorAnswer(new ServiceError("internal_error", String((e as Error).message))))).finally(release);
     });
   });
+  app.any("/v1/voices", wrongMethod("GET, POST"));
   app.del("/v1/voices/:name", (res, req) => {
     const raw = req.getParameter(0) ?? "";
     const route = voicesRoute(res, req, req.getQuery() ?? "");
     if (!route) return;
     let name = raw;
     try { name = decodeURIComponent(raw); } catch { /* keep it raw: it is not a valid voice name then */ }
-    route.voices.remove(name).then(route.answer,
+    route.voices.remove(name, ownerOf(route.principal)).then(route.answer,
       (e) => route.answer(errorAnswer(new ServiceError("internal_error", String((e as Error).message)))));
   });
+  app.any("/v1/voices/:name", wrongMethod("DELETE"));
 
   // OpenAI-compatible: POST /v1/audio/speech, audio streamed back with chunked transfer
   app.post("/v1/audio/speech", (res, req) => {
+    const contentType = req.getHeader("content-type");
+    const g = gate(res, req, req.getQuery() ?? "");
+    if (!g) return;
+    const { principal } = g;
+    const badType = contentTypeRefusal("speech", contentType, g.site, auth.keysConfigured);
+    if (badType) { refuseHttp(res, "415 Unsupported Media Type", "invalid_message", badType); return; }
     const abort = new AbortController();
     let finished = false;
     res.onAborted(() => { abort.abort(); finished = true; });
-    const address = peerAddress(res, req);
-    const r = auth.authenticate({ authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key"), protocols: "", query: req.getQuery() ?? "", remoteAddress: address });
     const fail = (status: string, err: ServiceError) => {
       if (finished) return;
       finished = true;
       metrics.errors.inc({ code: err.code });
       replyError(res, status, err.code, err.message, err.retryAfterMs);
     };
-    if (!r.ok) {
-      if (!finished) { finished = true; replyError(res, r.status, authCode(r.status), r.reason); }
-      return;
-    }
     const chunks: Buffer[] = [];
     let size = 0;
     res.onData((ab, last) => {
@@ -240,16 +300,18 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         fail("400 Bad Request", e instanceof ServiceError ? e : new ServiceError("invalid_message", String(e)));
         return;
       }
-      try {
-        chargeChars(admission, r.principal, parsed.req.input.length);
-      } catch (e) {
-        const err = e as ServiceError;
-        fail(err.code === "rate_limited" ? "429 Too Many Requests" : "400 Bad Request", err);
-        return;
-      }
-      const admitted = admission.openContext(r.principal);
+      const admitted = admission.openContext(principal);
       if (admitted !== "ok") {
         fail("429 Too Many Requests", new ServiceError(admitted, undefined, undefined, admission.retryAfterMs()));
+        return;
+      }
+      // charged once admitted: a request refused for capacity must not spend the key's budget
+      try {
+        chargeChars(admission, principal, parsed.req.input.length);
+      } catch (e) {
+        admission.closeContext(principal);
+        const err = e as ServiceError;
+        fail(err.code === "rate_limited" ? "429 Too Many Requests" : "400 Bad Request", err);
         return;
       }
       let started = false;
@@ -292,10 +354,11 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       ).finally(() => {
         speechRequests--;
         metrics.activeContexts.dec();
-        admission.closeContext(r.principal);
+        admission.closeContext(principal);
       });
     });
   });
+  app.any("/v1/audio/speech", wrongMethod("POST"));
 
   /**
    * One WebSocket route. Drain, auth, socket limits, sending with backpressure, message limits and
@@ -322,6 +385,12 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       };
       if (draining) return refuse("503 Service Unavailable", "server shutting down");
       if (!deps.synth()) return refuse("503 Service Unavailable", "models loading");
+      // browsers send Origin on every handshake and apply no CORS to sockets: the page is checked here
+      const offSite = siteRefusal(siteHeaders(req), policy);
+      if (offSite) {
+        metrics.errors.inc({ code: "forbidden" });
+        return refuse("403 Forbidden", offSite);
+      }
       const r = auth.authenticate({
         // xi-api-key: the header ElevenLabs clients send
         authorization: req.getHeader("authorization"), apiKey: req.getHeader("x-api-key") || req.getHeader("xi-api-key"), protocols,
@@ -345,7 +414,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
         return refuse("429 Too Many Requests", limited);
       }
       res.upgrade<SocketData>(
-        { conn: null, start, open: true, warnedSlow: false, principal: r.principal, address },
+        { conn: null, out: null, start, principal: r.principal, address },
         key, r.protocol, extensions, context,
       );
     },
@@ -355,65 +424,30 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
       const data = ws.getUserData();
       sockets.add(ws);
       metrics.activeSockets.inc();
-      // uWS send(): 1 sent, 0 buffered (backpressure), 2 dropped (over maxBackpressure)
-      const send = (payload: string | Uint8Array, binary: boolean) => {
-        if (!data.open) return;
-        let status = 1;
-        ws.cork(() => { status = ws.send(payload, binary); });
-        const backlog = ws.getBufferedAmount();
-        if (status === 2 || backlog > config.limits.maxBackpressureBytes) {
-          data.open = false;
-          ws.end(CLOSE_CODES.slow_consumer, "slow consumer");
-          return;
-        }
-        if (!data.warnedSlow && backlog > config.limits.slowConsumerBytes) {
-          data.warnedSlow = true;
-          metrics.slowConsumers.inc();
-          data.conn?.reportError(new ServiceError("slow_consumer", `${ws.getBufferedAmount()} bytes unsent`));
-        }
-      };
-      data.conn = data.start({ synth, config, metrics, admission, principal: data.principal, draining: () => draining }, {
-        send,
-        close: (code, reason) => {
-          if (!data.open) return;
-          data.open = false;
-          ws.end(code, reason);
-        },
+      const out = new SocketOut(ws, config.limits, (unsent) => {
+        metrics.slowConsumers.inc();
+        data.conn?.reportError(new ServiceError("slow_consumer", `${unsent} bytes unsent`));
       });
+      data.out = out;
+      try {
+        data.conn = data.start({ synth, config, metrics, admission, principal: data.principal, draining: () => draining }, out);
+      } catch (e) {
+        // an exception must not leave a uWS callback
+        deps.log(`cannot start a socket session: ${(e as Error).stack}`);
+        out.close(CLOSE_CODES.internal_error, "internal error");
+      }
     },
 
     message: (ws, message, isBinary) => {
-      const conn = ws.getUserData().conn;
-      if (!conn) return;
-      try {
-        if (message.byteLength > config.limits.maxMessageBytes) {
-          conn.reportError(new ServiceError("message_too_large", `${message.byteLength} bytes, limit ${config.limits.maxMessageBytes}`));
-          ws.end(CLOSE_CODES.message_too_big, "message too large");
-          return;
-        }
-        if (isBinary) {
-          conn.onBinary();
-          return;
-        }
-        // uWS drops a text frame that is not UTF-8 before this handler (and the frame guard closes such a
-        // connection with 1007 first), so this decode does not fail in practice; if it ever did, say so
-        let raw: string;
-        try {
-          raw = decoder.decode(new Uint8Array(message.slice(0)));
-        } catch {
-          conn.reportError(new ServiceError("invalid_message", "text message is not valid UTF-8"));
-          return;
-        }
-        conn.onText(raw);
-      } catch (e) {
-        deps.log(`unexpected error in message handler: ${(e as Error).stack}`);
-        ws.end(CLOSE_CODES.internal_error, "internal error");
-      }
+      const { conn, out } = ws.getUserData();
+      if (!conn || !out) return;
+      deliverMessage(out, conn, message, isBinary, config.limits.maxMessageBytes, deps.log);
     },
 
     close: (ws) => {
       const data = ws.getUserData();
-      data.open = false;
+      // uWS is closing it (perhaps inside our own end(), from a send): it must not be touched from now on
+      data.out?.closed();
       sockets.delete(ws);
       metrics.activeSockets.dec();
       admission.closeSocket(data.principal, data.address);
@@ -437,7 +471,7 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
   for (const [path, mode] of [["stream-input", "single"], ["multi-stream-input", "multi"]] as const) {
     socketRoute(`/v1/text-to-speech/:voice_id/${path}`, (req, synth) => {
       const params = parseElevenLabsParams(mode, req.getParameter(0) ?? "", req.getQuery() ?? "", synth);
-      return (connDeps, out) => new ElevenLabsSession(params, connDeps, { sendText: (json) => out.send(json, false), close: out.close });
+      return (connDeps, out) => new ElevenLabsSession(params, connDeps, { sendText: (json) => out.send(json, false), close: (code, reason) => out.close(code, reason) });
     });
   }
 
@@ -492,9 +526,10 @@ export function startServer(deps: ServerDeps): Promise<RunningServer> {
           if (listening) guard?.close();
           listening = false;
           for (const ws of [...sockets]) {
-            const data = ws.getUserData();
-            data.conn?.reportError(new ServiceError("server_shutting_down"));
-            ws.end(CLOSE_CODES.going_away, "server shutting down");
+            // closed while this loop ran: a closed uWS socket must not be touched
+            if (!sockets.has(ws)) continue;
+            const { conn, out } = ws.getUserData();
+            if (out) closeForShutdown(out, conn, deps.log);
           }
           (app as unknown as { close(): void }).close();
         },

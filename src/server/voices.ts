@@ -30,7 +30,12 @@ export interface VoiceUpload {
   /** Raw query string (without '?'). */
   readonly query: string;
   readonly body: Uint8Array;
+  /** Id of the API key uploading (recorded as the voice's owner); null without keys. */
+  readonly owner: string | null;
 }
+
+/** What is known of an upload before its body is read. */
+export type UploadHead = Pick<VoiceUpload, "contentType" | "query">;
 
 const STATUS: Partial<Record<ErrorCode, string>> = {
   message_too_large: "413 Payload Too Large",
@@ -50,6 +55,13 @@ const json = (status: string, v: unknown): HttpAnswer => ({ status, body: JSON.s
 export function errorAnswer(e: ServiceError, status = STATUS[e.code] ?? "400 Bad Request"): HttpAnswer {
   return { ...json(status, { error: { code: e.code, message: e.message } }), code: e.code };
 }
+
+/** An error answer with a message of its own (not the table's text for the code). */
+export function errorWith(status: string, code: ErrorCode, message: string): HttpAnswer {
+  return { ...json(status, { error: { code, message } }), code };
+}
+
+const isMultipart = (contentType: string) => contentType.toLowerCase().startsWith("multipart/form-data");
 
 const MAX_DESCRIPTION = 200;
 const MAX_PARTS = 16;
@@ -97,10 +109,9 @@ export function parseMultipart(body: Buffer, contentType: string): Map<string, F
 
 /** The fields of an upload, raw or multipart. */
 export function parseUpload(up: VoiceUpload): { name: string | null; transcript: string | null; description: string | null; wav: Uint8Array } {
-  const type = up.contentType.toLowerCase();
   const body = Buffer.from(up.body.buffer, up.body.byteOffset, up.body.byteLength);
   const q = new URLSearchParams(up.query);
-  if (type.startsWith("multipart/form-data")) {
+  if (isMultipart(up.contentType)) {
     const parts = parseMultipart(body, up.contentType);
     const text = (k: string) => {
       const p = parts.get(k);
@@ -204,6 +215,27 @@ export class VoiceService {
     }
   }
 
+  /**
+   * The refusals an upload can get from its head alone (cloning unavailable, the cap reached, and for a raw
+   * upload its query's name), so that a doomed body is never read (up to maxUploadBytes each). A multipart
+   * upload's name may be in the body: it is checked with the rest once read. create() checks all again.
+   */
+  precheck(head: UploadHead): HttpAnswer | null {
+    const e = this.headRefusal(head);
+    return e ? errorAnswer(e) : null;
+  }
+
+  private headRefusal(head: UploadHead): ServiceError | null {
+    const limits = this.config.voices;
+    if (!this.cloner.available) return new ServiceError("cloning_unavailable", `model '${this.synth.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
+    if (this.meta.size + this.pending.size >= limits.maxCloned) return new ServiceError("too_many_voices", `limit ${limits.maxCloned}; delete one first`);
+    if (isMultipart(head.contentType)) return null;
+    const name = new URLSearchParams(head.query).get("name");
+    if (!name) return new ServiceError("invalid_voice_name", "no name given (query parameter or form field 'name')");
+    if (!VOICE_NAME.test(name)) return new ServiceError("invalid_voice_name", JSON.stringify(name.slice(0, 80)));
+    return this.clash(name);
+  }
+
   private async createOrThrow(up: VoiceUpload): Promise<HttpAnswer> {
     const limits = this.config.voices;
     if (up.body.byteLength > limits.maxUploadBytes) throw new ServiceError("message_too_large", `limit ${limits.maxUploadBytes} bytes`);
@@ -227,7 +259,7 @@ export class VoiceService {
       const cloned = await job;
       const bad = this.synth.checkPrompt(cloned.prompt);
       if (bad) throw new Error(`cloned prompt does not fit the model: ${bad}`);
-      const meta: StoredVoiceMeta = { createdAt: new Date().toISOString(), transcript: cloned.transcript, speechSeconds: cloned.speechSeconds };
+      const meta: StoredVoiceMeta = { createdAt: new Date().toISOString(), transcript: cloned.transcript, speechSeconds: cloned.speechSeconds, owner: up.owner };
       await this.store.save({ prompt: cloned.prompt, meta });
       this.synth.addVoice(cloned.prompt);
       this.meta.set(name, meta);
@@ -244,11 +276,16 @@ export class VoiceService {
     }
   }
 
-  /** DELETE /v1/voices/{name}. */
-  async remove(name: string): Promise<HttpAnswer> {
+  /** DELETE /v1/voices/{name} by the API key `requester` (null without keys: the local operator, who may delete any).
+   * A voice with an owner is deleted only by that key; others get 403 forbidden. */
+  async remove(name: string, requester: string | null): Promise<HttpAnswer> {
     const source = this.synth.voiceSource(name);
     if (source === "builtin") return errorAnswer(new ServiceError("builtin_voice", `'${name}' is a built-in voice`), "403 Forbidden");
     if (source !== "cloned") return errorAnswer(new ServiceError("unknown_voice", name.slice(0, 80)));
+    const owner = this.meta.get(name)?.owner ?? null;
+    if (owner !== null && requester !== null && owner !== requester) {
+      return errorWith("403 Forbidden", "forbidden", `voice '${name}' was created by another API key; only that key may delete it`);
+    }
     try {
       await this.store.remove(name);
     } catch (e) {

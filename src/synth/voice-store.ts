@@ -1,7 +1,8 @@
 /**
  * Cloned voices on disk: one `<name>.json` per voice in a directory, in the format of the model's
  * own voice files ({name, description, phonemes, semantic, acoustic}) plus `model` (the manifest
- * name it was made with), `created_at`, `transcript` and `speech_seconds`. Files are written to a
+ * name it was made with), `created_at`, `transcript`, `speech_seconds` and, for a voice made with an API
+ * key, `owner` (the key's id). Files are written to a
  * temporary name, synced, and renamed (the directory synced after), so a crash or power loss never
  * leaves half a voice, and a failed write leaves no temporary file behind.
  */
@@ -16,6 +17,9 @@ export interface StoredVoiceMeta {
   readonly createdAt: string;
   readonly transcript: string | null;
   readonly speechSeconds: number;
+  /** Id of the API key that created the voice (never the key): only it may delete the voice. null when it
+   * was made without keys configured, or stored before owners were recorded: any client may delete it. */
+  readonly owner: string | null;
 }
 
 export interface StoredVoice {
@@ -55,6 +59,7 @@ export class VoiceStore {
             createdAt: typeof raw.created_at === "string" ? raw.created_at : "",
             transcript: typeof raw.transcript === "string" ? raw.transcript : null,
             speechSeconds: typeof raw.speech_seconds === "number" ? raw.speech_seconds : 0,
+            owner: typeof raw.owner === "string" && raw.owner ? raw.owner : null,
           },
         });
       } catch (e) {
@@ -73,6 +78,8 @@ export class VoiceStore {
       created_at: v.meta.createdAt,
       transcript: v.meta.transcript,
       speech_seconds: v.meta.speechSeconds,
+      // absent for a voice without owner, so files read the same by servers from before owners
+      ...(v.meta.owner !== null ? { owner: v.meta.owner } : {}),
     };
     const tmp = `${path}.tmp-${process.pid}-${Date.now()}`;
     try {

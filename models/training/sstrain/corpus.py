@@ -3,8 +3,9 @@ phone alignments, speaker ids, and a train/valid/test split by sentence.
 
     cd models/training && /usr/bin/python3 -m sstrain.corpus --out ../../data/corpus --hours 20
 
-Resumable: utterances already on disk are skipped; progress is printed as it goes. The final
-step packs each split into one int16 file plus a JSONL index for fast random access in training.
+Resumable: utterances already on disk are skipped (re-synthesised when the sentence plan now gives their
+id another sentence or voice; relabelled when only their split changed); progress is printed as it goes.
+The final step packs each split into one int16 file plus a JSONL index for fast random access in training.
 """
 from __future__ import annotations
 
@@ -138,8 +139,16 @@ def synthesize(job: tuple[Utterance, Speaker, str]) -> dict | None:
     utt, spk, out_dir = job
     wav_path = Path(out_dir) / "wav" / utt.speaker / f"{utt.id}.wav"
     meta_path = wav_path.with_suffix(".json")
-    if meta_path.exists():
-        return json.loads(meta_path.read_text())
+    if meta_path.exists() and wav_path.exists():
+        # the cache is keyed by a positional id: reuse it only for the same sentence and voice (metas from
+        # before the augmentation was recorded are taken as the same voice: the speakers have not changed)
+        meta = json.loads(meta_path.read_text())
+        if meta.get("text") == utt.text and meta.get("augmentation", asdict(spk)) == asdict(spk):
+            labels = {**asdict(utt), "augmentation": asdict(spk)}
+            if any(meta.get(k) != v for k, v in labels.items()):   # same audio, new split or labels
+                meta.update(labels)
+                meta_path.write_text(json.dumps(meta))
+            return meta
     wav_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as td:
         raw = Path(td) / "raw.wav"
@@ -165,7 +174,8 @@ def synthesize(job: tuple[Utterance, Speaker, str]) -> dict | None:
         os.replace(tmp, wav_path)
     with wave.open(str(wav_path)) as w:
         dur = w.getnframes() / w.getframerate()
-    meta = {**asdict(utt), "wav": str(wav_path.relative_to(out_dir)), "duration": round(dur, 4), "phones": phones}
+    meta = {**asdict(utt), "augmentation": asdict(spk), "wav": str(wav_path.relative_to(out_dir)), "duration": round(dur, 4),
+            "phones": phones}
     meta_path.write_text(json.dumps(meta))
     return meta
 
@@ -176,8 +186,13 @@ def pack(out: Path, metas: list[dict]) -> None:
         items = [m for m in metas if m["split"] == split]
         pcm_path = out / f"{split}.pcm"
         idx_path = out / f"{split}.jsonl"
-        if idx_path.exists() and sum(1 for _ in open(idx_path)) == len(items):
-            continue
+        # kept only when it holds exactly these utterances (same ids, sentences, speakers and lengths), not
+        # just as many of them
+        if idx_path.exists() and pcm_path.exists():
+            old = [json.loads(l) for l in open(idx_path)]
+            if ([(o["id"], o["text"], o["speaker_id"], round(o["length"] / SAMPLE_RATE, 4)) for o in old]
+                    == [(m["id"], m["text"], m["speaker_id"], m["duration"]) for m in items]):
+                continue
         off = 0
         tmp_idx = idx_path.with_suffix(".jsonl.tmp")
         with open(pcm_path, "wb") as f, open(tmp_idx, "w") as ix:

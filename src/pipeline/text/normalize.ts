@@ -150,6 +150,8 @@ export function normalizeText(text: string): string {
     .replace(/\b(1[1-9]\d\d|20\d\d)s\b/g, (_, y: string) => pluralize(yearToWords(Number(y))))
     .replace(/\b([1-9]0)s\b/g, (_, d: string) => pluralize(numberToWords(Number(d))))
     .replace(/\b(in|since|by|from|until|of|year)\s+(1[1-9]\d\d|20\d\d)\b/gi, (_, p: string, y: string) => `${p} ${yearToWords(Number(y))}`)
+    // and as a modifier: "the 1990 season", "a 1967 film" (a count there reads the same way: "the 1500 men")
+    .replace(/\b(the|a|an|this|that|his|her|its|their|our|my|your)\s+(1[1-9]\d\d|20\d\d)(?=\s+\p{Ll})/giu, (_, p: string, y: string) => `${p} ${yearToWords(Number(y))}`)
     // digit strings with a leading zero are codes, read digit by digit: "02134", "007"
     .replace(/(?<![\d.,])0\d+\b(?![.,]\d)/g, digits)
     // numbers run into letters ("3D", "MP3", "COVID19"; not the plural "90s"): a space between, or espeak joins them

@@ -3,8 +3,9 @@ the codec section of a model manifest.
 
     cd models/training && /usr/bin/python3 -m sstrain.codec.export --ckpt ../../runs/codec/last.ckpt --out ../../models/default
 
-Weights are stored as float16 with a Cast to float32 in the graph (onnxruntime folds the casts at load),
-halving the files without changing the arithmetic at run time.
+Trained weights are stored as float16 with a Cast to float32 in the graph (onnxruntime folds the casts at
+load), halving the files; the arithmetic stays float32, and computed buffers (the STFT basis, the mel
+filterbank) stay float32 so the encoder's codes equal the ones PyTorch gives in training.
 """
 from __future__ import annotations
 
@@ -42,7 +43,10 @@ class _Enc(nn.Module):
 
 
 def fp16_weights(path: Path, min_elems: int = 1024) -> None:
-    """Store large float32 initializers as float16 followed by a Cast back to float32."""
+    """Store large float32 initializers (the trained weights) as float16 followed by a Cast back to float32.
+
+    Constant nodes stay float32: they are computed buffers (STFT bases, mel filterbanks) that training
+    used in full precision, and rounding them moved the ONNX encoder's codes away from PyTorch's."""
     model = onnx.load(str(path))
     g = model.graph
     new_inits, casts = [], []
@@ -54,19 +58,9 @@ def fp16_weights(path: Path, min_elems: int = 1024) -> None:
             casts.append(helper.make_node("Cast", [h.name], [init.name], to=TensorProto.FLOAT, name=init.name + "_cast"))
         else:
             new_inits.append(init)
-    kept = []
-    for n in g.node:  # large Constant nodes (non-persistent buffers such as the STFT basis) too
-        if n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
-            t = n.attribute[0].t
-            if t.data_type == TensorProto.FLOAT and np.prod(t.dims) >= min_elems:
-                h = numpy_helper.from_array(numpy_helper.to_array(t).astype(np.float16), n.output[0] + "_fp16")
-                new_inits.append(h)
-                casts.append(helper.make_node("Cast", [h.name], [n.output[0]], to=TensorProto.FLOAT, name=n.output[0] + "_cast"))
-                continue
-        kept.append(n)
     del g.initializer[:]
     g.initializer.extend(new_inits)
-    nodes = kept
+    nodes = list(g.node)
     del g.node[:]
     g.node.extend(casts + nodes)
     onnx.checker.check_model(model)

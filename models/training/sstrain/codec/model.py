@@ -41,7 +41,13 @@ class CodecConfig:
     stft_weight: float = 1.0
     commit_weight: float = 1.0
     ema_decay: float = 0.99
-    dead_threshold: float = 0.5
+    # a code is restarted when its EMA usage falls below this share of the expected usage (batch x
+    # crop_frames / codebook_size vectors per step)
+    dead_fraction: float = 0.05
+    dead_threshold: float = 0.5    # legacy absolute threshold, in the configs of older checkpoints; ignored
+    # share of training batches quantized with a random number of levels (1..levels), in the first phase and
+    # with --freeze-encoder alike, so that fewer levels still decode
+    quantizer_dropout: float = 1.0
     init_batches: int = 16
     extra: dict = field(default_factory=dict)
 
@@ -55,7 +61,7 @@ class Codec(nn.Module):
         self.cfg = c
         self.encoder = Encoder(c.sample_rate, c.hop, c.enc_n_fft, c.enc_mels, c.enc_dim, c.enc_hidden, c.enc_layers,
                                c.enc_kernel, c.latent)
-        self.quantizer = ResidualVQ(c.levels, c.codebook_size, c.latent, c.ema_decay, c.dead_threshold)
+        self.quantizer = ResidualVQ(c.levels, c.codebook_size, c.latent, c.ema_decay, c.dead_fraction, c.quantizer_dropout)
         self.decoder = Decoder(c.latent, c.dec_dim, c.dec_hidden, c.dec_layers, c.dec_kernel, c.dec_right,
                                c.dec_lookahead_layers, c.dec_n_fft, c.hop, c.dec_upsample)
 

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..audio import PackedCorpus
-from ..runs import add_anneal_by_time, minutes_since, run_clock, start_run, time_share
+from ..runs import add_anneal_by_time, add_seed, minutes_since, restore_rng, rng_state, run_clock, seeded_rng, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
 from .losses import MelLoss, MultiResolutionSTFTLoss
 from .model import Codec, CodecConfig
@@ -99,8 +99,9 @@ def main(argv=None) -> None:
     add_anneal_by_time(ap)
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
     ap.add_argument("--freeze-encoder", action="store_true",
-                    help="train the decoder only, on all levels: the codes stay exactly as they are, so models "
-                         "trained on them (SoundStorm) stay valid while the decoder improves")
+                    help="train the decoder only: the codes stay exactly as they are, so models trained on them "
+                         "(SoundStorm) stay valid while the decoder improves; batches still decode a random number "
+                         "of levels (--quantizer-dropout), so fewer levels still decode")
     ap.add_argument("--pairs", default=None, help="with --freeze-encoder: SoundStorm-generated codes of train utterances "
                                                    "(sstrain.soundstorm.generate) to decode into their real audio")
     ap.add_argument("--pairs-share", type=float, default=0.5, help="share of each batch taken from --pairs")
@@ -112,11 +113,13 @@ def main(argv=None) -> None:
     ap.add_argument("--fm-weight", type=float, default=2.0)
     ap.add_argument("--d-lr", type=float, default=2e-4)
     ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
+    add_seed(ap)
     for f in fields(CodecConfig):
-        if f.type in ("int", "float"):
+        if f.type in ("int", "float") and f.name != "dead_threshold":   # legacy, ignored
             ap.add_argument(f"--{f.name.replace('_', '-')}", type=int if f.type == "int" else float, default=None)
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
+    seeded_rng(a.seed, run, 0)   # a fresh model's initial weights follow --seed (or the run) too
     ckpt_path = run / "last.ckpt"
 
     # weights and config come from this run's checkpoint (resume), else from --init-from, else fresh;
@@ -134,7 +137,6 @@ def main(argv=None) -> None:
     params = model.decoder.parameters() if frozen else model.parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, betas=(0.8, 0.99), weight_decay=1e-4)
     step = 0
-    rng = np.random.default_rng(0)
     if init is not None:
         missing, unexpected = model.load_state_dict(init["model"], strict=False)
         if unexpected or any(not k.startswith("decoder.up.") for k in missing):
@@ -143,7 +145,6 @@ def main(argv=None) -> None:
             model.decoder.init_upsample_as_repeat()
             print(f"new upsampler x{cfg.dec_upsample} started as frame repeat", flush=True)
         step = init["step"]
-        rng = np.random.default_rng(step + 7)
         print(f"initialised from {a.init_from} (step {step}); frozen encoder: {frozen}", flush=True)
     if frozen:
         for m in (model.encoder, model.quantizer):
@@ -162,8 +163,12 @@ def main(argv=None) -> None:
             adv_start = ck["adv_start"]
         elif critics is not None:
             adv_start = step
-        rng = np.random.default_rng(step + 1)
         print(f"resumed from {ckpt_path} at step {step}", flush=True)
+    # numpy (crops) and torch (gains, quantizer dropout, codebook restarts, k-means) generators, seeded by the
+    # run: seeded by the step, every fine-tune --init-from the same checkpoint drew the same batches and crops.
+    # A resume puts back the saved states (checkpoints without them resume with the seeded generators).
+    rng = seeded_rng(a.seed, run, step)
+    restore_rng(ck, rng)
     train = PackedCorpus(a.corpus, "train")
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
@@ -190,12 +195,14 @@ def main(argv=None) -> None:
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
         if frozen:
             with torch.no_grad():
-                q = model.quantizer(model.encoder(x), cfg.levels)
+                # quantizer dropout as in the first phase: the decoder keeps decoding fewer levels (served)
+                n_levels = model.quantizer.dropout_levels()
+                q = model.quantizer(model.encoder(x), n_levels)
                 lat = q.quantized
                 if pairs:
                     k = max(1, round(cfg.batch * a.pairs_share))
                     gc, gx = pairs.random_crops(rng, k, cfg.crop_frames)
-                    lat = torch.cat([lat[:cfg.batch - k], model.quantizer.decode_codes(gc.to(dev))])
+                    lat = torch.cat([lat[:cfg.batch - k], model.quantizer.decode_codes(gc[:, :n_levels].to(dev))])
                     x = torch.cat([x[:cfg.batch - k], gx.to(dev)])
             y = model.decoder(lat)
         else:
@@ -246,7 +253,7 @@ def main(argv=None) -> None:
         if step % a.ckpt_every == 0 or step == cfg.steps or done_time:
             tmp = run / "last.ckpt.tmp"
             state = {"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "config": cfg.to_dict(),
-                     "frozen_encoder": frozen, "minutes": minutes_since(t_start)}
+                     "frozen_encoder": frozen, "minutes": minutes_since(t_start), **rng_state(rng)}
             if critics is not None:
                 state.update(critics=critics.state_dict(), opt_d=opt_d.state_dict(), adv_start=adv_start)
             torch.save(state, tmp)

@@ -73,19 +73,37 @@ class PhoneNet(nn.Module):
         self.phone_head = nn.Linear(c.dim, len(PHONES))
         self.speaker_head = nn.Sequential(nn.Linear(c.dim, c.dim), nn.GELU(), nn.Linear(c.dim, c.speakers))
 
-    def features(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio [B, S] (S a multiple of hop) -> features [B, S/hop, D]."""
+    def features(self, audio: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """audio [B, S] (S a multiple of hop) -> features [B, S/hop, D].
+
+        lengths [B]: real frames (S/hop units) of rows zero-padded at the end (training crops of short
+        utterances). The padding then leaves the real frames as an unpadded utterance gives them (as
+        tokenization sees every utterance): the per-utterance mean is over real frames only, and the
+        convolutions and attention see past the end what they see at an utterance's end (zeros, masked keys).
+        Without lengths (export, tokenization) every frame is real: the graph is unchanged."""
         m = self.mel(audio)                                   # [B, mels, 2T]
-        m = m - m.mean(dim=2, keepdim=True)                   # per-utterance mean: removes channel/speaker tilt
-        x = F.gelu(self.inp(m)).transpose(1, 2)               # [B, T, D]
+        keep = None
+        if lengths is None:
+            m = m - m.mean(dim=2, keepdim=True)               # per-utterance mean: removes channel/speaker tilt
+        else:
+            T = audio.shape[1] // self.cfg.hop
+            keep = torch.arange(T, device=m.device)[None] < lengths.to(m.device)[:, None]               # [B, T]
+            mk = (torch.arange(m.shape[2], device=m.device)[None] < 2 * lengths.to(m.device)[:, None])[:, None].to(m.dtype)
+            m = (m - (m * mk).sum(2, keepdim=True) / mk.sum(2, keepdim=True).clamp(min=1)) * mk
+        x = F.gelu(self.inp(m))                               # [B, D, T]
+        if x.requires_grad and not torch.jit.is_tracing():
+            # Debian's torch 1.13 gets GELU's gradient wrong (garbage, up to 1e30) when the incoming gradient is
+            # laid out unlike its input, as the transposed one here is: hand it a contiguous one
+            x.register_hook(lambda g: g.contiguous())
+        x = x.transpose(1, 2)                                 # [B, T, D]
         for b in self.convs:
-            x = b(x)
+            x = b(x if keep is None else x * keep[..., None].to(x.dtype))
         for a in self.attn:
-            x = a(x)
+            x = a(x, src_key_padding_mask=None if keep is None else ~keep)
         return self.norm(x)
 
-    def forward(self, audio: torch.Tensor, reverse: float = 1.0):
-        h = self.features(audio)
+    def forward(self, audio: torch.Tensor, reverse: float = 1.0, lengths: torch.Tensor | None = None):
+        h = self.features(audio, lengths)
         return h, self.phone_head(h), self.speaker_head(GradReverse.apply(h, reverse))
 
 

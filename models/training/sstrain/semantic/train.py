@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..audio import PackedCorpus, Utt
 from ..codec.quantizer import kmeans
-from ..runs import emit, save_checkpoint, start_run
+from ..runs import add_seed, emit, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint, seeded_rng, start_run
 from .model import PHONES, PhoneNet, SemanticConfig, Tokenizer
 
 PHONE_ID = {p: i for i, p in enumerate(PHONES)}
@@ -32,9 +32,12 @@ def frame_labels(u: Utt, hop_s: float, frames: int) -> np.ndarray:
 
 
 def batch(data: PackedCorpus, rng: np.random.Generator, n: int, frames: int, hop: int):
+    """-> audio [n, frames * hop] (short utterances zero-padded), phone labels [n, frames] (-100 = padding),
+    speaker [n], real frames of each row [n]"""
     x = np.zeros((n, frames * hop), dtype=np.float32)
     y = np.full((n, frames), -100, dtype=np.int64)
     spk = np.zeros(n, dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
     for b in range(n):
         u = data.utts[rng.integers(len(data.utts))]
         total = u.length // hop
@@ -44,7 +47,8 @@ def batch(data: PackedCorpus, rng: np.random.Generator, n: int, frames: int, hop
         x[b, :m * hop] = data.audio(u)[s * hop:(s + m) * hop]
         y[b, :m] = lab[s:s + m]
         spk[b] = u.speaker_id
-    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(spk)
+        lengths[b] = max(1, m)
+    return torch.from_numpy(x), torch.from_numpy(y), torch.from_numpy(spk), torch.from_numpy(lengths)
 
 
 @torch.no_grad()
@@ -101,12 +105,16 @@ def main(argv=None) -> None:
     ap.add_argument("--adversary", type=float, default=0.1, help="gradient-reversal scale of the speaker head")
     ap.add_argument("--kmeans-frames", type=int, default=120000)
     ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--max-minutes", type=float, default=0,
+                    help="stop (after a checkpoint, before k-means) when this much wall time passed; run again to resume")
+    add_seed(ap)
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
+    seeded_rng(a.seed, run, 0)   # a fresh model's initial weights follow --seed (or the run) too
     c = SemanticConfig()
     net = PhoneNet(c).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
-    step = 0
+    step, ck = 0, None
     ck_path = run / "last.ckpt"
     if ck_path.exists():
         ck = torch.load(ck_path, map_location="cpu")
@@ -115,18 +123,21 @@ def main(argv=None) -> None:
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     train, valid = PackedCorpus(a.corpus, "train"), PackedCorpus(a.corpus, "valid")
-    rng = np.random.default_rng(step)
+    # numpy (crops) and torch (dropout) generators seeded by the run, resumed from the checkpoint when it has them
+    rng = seeded_rng(a.seed, run, step)
+    restore_rng(ck, rng)
     log = open(run / "log.jsonl", "a")
-    agg, t0 = {}, time.time()
+    agg, t0, t_start = {}, time.time(), run_clock(ck)
     net.train()
     while step < a.steps:
         lr = a.lr * min(1.0, (step + 1) / 200) * 0.5 * (1 + math.cos(math.pi * step / a.steps))
         for g in opt.param_groups:
             g["lr"] = lr
-        x, y, spk = (t.to(dev) for t in batch(train, rng, a.batch, a.crop_frames, c.hop))
-        h, ph, sp = net(x, a.adversary)
+        x, y, spk, lengths = (t.to(dev) for t in batch(train, rng, a.batch, a.crop_frames, c.hop))
+        h, ph, sp = net(x, a.adversary, lengths)
         l_ph = F.cross_entropy(ph.reshape(-1, len(PHONES)), y.reshape(-1), ignore_index=-100)
-        l_sp = F.cross_entropy(sp.mean(1), spk)
+        real = (y >= 0).unsqueeze(-1).to(sp.dtype)      # the speaker guess: its mean over the real frames
+        l_sp = F.cross_entropy((sp * real).sum(1) / real.sum(1).clamp(min=1), spk)
         loss = l_ph + l_sp
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -145,8 +156,13 @@ def main(argv=None) -> None:
             rec.update(step=step, lr=round(lr, 6), s_per_step=round((time.time() - t0) / agg["n"], 3))
             emit(log, rec)
             agg, t0 = {}, time.time()
-        if step % 250 == 0 or step == a.steps:
-            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict()}, run)
+        over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
+        if step % 250 == 0 or step == a.steps or over:
+            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "config": c.to_dict(),
+                             "minutes": minutes_since(t_start), **rng_state(rng)}, run)
+        if over and step < a.steps:
+            print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
+            return
 
     net.eval()
     print("k-means over phone-net features ...", flush=True)

@@ -1,6 +1,7 @@
 """Speaker classifier for EVALUATION ONLY (never used in serving): which corpus voice is speaking in a
 3 s crop. Half of the training crops go through the codec first, so generated audio (which always
-passes the codec decoder) is not out of domain. Exports ONNX + label list to models/eval/.
+passes the codec decoder) is not out of domain. Exports ONNX + label list to models/eval/. Resumable
+(checkpoint every --ckpt-every steps).
 
     cd models/training && /usr/bin/python3 -m sstrain.speaker.train --corpus ../../data/corpus \\
         --codec ../../runs/codec-dec/last.ckpt --run ../../runs/speaker --out ../../models/eval
@@ -19,7 +20,7 @@ from torch import nn
 
 from ..audio import LogMel, PackedCorpus
 from ..codec.export import OPSET, fp16_weights
-from ..runs import start_run
+from ..runs import add_seed, restore_rng, rng_state, save_checkpoint, seeded_rng, start_run
 from ..tokens import load_codec
 
 CROP = 48000  # 3 s
@@ -50,8 +51,12 @@ def main(argv=None) -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--log-every", type=int, default=50)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    add_seed(ap)
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
+    seeded_rng(a.seed, run, 0)   # the initial weights follow --seed (or the run) too
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     train, valid = PackedCorpus(a.corpus, "train"), PackedCorpus(a.corpus, "valid")
@@ -61,7 +66,19 @@ def main(argv=None) -> None:
     codec = load_codec(a.codec).to(dev)
     net = SpeakerNet(len(labels)).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=2e-3, weight_decay=1e-2)
-    rng = np.random.default_rng(0)
+    start, ck = 0, None
+    ck_path = run / "last.ckpt"
+    if ck_path.exists():
+        ck = torch.load(ck_path, map_location="cpu")
+        if ck["labels"] != labels:
+            raise SystemExit(f"{ck_path} was trained on other speakers: {ck['labels']}")
+        net.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["opt"])
+        start = ck["step"]
+        print(f"resumed at step {start}", flush=True)
+    # numpy (crops) and torch (gains) generators seeded by the run, put back from the checkpoint on a resume
+    rng = seeded_rng(a.seed, run, start)
+    restore_rng(ck, rng)
 
     def batch(data, n, r, codec_share=0.5):
         idx = r.integers(len(data.utts), size=n)
@@ -79,15 +96,19 @@ def main(argv=None) -> None:
         return x, torch.tensor([data.utts[i].speaker_id for i in idx], device=dev)
 
     t0 = time.time()
-    for step in range(1, a.steps + 1):
+    net.train()
+    for step in range(start + 1, a.steps + 1):
         x, y = batch(train, a.batch, rng)
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.3, 1.5)
         loss = F.cross_entropy(net(x), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if step % 50 == 0:
+        if step % a.log_every == 0:
             print(json.dumps({"step": step, "loss": round(float(loss), 4), "s": round(time.time() - t0)}), flush=True)
+        if step % a.ckpt_every == 0 or step == a.steps:
+            save_checkpoint({"model": net.state_dict(), "opt": opt.state_dict(), "step": step, "labels": labels,
+                             **rng_state(rng)}, run)
     net.eval()
     vr = np.random.default_rng(1)
     correct = total = 0
@@ -100,6 +121,7 @@ def main(argv=None) -> None:
     acc = correct / total
     print(json.dumps({"valid_accuracy": round(acc, 4), "crops": total}), flush=True)
     torch.save({"model": net.state_dict(), "labels": labels}, run / "speaker.pt")
+    net.cpu()   # the dummy input is on the CPU (a CUDA-trained net failed to export)
     with torch.no_grad():
         torch.onnx.export(net, (torch.zeros(1, CROP),), str(out / "speaker_classifier.onnx"), opset_version=OPSET,
                           input_names=["audio"], output_names=["logits"],

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import add_anneal_by_time, emit, minutes_since, run_clock, save_checkpoint, start_run, time_share
+from ..runs import (add_anneal_by_time, add_seed, emit, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
+                    seeded_rng, start_run, time_share)
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
 from .model import DurationModel, T2SConfig, TokenModel
@@ -85,8 +86,10 @@ def main(argv=None) -> None:
                     help="each example's target limit is drawn from [this, --max-target-frames] (0: always the max), "
                          "so long limits do not make every target run to its utterance's end")
     ap.add_argument("--init-from", default=None, help="start a new run (fresh optimizer and schedule) from this checkpoint's weights")
+    add_seed(ap)
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
+    seeded_rng(a.seed, run, 0)   # a fresh model's initial weights follow --seed (or the run) too
     tokens = Path(a.tokens)
     aligned = load_alignments(tokens / "align.pkl")
     meta = tokens / "meta.json"
@@ -118,7 +121,10 @@ def main(argv=None) -> None:
     valid = T2SData(units_of("valid"), aligned, max_target_frames=a.max_target_frames,
                     min_target_frames=a.min_target_frames)
     print(f"{len(train.items)} train / {len(valid.items)} valid utterances", flush=True)
-    rng = np.random.default_rng(step)
+    # seeded by the run (the step alone replayed the same batches in every --init-from cycle); a resume puts
+    # back the saved generators (checkpoints from before they were saved resume with the seeded ones)
+    rng = seeded_rng(a.seed, run, step)
+    restore_rng(resumed, rng)
     log = open(run / "log.jsonl", "a")
     agg, t0, t_start = {}, time.time(), run_clock(resumed)
     while step < a.steps:
@@ -156,7 +162,7 @@ def main(argv=None) -> None:
         over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % 250 == 0 or step == a.steps or over:
             save_checkpoint({"duration": dur.state_dict(), "tokens": tok.state_dict(), "opt": opt.state_dict(),
-                             "step": step, "minutes": minutes_since(t_start), "config": c.to_dict()}, run)
+                             "step": step, "minutes": minutes_since(t_start), "config": c.to_dict(), **rng_state(rng)}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break
