@@ -13,14 +13,14 @@ import argparse
 import json
 import math
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import add_anneal_by_time, emit, minutes_since, run_clock, save_checkpoint, start_run, time_share
+from ..runs import (add_anneal_by_time, emit, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
+                    seeded_rng, start_run, time_share)
 from .model import SoundStorm, SoundStormConfig
 
 
@@ -324,11 +324,10 @@ def main(argv=None) -> None:
     (run / "config.json").write_text(json.dumps(c.to_dict(), indent=1))
     lengths = [int(x) for x in a.lengths.split(",")]
     weights = tuple(float(x) for x in a.level_weights.split(","))
-    # seeded by the run (not the step alone: every --init-from cycle started at step 0 and replayed the same batches)
-    seed = a.seed if a.seed is not None else zlib.crc32(str(run.resolve()).encode())
-    rng = np.random.default_rng([seed, step])
-    if ck and "rng" in ck:
-        rng.bit_generator.state = ck["rng"]
+    # seeded by the run (not the step alone: every --init-from cycle started at step 0 and replayed the same
+    # batches); numpy and torch (dropout) states travel in the checkpoint, so a resume continues exactly
+    rng = seeded_rng(a.seed, run, step)
+    restore_rng(ck, rng)
     if a.gta_prob and (train.gta is None or valid.gta is None):
         raise SystemExit(f"--gta-prob needs tokens with semantic_gta (sstrain.soundstorm.gta); {tokens} has none")
     vb = make_batch(valid, np.random.default_rng(5), 8, 400, c, dev, 1.0, 1.0 if a.gta_prob else 0.0, 1.0)
@@ -375,7 +374,7 @@ def main(argv=None) -> None:
         over = a.max_minutes and minutes_since(t_start) >= a.max_minutes
         if step % 200 == 0 or step == a.steps or over:
             save_checkpoint({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                             "minutes": minutes_since(t_start), "config": c.to_dict(), "rng": rng.bit_generator.state}, run)
+                             "minutes": minutes_since(t_start), "config": c.to_dict(), **rng_state(rng)}, run)
         if over:
             print(f"stopping after {a.max_minutes} minutes at step {step}", flush=True)
             break
