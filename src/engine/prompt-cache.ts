@@ -121,10 +121,10 @@ export function packPromptStates(states: readonly PromptStates[], shape: KvShape
   };
 }
 
-/** Prompt states by key, computed on first use with the serving graph itself; least recently used evicted. */
 /** Joined single-row chains kept (least recently used out): a few contexts' current windows. */
 const JOINED_KEPT = 8;
 
+/** Prompt states by key, computed on first use with the serving graph itself; least recently used evicted. */
 export class PromptCache {
   private readonly entries = new Map<string, Promise<PromptStates>>();
   private readonly joined = new Map<PromptStates, PromptFeeds>();

@@ -12,7 +12,7 @@ import { createMetrics, type Metrics } from "../metrics.js";
 import { decodeAudioMessage } from "../protocol/audio-header.js";
 import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
 import { ManualClock } from "../session/clock.js";
-import { withoutPromptSentence } from "./prompt-overlap.js";
+import { PromptSentences } from "./prompt-overlap.js";
 import { SynthesisContext } from "../session/context.js";
 import type { Synthesizer } from "../synth/synthesizer.js";
 import { transcribe, type Transcript } from "./asr.js";
@@ -181,10 +181,11 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       ...(o.acousticLevels && o.acousticLevels < synth.manifest.codec.levels ? { acoustic_levels: o.acousticLevels } : {}),
     };
     let genS = 0, audioS = 0;
+    const promptSentences = new PromptSentences(synth.phonemizer);
     for (const v of voices) {
       if (!synth.hasVoice(v)) throw new Error(`model has no voice '${v}'`);
       const prompt = synth.manifest.voicePrompts.get(v);
-      const { sentences, skipped } = prompt ? await withoutPromptSentence(synth.phonemizer, prompt.phonemes, o.sentences) : { sentences: [...o.sentences], skipped: 0 };
+      const { sentences, skipped } = prompt ? await promptSentences.without(prompt.phonemes, o.sentences) : { sentences: [...o.sentences], skipped: 0 };
       if (skipped) log(`  ${v}: ${skipped} sentence(s) left out: the voice prompt speaks them`);
       const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [], cuts: string[][] = [];
       const wordEvents: { word: string; start_ms: number; end_ms: number }[][] = [];

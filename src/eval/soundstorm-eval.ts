@@ -15,7 +15,7 @@ import { transcribe } from "./asr.js";
 import { differenceWithInterval, errorsOf, pooledWers, type PairedErrors } from "./bootstrap.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
-import { withoutPromptSentence } from "./prompt-overlap.js";
+import { PromptSentences } from "./prompt-overlap.js";
 import { SpeakerClassifier } from "./speaker-id.js";
 import { corpusWer } from "./wer.js";
 
@@ -79,11 +79,11 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
 
     log(`flite + semantic tokenizer: ${o.sentences.length} sentences x ${voices.length} voices`);
     const items: Item[] = [];
-    const phonemizer = new Phonemizer(m);
+    const promptSentences = new PromptSentences(new Phonemizer(m));
     const leftOut = new Map<string, number>();
     for (const voice of voices) {
       // the shipped prompt is "a different utterance of the same voice" only if the sentence is not its own
-      const { sentences, skipped } = await withoutPromptSentence(phonemizer, voicePrompt(m, voice).phonemes, o.sentences);
+      const { sentences, skipped } = await promptSentences.without(voicePrompt(m, voice).phonemes, o.sentences);
       if (skipped) log(`  ${voice}: ${skipped} sentence(s) left out: the voice prompt speaks them`);
       leftOut.set(voice, skipped);
       for (const text of sentences) {

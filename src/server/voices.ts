@@ -63,6 +63,12 @@ export function errorWith(status: string, code: ErrorCode, message: string): Htt
 
 const isMultipart = (contentType: string) => contentType.toLowerCase().startsWith("multipart/form-data");
 
+/** Why a voice name from a query or form is refused, or null when it is a valid name. */
+function badName(name: string | null): ServiceError | null {
+  if (!name) return new ServiceError("invalid_voice_name", "no name given (query parameter or form field 'name')");
+  return VOICE_NAME.test(name) ? null : new ServiceError("invalid_voice_name", JSON.stringify(name.slice(0, 80)));
+}
+
 const MAX_DESCRIPTION = 200;
 const MAX_PARTS = 16;
 
@@ -226,30 +232,35 @@ export class VoiceService {
   }
 
   private headRefusal(head: UploadHead): ServiceError | null {
-    const limits = this.config.voices;
-    if (!this.cloner.available) return new ServiceError("cloning_unavailable", `model '${this.synth.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
-    if (this.meta.size + this.pending.size >= limits.maxCloned) return new ServiceError("too_many_voices", `limit ${limits.maxCloned}; delete one first`);
-    if (isMultipart(head.contentType)) return null;
+    const refused = this.unavailable() ?? this.full();
+    if (refused || isMultipart(head.contentType)) return refused;
     const name = new URLSearchParams(head.query).get("name");
-    if (!name) return new ServiceError("invalid_voice_name", "no name given (query parameter or form field 'name')");
-    if (!VOICE_NAME.test(name)) return new ServiceError("invalid_voice_name", JSON.stringify(name.slice(0, 80)));
-    return this.clash(name);
+    return badName(name) ?? this.clash(name!);
+  }
+
+  private unavailable(): ServiceError | null {
+    return this.cloner.available ? null : new ServiceError("cloning_unavailable", `model '${this.synth.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
+  }
+
+  private full(): ServiceError | null {
+    const max = this.config.voices.maxCloned;
+    return this.meta.size + this.pending.size >= max ? new ServiceError("too_many_voices", `limit ${max}; delete one first`) : null;
   }
 
   private async createOrThrow(up: VoiceUpload): Promise<HttpAnswer> {
     const limits = this.config.voices;
     if (up.body.byteLength > limits.maxUploadBytes) throw new ServiceError("message_too_large", `limit ${limits.maxUploadBytes} bytes`);
-    if (!this.cloner.available) throw new ServiceError("cloning_unavailable", `model '${this.synth.manifest.name}' has no codec_encoder or semantic_tokenizer graph`);
+    const unavailable = this.unavailable();
+    if (unavailable) throw unavailable;
     const f = parseUpload(up);
-    if (!f.name) throw new ServiceError("invalid_voice_name", "no name given (query parameter or form field 'name')");
-    if (!VOICE_NAME.test(f.name)) throw new ServiceError("invalid_voice_name", JSON.stringify(f.name.slice(0, 80)));
+    const nameRefused = badName(f.name);
+    if (nameRefused) throw nameRefused;
     if (f.transcript && f.transcript.length > limits.maxTranscriptChars) throw new ServiceError("text_too_long", `transcript of ${f.transcript.length} characters, limit ${limits.maxTranscriptChars}`);
     if (f.description && f.description.length > MAX_DESCRIPTION) throw new ServiceError("invalid_message", `description over ${MAX_DESCRIPTION} characters`);
-    const clash = this.clash(f.name);
-    if (clash) throw clash;
-    if (this.meta.size + this.pending.size >= limits.maxCloned) throw new ServiceError("too_many_voices", `limit ${limits.maxCloned}; delete one first`);
+    const name = f.name!;
+    const refused = this.clash(name) ?? this.full();
+    if (refused) throw refused;
 
-    const name = f.name;
     this.pending.add(name);
     try {
       const job = this.queue.then(() => this.cloner.clone({

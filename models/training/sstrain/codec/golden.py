@@ -9,28 +9,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
-import tempfile
-import wave
 from pathlib import Path
 
-import numpy as np
 import torch
 
+from .asr_check import flite
 from .from_onnx import recover
 from .model import Codec, CodecConfig
 
 TEXT = "Open the front door and let the cat come inside, then close it quietly."
 VOICES = ("slt", "kal16")
-
-
-def flite(text: str, voice: str) -> np.ndarray:
-    """flite's 16-bit audio as the Node side reads it (int16 / 32768), trimmed to whole codec frames later."""
-    with tempfile.TemporaryDirectory() as d:
-        out = Path(d) / "x.wav"
-        subprocess.run(["flite", "-voice", voice, "-t", text, "-o", str(out)], check=True)
-        with wave.open(str(out)) as w:
-            return np.frombuffer(w.readframes(w.getnframes()), np.int16).astype(np.float32) / 32768
 
 
 def main() -> None:
@@ -43,7 +31,7 @@ def main() -> None:
     m = Codec(CodecConfig(**ck["config"]))
     m.load_state_dict(ck["model"])
     m.eval()
-    hop = CodecConfig(**ck["config"]).hop
+    hop = m.cfg.hop
     out = {"text": TEXT, "note": "codes [levels][frames] of the PyTorch codec (sstrain.codec.golden)", "voices": {}}
     for v in VOICES:
         x = flite(TEXT, v)
