@@ -19,7 +19,7 @@ import torch
 from ..audio import PackedCorpus
 from ..runs import add_anneal_by_time, add_seed, minutes_since, restore_rng, rng_state, run_clock, seeded_rng, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
-from .losses import MelLoss, MultiResolutionSTFTLoss
+from .losses import MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss
 from .model import Codec, CodecConfig
 
 
@@ -172,6 +172,7 @@ def main(argv=None) -> None:
     train = PackedCorpus(a.corpus, "train")
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
+    phase = PhaseAdvanceLoss().to(dev) if cfg.phase_weight > 0 else None
     pairs = GeneratedPairs(a.pairs, train, cfg.hop) if (a.pairs and frozen) else None
     if pairs:
         print(f"{len(pairs.items)} generated utterances; {a.pairs_share:.0%} of each batch", flush=True)
@@ -211,6 +212,10 @@ def main(argv=None) -> None:
         l_stft = mrstft(y, x)
         loss = cfg.mel_weight * l_mel + cfg.stft_weight * l_stft + (0 if frozen else cfg.commit_weight * q.commit_loss)
         extra: dict[str, float] = {}
+        if phase is not None:
+            l_phase = phase(y, x)
+            loss = loss + cfg.phase_weight * l_phase
+            extra["phase"] = float(l_phase)
         if critics is not None:
             # the critics see a random sub-crop of a few items: their 2-D convs dominate a CPU step
             n = min(a.adv_batch, x.shape[0])
