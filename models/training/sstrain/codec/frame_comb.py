@@ -78,13 +78,16 @@ def main(argv=None) -> None:
     sents = [s.strip() for s in Path(a.sentences).read_text().splitlines() if s.strip()][:a.n]
     codecs = [load_codec(c) for c in a.ckpt]
     print("comb dB  voice  original  " + "  ".join(a.ckpt), flush=True)
-    for voice in BASE:
-        xs = [flite(s, voice) for s in sents]
-        row = [np.mean([comb_db(x) for x in xs])] + [np.mean([comb_db(resynth(c, x, "q8")) for x in xs]) for c in codecs]
+    drawn = None
+    for voice in BASE + ((a.png_voice,) if a.png and a.png_voice not in BASE else ()):
+        # per sentence: the original, then each checkpoint's resynthesis
+        signals = [[x] + [resynth(c, x, "q8") for c in codecs] for x in (flite(s, voice) for s in sents)]
+        if voice == a.png_voice:
+            drawn = signals[0]
+        row = np.mean([[comb_db(y) for y in per] for per in signals], axis=0)
         print(f"{voice:>14}  " + "  ".join(f"{r:6.2f}" for r in row), flush=True)
     if a.png:
-        x = flite(sents[0], a.png_voice)
-        write_png(a.png, spectrogram_rows([x] + [resynth(c, x, "q8") for c in codecs]))
+        write_png(a.png, spectrogram_rows(drawn))
         print(f"spectrograms of {sents[0]!r} ({a.png_voice}) -> {a.png}", flush=True)
 
 

@@ -8,22 +8,36 @@ from torch import nn
 from ..audio import mel_filterbank
 
 
+def _stft(y: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
+    return torch.stft(y, n_fft, hop, window=window, center=True, return_complex=True)
+
+
 def _mag(y: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    s = torch.stft(y, n_fft, hop, window=window, center=True, return_complex=True)
+    s = _stft(y, n_fft, hop, window)
     return torch.sqrt(s.real ** 2 + s.imag ** 2 + 1e-7)
 
 
-class MultiResolutionSTFTLoss(nn.Module):
-    def __init__(self, resolutions=((512, 128), (1024, 256), (256, 64))):
+class _Resolutions(nn.Module):
+    """A loss over several (n_fft, hop) STFT resolutions: one Hann window buffer per size."""
+
+    def __init__(self, resolutions):
         super().__init__()
         self.res = list(resolutions)
         for n, _ in self.res:
             self.register_buffer(f"w{n}", torch.hann_window(n), persistent=False)
 
+    def each(self):
+        """(n_fft, hop, window) per resolution."""
+        return [(n, h, getattr(self, f"w{n}")) for n, h in self.res]
+
+
+class MultiResolutionSTFTLoss(_Resolutions):
+    def __init__(self, resolutions=((512, 128), (1024, 256), (256, 64))):
+        super().__init__(resolutions)
+
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = y.new_zeros(())
-        for n, h in self.res:
-            w = getattr(self, f"w{n}")
+        for n, h, w in self.each():
             m1, m2 = _mag(y_hat, n, h, w), _mag(y, n, h, w)
             sc = torch.norm(m2 - m1) / torch.norm(m2).clamp(min=1e-5)
             lm = (torch.log(m1) - torch.log(m2)).abs().mean()
@@ -45,7 +59,7 @@ class MelLoss(nn.Module):
         return (self.logmel(y_hat) - self.logmel(y)).abs().mean()
 
 
-class PhaseAdvanceLoss(nn.Module):
+class PhaseAdvanceLoss(_Resolutions):
     """How far each STFT bin's phase advance from one frame to the next strays from the original's,
     weighted by the original's magnitude in both frames. Harmonics whose phase does not advance
     coherently across frames cancel in the overlap-add (dense-harmonic voices such as slt lose
@@ -54,22 +68,18 @@ class PhaseAdvanceLoss(nn.Module):
     phase offset per bin, which the codes cannot determine. 0 (equal advances) .. 4 (opposite)."""
 
     def __init__(self, resolutions=((1024, 256), (512, 128))):
-        super().__init__()
-        self.res = list(resolutions)
-        for n, _ in self.res:
-            self.register_buffer(f"w{n}", torch.hann_window(n), persistent=False)
+        super().__init__(resolutions)
 
     @staticmethod
     def _advance(y: torch.Tensor, n: int, h: int, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        s = torch.stft(y, n, h, window=w, center=True, return_complex=True)
+        s = _stft(y, n, h, w)
         a = s[..., 1:] * torch.conj(s[..., :-1])
         mag = torch.sqrt(a.real ** 2 + a.imag ** 2 + 1e-9)
         return torch.view_as_real(a) / mag[..., None], mag
 
     def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         loss = y.new_zeros(())
-        for n, h in self.res:
-            w = getattr(self, f"w{n}")
+        for n, h, w in self.each():
             u_hat, _ = self._advance(y_hat, n, h, w)
             with torch.no_grad():
                 u, weight = self._advance(y, n, h, w)
