@@ -53,11 +53,15 @@ def main(argv=None) -> None:
     ap.add_argument("--heldout", type=int, default=30, help="test-split utterances per base voice (0: none)")
     ap.add_argument("--variants", default="q8")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--voices", default=",".join(BASE), help="base voices to score (a quick look at one voice: --voices slt)")
     ap.add_argument("--json")
     a = ap.parse_args(argv)
+    voices = [v for v in a.voices.split(",") if v]
+    if unknown := set(voices) - set(BASE):
+        ap.error(f"--voices: not base voices: {sorted(unknown)}")
     torch.set_num_threads(a.threads)
     sets: dict[str, list[tuple[str, str, np.ndarray]]] = {"dev": []}
-    for voice in BASE:
+    for voice in voices:
         for s in Path(a.sentences).read_text().splitlines():
             if s.strip():
                 sets["dev"].append((voice, s.strip(), flite(s.strip(), voice)))
@@ -66,7 +70,7 @@ def main(argv=None) -> None:
         per: dict[str, int] = {}
         sets["heldout"] = []
         for u in test.utts:
-            if u.id.endswith("_" + u.base_voice) and u.base_voice in BASE and per.get(u.base_voice, 0) < a.heldout:
+            if u.id.endswith("_" + u.base_voice) and u.base_voice in voices and per.get(u.base_voice, 0) < a.heldout:
                 per[u.base_voice] = per.get(u.base_voice, 0) + 1
                 sets["heldout"].append((u.base_voice, u.text, test.audio(u)))
     report: dict = {}
@@ -80,7 +84,7 @@ def main(argv=None) -> None:
         report[name] = {}
         for key, h in hyps.items():
             report[name][key] = {voice: wer([r for (vv, _, _), r in zip(items, refs) if vv == voice],
-                                            [x for (vv, _, _), x in zip(items, h) if vv == voice]) for voice in BASE}
+                                            [x for (vv, _, _), x in zip(items, h) if vv == voice]) for voice in voices}
             print(name, key, json.dumps(report[name][key]), flush=True)
         report[name]["_hyps"] = {k: h for k, h in hyps.items()}
         report[name]["_refs"] = refs

@@ -87,3 +87,41 @@ class PhaseAdvanceLoss(_Resolutions):
                 weight = weight / weight.sum().clamp(min=1e-9)
             loss = loss + (weight * ((u_hat - u) ** 2).sum(-1)).sum()
         return loss / len(self.res)
+
+
+class PhonePosteriorLoss(nn.Module):
+    """What a frozen phone classifier (the semantic tokenizer's phone net, trained on flite's alignments)
+    hears differently in the decoded audio: KL divergence of its phone posteriors, original against
+    decoded, plus L1 between its normalised hidden features. The spectral losses weigh every bin of
+    every frame alike, so a decoder can lower them while blurring the short cues that tell one phone from
+    another (codec words are lost mid-phrase on vowel/consonant confusions); this loss weighs what a
+    recogniser uses. The net stays in eval mode and frozen: only the decoder learns from it."""
+
+    def __init__(self, ckpt_path: str, feature_weight: float = 1.0):
+        super().__init__()
+        from ..semantic.model import PhoneNet, SemanticConfig   # codec training without it never imports it
+        ck = torch.load(ckpt_path, map_location="cpu")
+        self.net = PhoneNet(SemanticConfig(**ck["config"]))
+        self.net.load_state_dict(ck["model"])
+        self.net.eval().requires_grad_(False)
+        self.hop = self.net.cfg.hop
+        self.feature_weight = feature_weight
+
+    def train(self, mode: bool = True):   # the classifier never leaves eval mode (no dropout, fixed features)
+        super().train(mode)
+        self.net.eval()
+        return self
+
+    def _phones(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.net.features(y)
+        return h, torch.log_softmax(self.net.phone_head(h), dim=-1)
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = (y.shape[-1] // self.hop) * self.hop
+        if n == 0:
+            return y.new_zeros(())
+        with torch.no_grad():
+            h, logp = self._phones(y[..., :n])
+        h_hat, logp_hat = self._phones(y_hat[..., :n])
+        kl = (logp.exp() * (logp - logp_hat)).sum(-1).mean()
+        return kl + self.feature_weight * (h_hat - h).abs().mean()
