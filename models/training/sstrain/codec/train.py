@@ -19,7 +19,7 @@ import torch
 from ..audio import PackedCorpus
 from ..runs import add_anneal_by_time, add_seed, minutes_since, restore_rng, rng_state, run_clock, seeded_rng, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
-from .losses import PhonePosteriorLoss, MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss
+from .losses import MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss, PhonePosteriorLoss
 from .model import Codec, CodecConfig
 
 
@@ -114,9 +114,8 @@ def main(argv=None) -> None:
     ap.add_argument("--d-lr", type=float, default=2e-4)
     ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
     ap.add_argument("--phone-net", default=None,
-                    help="a phone classifier checkpoint (sstrain.semantic.train's last.ckpt): adds its posterior loss "
-                         "(losses.PhonePosteriorLoss), weighted by --phone-weight")
-    ap.add_argument("--phone-weight", type=float, default=1.0)
+                    help="the phone classifier checkpoint (sstrain.semantic.train's last.ckpt) that --phone-weight's "
+                         "loss (losses.PhonePosteriorLoss) listens with; needed on every resume of such a run")
     add_seed(ap)
     for f in fields(CodecConfig):
         if f.type in ("int", "float") and f.name != "dead_threshold":   # legacy, ignored
@@ -177,7 +176,9 @@ def main(argv=None) -> None:
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
     phase = PhaseAdvanceLoss().to(dev) if cfg.phase_weight > 0 else None
-    phones = PhonePosteriorLoss(a.phone_net).to(dev) if a.phone_net else None
+    if (cfg.phone_weight > 0) != bool(a.phone_net):
+        ap.error(f"--phone-net and a phone weight go together (phone weight {cfg.phone_weight}, --phone-net {a.phone_net})")
+    phones = PhonePosteriorLoss(a.phone_net).to(dev) if cfg.phone_weight > 0 else None
     pairs = GeneratedPairs(a.pairs, train, cfg.hop) if (a.pairs and frozen) else None
     if pairs:
         print(f"{len(pairs.items)} generated utterances; {a.pairs_share:.0%} of each batch", flush=True)
@@ -223,7 +224,7 @@ def main(argv=None) -> None:
             extra["phase"] = float(l_phase)
         if phones is not None:
             l_phone = phones(y, x)
-            loss = loss + a.phone_weight * l_phone
+            loss = loss + cfg.phone_weight * l_phone
             extra["phone"] = float(l_phone)
         if critics is not None:
             # the critics see a random sub-crop of a few items: their 2-D convs dominate a CPU step
