@@ -1,0 +1,57 @@
+"""Export a semantic tokenizer (`sstrain.semantic.train`'s tokenizer.pt) into a model set as
+`semantic_tokenizer.onnx` (float16 weights), updating the manifest's graph entry and training.json's
+`semantic` entry. The contract is unchanged: audio [batch, samples] in, units [batch, semantic_frames] out.
+
+A new tokenizer gives new units: SoundStorm, text to semantic, their unit priors and the voice prompts'
+units were all made with the old ones, so a model set is only consistent again once each is carried over
+(`sstrain.remap_units`, then training) or remade (`models/tools/reclone_voices.mjs --write`).
+
+    cd models/training && /usr/bin/python3 -m sstrain.semantic.export \\
+        --tokenizer ../../runs/semantic/tokenizer.pt --model-dir ../../runs/copies/NEW
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from ..bundle import _PaddedTokenizer
+from ..codec.export import io
+from ..graph_export import export_graph
+from ..tokens import load_tokenizer_module
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", required=True, help="tokenizer.pt from sstrain.semantic.train")
+    ap.add_argument("--model-dir", required=True, help="model set to update (model.json must exist)")
+    ap.add_argument("--fp32", action="store_true", help="keep float32 weights")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(2)
+    out = Path(a.model_dir)
+    man = json.loads((out / "model.json").read_text())
+    tok = load_tokenizer_module(a.tokenizer)
+    units = int(tok.centroids.shape[0])
+    if units != man["semantic"]["vocab_size"]:
+        # every graph downstream has a row per unit: a different count is a new model set, not an update
+        raise SystemExit(f"tokenizer has {units} units, model set {man['semantic']['vocab_size']}")
+    if tok.net.cfg.sample_rate // tok.net.cfg.hop != man["semantic"]["rate"]:
+        raise SystemExit(f"tokenizer runs at {tok.net.cfg.sample_rate / tok.net.cfg.hop} Hz, model set at {man['semantic']['rate']}")
+    entry = export_graph(_PaddedTokenizer(tok).eval(), (torch.zeros(1, tok.net.cfg.sample_rate),), out / "semantic_tokenizer.onnx",
+                         {"audio": io("audio", "float32", ["batch", "samples"])},
+                         {"units": io("units", "int64", ["batch", "semantic_frames"])}, not a.fp32)
+    man["graphs"]["semantic_tokenizer"] = entry
+    (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")
+    ck = torch.load(a.tokenizer, map_location="cpu")
+    tr = out / "training.json"
+    if tr.exists():
+        t = json.loads(tr.read_text())
+        t["semantic"] = {"step": ck.get("step"), "config": ck["config"], **({"report": ck["report"]} if "report" in ck else {})}
+        tr.write_text(json.dumps(t, indent=1) + "\n")
+    print(f"exported tokenizer (step {ck.get('step')}) to {out / 'semantic_tokenizer.onnx'}")
+
+
+if __name__ == "__main__":
+    main()
