@@ -16,12 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from .codec.export import io
-from .graph_export import export_graph
-from .semantic.model import Tokenizer
+from .semantic.export import export_tokenizer
 from .soundstorm.export import export_soundstorm, load_checkpoint
 from .t2s.export import export_t2s
 from .t2s.data import load_alignments
@@ -29,18 +25,6 @@ from .text import PAUSE, SILENT, SYMBOLS, SYMBOL_ID
 from .tokens import load_tokenizer_module
 
 BASE_VOICES = ["slt", "awb", "rms", "kal16"]
-
-
-class _PaddedTokenizer(nn.Module):
-    """Pads the audio to a whole number of units inside the graph, so callers pass any length."""
-
-    def __init__(self, tok: Tokenizer):
-        super().__init__()
-        self.tok, self.hop = tok, tok.net.cfg.hop
-
-    def forward(self, audio):
-        pad = (self.hop - audio.shape[1] % self.hop) % self.hop
-        return self.tok(F.pad(audio, (0, pad)))
 
 
 def voice_prompts(corpus: Path, tokens: Path, levels: int, lo: int = 70, hi: int = 100) -> dict[str, dict]:
@@ -108,9 +92,7 @@ def main(argv=None) -> None:
     graphs = {}
 
     tok = load_tokenizer_module(a.semantic)
-    graphs["semantic_tokenizer"] = export_graph(
-        _PaddedTokenizer(tok).eval(), (torch.zeros(1, 16000),), out / "semantic_tokenizer.onnx",
-        {"audio": io("audio", "float32", ["batch", "samples"])}, {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)
+    graphs["semantic_tokenizer"] = export_tokenizer(tok, out / "semantic_tokenizer.onnx", fp16)
 
     ss, ck = load_checkpoint(a.soundstorm)
     sc = ss.cfg

@@ -16,11 +16,32 @@ import json
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from ..bundle import _PaddedTokenizer
 from ..codec.export import io
 from ..graph_export import export_graph
 from ..tokens import load_tokenizer_module
+from .model import Tokenizer
+
+
+class _PaddedTokenizer(nn.Module):
+    """Pads the audio to a whole number of units inside the graph, so callers pass any length."""
+
+    def __init__(self, tok: Tokenizer):
+        super().__init__()
+        self.tok, self.hop = tok, tok.net.cfg.hop
+
+    def forward(self, audio):
+        pad = (self.hop - audio.shape[1] % self.hop) % self.hop
+        return self.tok(F.pad(audio, (0, pad)))
+
+
+def export_tokenizer(tok: Tokenizer, path: Path, fp16: bool = True) -> dict:
+    """Write the serving graph semantic_tokenizer.onnx; returns its manifest entry."""
+    return export_graph(_PaddedTokenizer(tok).eval(), (torch.zeros(1, tok.net.cfg.sample_rate),), path,
+                        {"audio": io("audio", "float32", ["batch", "samples"])},
+                        {"units": io("units", "int64", ["batch", "semantic_frames"])}, fp16)
 
 
 def main(argv=None) -> None:
@@ -39,10 +60,7 @@ def main(argv=None) -> None:
         raise SystemExit(f"tokenizer has {units} units, model set {man['semantic']['vocab_size']}")
     if tok.net.cfg.sample_rate // tok.net.cfg.hop != man["semantic"]["rate"]:
         raise SystemExit(f"tokenizer runs at {tok.net.cfg.sample_rate / tok.net.cfg.hop} Hz, model set at {man['semantic']['rate']}")
-    entry = export_graph(_PaddedTokenizer(tok).eval(), (torch.zeros(1, tok.net.cfg.sample_rate),), out / "semantic_tokenizer.onnx",
-                         {"audio": io("audio", "float32", ["batch", "samples"])},
-                         {"units": io("units", "int64", ["batch", "semantic_frames"])}, not a.fp32)
-    man["graphs"]["semantic_tokenizer"] = entry
+    man["graphs"]["semantic_tokenizer"] = export_tokenizer(tok, out / "semantic_tokenizer.onnx", not a.fp32)
     (out / "model.json").write_text(json.dumps(man, indent=2, ensure_ascii=False) + "\n")
     ck = torch.load(a.tokenizer, map_location="cpu")
     tr = out / "training.json"
