@@ -31,8 +31,8 @@ test("no words are split at the hard cap; flushWords keeps a trailing partial wo
   assert.ok(out.length >= 1);
   for (const ch of out) assert.match(ch.text, /^(word )*word$/);
   const d = new TextChunker(P);
-  d.push("keep these wor");
-  assert.deepEqual(d.flushWords().map((x) => x.text), ["keep these"]);
+  d.push("keep them wor");
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["keep them"]);
   assert.deepEqual(d.flush().map((x) => x.text), ["wor"]);
 });
 
@@ -97,4 +97,28 @@ test("at the delay deadline a trailing number, amount, time or title waits for t
   // alone, it goes at the next deadline
   assert.deepEqual(d.flushWords().map((x) => x.text), ["Dr."]);
   assert.equal(d.holdsWholeWord, false);
+});
+
+test("at the delay deadline trailing function words wait for the word they lean on, never all of the chunk", () => {
+  const c = new TextChunker(P);
+  c.push("so let it cool for a minu");
+  // "minu" is a partial word; "for a" is read with it
+  assert.deepEqual(c.flushWords().map((x) => x.text), ["so let it cool"]);
+  assert.deepEqual(c.push("te. "), []);
+  assert.deepEqual(c.flush().map((x) => x.text), ["for a minute."]);
+  // at most three words are held back
+  const d = new TextChunker(P);
+  d.push("It is over and in to the x");
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["It is over and"]);
+  // function words alone, or with only numbers, go out as they are, so nothing waits forever
+  const e = new TextChunker(P);
+  e.push("and for the ");
+  assert.equal(e.holdsWholeWord, true);
+  assert.deepEqual(e.flushWords().map((x) => x.text), ["and for the"]);
+  e.push("of 42 ");
+  assert.deepEqual(e.flushWords().map((x) => x.text), ["of 42"]);
+  // case does not matter
+  const f = new TextChunker(P);
+  f.push("Close the door And ");
+  assert.deepEqual(f.flushWords().map((x) => x.text), ["Close the door"]);
 });

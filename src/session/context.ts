@@ -181,7 +181,7 @@ export class SynthesisContext {
       if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer();
       else {
         this.enqueue(this.chunker.flushWords());
-        // a number or title kept back for the word after it goes out at the next deadline if nothing follows
+        // words kept back for the word after them (a number, title, function word) go out at the next deadline if nothing follows
         if (this.chunker.holdsWholeWord) this.armDelayTimer();
       }
     }, maxDelayMs, true);

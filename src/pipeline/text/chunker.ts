@@ -14,6 +14,23 @@ const PHRASE_END = /(?=([,;:—–]+|[.!?…]+))\1["')\]\u201d\u2019\u00bb]*(?=\
 
 const READ_WITH_NEXT = /^[$€£¥]?\d[\d,.:]*$/;
 
+/** Function words that lean on the word after them: articles and other determiners, prepositions,
+ * conjunctions, auxiliaries and "to". A chunk cut after one is spoken as a phrase end (falling tone, pause)
+ * on a word that belongs to the next phrase ("so let it cool for a | minute"). */
+const LEANS_ON_NEXT = new Set((
+  "a an the this these those my your his its our their some any every each no " +
+  "of to in on at for from with by about into onto over under after before until near across through " +
+  "between without within during against toward towards upon around behind beside despite among along beyond " +
+  "above below beneath throughout via " +
+  "and or but nor if because while when where as than whether though although unless since " +
+  "will would can could shall should may might must be is are was were am been has have had do does did"
+).split(" "));
+
+const leansOnNext = (word: string) => READ_WITH_NEXT.test(word) || LEANS_ON_NEXT.has(word.toLowerCase());
+
+/** At most this many words wait for the word after them at a deadline cut. */
+const MAX_HELD_WORDS = 3;
+
 export class TextChunker {
   private buf = "";
   private emitted = 0;
@@ -56,11 +73,16 @@ export class TextChunker {
     const m = /\s(?=\S*$)/.exec(this.buf);
     if (!m) return [];
     let cut = m.index + 1;
-    // A number, amount or time, or a title, is read with the word after it ("$1.5 million", "3:30 pm",
-    // "Dr. Smith"): keep it for the next chunk unless it is all there is.
-    const last = /(\S+)\s*$/.exec(this.buf.slice(0, m.index));
-    if (last && (READ_WITH_NEXT.test(last[1]) || isAbbreviationPeriod(this.buf, last.index + last[1].length - 1))
-      && this.buf.slice(0, last.index).trim()) cut = last.index;
+    // A number, amount or time, a title, or a function word is read with the word after it ("$1.5 million",
+    // "3:30 pm", "Dr. Smith", "for a minute"): the last few such words wait for the next chunk, as long as a
+    // word that does not lean on the next one stays in this chunk (so nothing waits forever).
+    let held = cut;
+    for (let n = 0; n < MAX_HELD_WORDS; n++) {
+      const last = /(\S+)\s*$/.exec(this.buf.slice(0, held));
+      if (!last || !(leansOnNext(last[1]) || isAbbreviationPeriod(this.buf, last.index + last[1].length - 1))) break;
+      held = last.index;
+    }
+    if (held < cut && this.buf.slice(0, held).split(/\s+/).some((w) => w && !leansOnNext(w))) cut = held;
     const chunk = this.take(cut);
     return chunk.text ? [chunk] : [];
   }
