@@ -18,28 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..averaging import average_states, parse_weights
 from .model import SoundStorm, SoundStormConfig
 from .train import Tokens, make_batch, step_loss
-
-
-def average_states(states: list[dict], weights: list[float]) -> dict:
-    """Weighted mean of float tensors; integer buffers (if any) are taken from the first state."""
-    keys = list(states[0])
-    for s in states[1:]:
-        if list(s) != keys:
-            raise ValueError("checkpoints do not share one architecture")
-    total = sum(weights)
-    out = {}
-    for k in keys:
-        t0 = states[0][k]
-        if not torch.is_floating_point(t0):
-            out[k] = t0.clone()
-            continue
-        acc = torch.zeros_like(t0, dtype=torch.float64)
-        for s, w in zip(states, weights):
-            acc += s[k].to(torch.float64) * (w / total)
-        out[k] = acc.to(t0.dtype)
-    return out
 
 
 def validation(model: SoundStorm, tokens: Path, c: SoundStormConfig) -> dict:
@@ -64,11 +45,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
-    if len(a.ckpt) < 2:
-        raise SystemExit("need at least two checkpoints")
-    weights = [float(x) for x in a.weights.split(",")] if a.weights else [1.0] * len(a.ckpt)
-    if len(weights) != len(a.ckpt) or min(weights) < 0 or sum(weights) <= 0:
-        raise SystemExit("--weights: one non-negative weight per checkpoint, not all zero")
+    weights = parse_weights(a.weights, len(a.ckpt))
     cks = [torch.load(p, map_location="cpu") for p in a.ckpt]
     configs = [json.dumps(ck["config"], sort_keys=True) for ck in cks]
     if len(set(configs)) != 1:
