@@ -6,6 +6,8 @@ averages away some of that checkpoint-to-checkpoint noise.
 """
 from __future__ import annotations
 
+import json
+
 import torch
 
 
@@ -37,3 +39,11 @@ def parse_weights(spec: str | None, n: int) -> list[float]:
     if len(weights) != n or min(weights) < 0 or sum(weights) <= 0:
         raise SystemExit("--weights: one non-negative weight per checkpoint, not all zero")
     return weights
+
+
+def load_lineage(paths: list[str]) -> list[dict]:
+    """The checkpoints, on the CPU; one config for all (only one lineage's weights can be averaged)."""
+    cks = [torch.load(p, map_location="cpu") for p in paths]
+    if len({json.dumps(ck["config"], sort_keys=True) for ck in cks}) != 1:
+        raise SystemExit("checkpoints have different configs; only one lineage can be averaged")
+    return cks

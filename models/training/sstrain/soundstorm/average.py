@@ -12,13 +12,12 @@ With --tokens it prints the validation cross-entropy of every input and of the a
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..averaging import average_states, parse_weights
+from ..averaging import average_states, load_lineage, parse_weights
 from .model import SoundStorm, SoundStormConfig
 from .train import Tokens, make_batch, step_loss
 
@@ -46,10 +45,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     weights = parse_weights(a.weights, len(a.ckpt))
-    cks = [torch.load(p, map_location="cpu") for p in a.ckpt]
-    configs = [json.dumps(ck["config"], sort_keys=True) for ck in cks]
-    if len(set(configs)) != 1:
-        raise SystemExit("checkpoints have different configs; only one lineage can be averaged")
+    cks = load_lineage(a.ckpt)
     c = SoundStormConfig(**cks[0]["config"])
     avg = average_states([ck["model"] for ck in cks], weights)
     if a.tokens:

@@ -10,12 +10,11 @@ depend on where a cycle happened to stop. The result has no optimizer state; exp
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import torch
 
-from ..averaging import average_states, parse_weights
+from ..averaging import average_states, load_lineage, parse_weights
 
 
 def main(argv=None) -> None:
@@ -25,9 +24,7 @@ def main(argv=None) -> None:
     ap.add_argument("--weights", default=None, help="comma-separated, one per checkpoint (default: equal)")
     a = ap.parse_args(argv)
     weights = parse_weights(a.weights, len(a.ckpt))
-    cks = [torch.load(p, map_location="cpu") for p in a.ckpt]
-    if len({json.dumps(ck["config"], sort_keys=True) for ck in cks}) != 1:
-        raise SystemExit("checkpoints have different configs; only one lineage can be averaged")
+    cks = load_lineage(a.ckpt)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save({"duration": average_states([ck["duration"] for ck in cks], weights),
