@@ -117,6 +117,14 @@ test("at the delay deadline trailing function words wait for the word they lean 
   assert.deepEqual(e.flushWords().map((x) => x.text), ["and for the"]);
   e.push("of 42 ");
   assert.deepEqual(e.flushWords().map((x) => x.text), ["of 42"]);
+  // a title leans on the next word too: one left alone in the chunk would be a phrase end on "Dr."
+  const g = new TextChunker(P);
+  g.push("Dr. in of a ");
+  assert.deepEqual(g.flushWords().map((x) => x.text), ["Dr. in of a"]);
+  // with a word that does not lean before it, the three function words wait (the hold stops at three)
+  const h = new TextChunker(P);
+  h.push("Ask Dr. in of a ");
+  assert.deepEqual(h.flushWords().map((x) => x.text), ["Ask Dr."]);
   // case does not matter
   const f = new TextChunker(P);
   f.push("Close the door And ");

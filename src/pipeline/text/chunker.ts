@@ -26,7 +26,11 @@ const LEANS_ON_NEXT = new Set((
   "will would can could shall should may might must be is are was were am been has have had do does did"
 ).split(" "));
 
-const leansOnNext = (word: string) => READ_WITH_NEXT.test(word) || LEANS_ON_NEXT.has(word.toLowerCase());
+/** Whether the word ending at text[end - 1] is read with the word after it: a number, amount or time, a
+ * function word, or a title or other abbreviation ("Dr.", "J."). The hold loop and the check that a word
+ * stays both ask this one question, so a chunk is never left holding only words that lean. */
+const leansOnNext = (text: string, word: string, end: number) =>
+  READ_WITH_NEXT.test(word) || LEANS_ON_NEXT.has(word.toLowerCase()) || isAbbreviationPeriod(text, end - 1);
 
 /** At most this many words wait for the word after them at a deadline cut. */
 const MAX_HELD_WORDS = 3;
@@ -79,10 +83,11 @@ export class TextChunker {
     let held = cut;
     for (let n = 0; n < MAX_HELD_WORDS; n++) {
       const last = /(\S+)\s*$/.exec(this.buf.slice(0, held));
-      if (!last || !(leansOnNext(last[1]) || isAbbreviationPeriod(this.buf, last.index + last[1].length - 1))) break;
+      if (!last || !leansOnNext(this.buf, last[1], last.index + last[1].length)) break;
       held = last.index;
     }
-    if (held < cut && this.buf.slice(0, held).split(/\s+/).some((w) => w && !leansOnNext(w))) cut = held;
+    const stays = [...this.buf.slice(0, held).matchAll(/\S+/g)].some((w) => !leansOnNext(this.buf, w[0], w.index + w[0].length));
+    if (held < cut && stays) cut = held;
     const chunk = this.take(cut);
     return chunk.text ? [chunk] : [];
   }
