@@ -28,7 +28,7 @@ const LEANS_ON_NEXT = new Set((
 
 /** Whether the word ending at text[end - 1] is read with the word after it: a number, amount or time, a
  * function word, or a title or other abbreviation ("Dr.", "J."). The hold loop and the check that a word
- * stays both ask this one question, so a chunk is never left holding only words that lean. */
+ * stays in the chunk ask this same question (they disagreed on titles, leaving "Dr." alone in a chunk). */
 const leansOnNext = (text: string, word: string, end: number) =>
   READ_WITH_NEXT.test(word) || LEANS_ON_NEXT.has(word.toLowerCase()) || isAbbreviationPeriod(text, end - 1);
 
@@ -86,8 +86,8 @@ export class TextChunker {
       if (!last || !leansOnNext(this.buf, last[1], last.index + last[1].length)) break;
       held = last.index;
     }
-    const stays = [...this.buf.slice(0, held).matchAll(/\S+/g)].some((w) => !leansOnNext(this.buf, w[0], w.index + w[0].length));
-    if (held < cut && stays) cut = held;
+    const staying = (w: RegExpMatchArray) => !leansOnNext(this.buf, w[0], w.index! + w[0].length);
+    if (held < cut && [...this.buf.slice(0, held).matchAll(/\S+/g)].some(staying)) cut = held;
     const chunk = this.take(cut);
     return chunk.text ? [chunk] : [];
   }
