@@ -87,14 +87,41 @@ $PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-long" --init-f
   --steps 100000 --max-minutes 55 --anneal-by-time --lr 3e-4 --batch 8 --max-target-frames 240 --min-target-frames 80 \
   --valid-every 250 --threads 2
 
+# Sessions 34-37: the shipped weights were carried from the first tokenizer's units onto the fixed trainer's
+# (sstrain.remap_units; BENCHMARKS.md "Session 34"). From scratch, step 4 already trains that tokenizer, so the
+# cycles below continue on its units directly.
+step "6h. tokens of all 18,900 training utterances (SoundStorm's last cycles)"
+if [ ! -f "$DATA/tokens-full/train.npz" ]; then
+  $PY -m sstrain.tokens --corpus "$DATA/corpus" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/semantic/tokenizer.pt" \
+    --out "$DATA/tokens-full" --splits valid,train --max-utts 0
+  cp "$DATA/tokens/align.pkl" "$DATA/tokens-full/"
+fi
+
+step "6i. SoundStorm without the phone-balanced loss, then two cycles on all the training utterances"
+SS=(--isolate-tail --tail-overlap 8 --level-weights 8,2,1.2 --prompt-prob 0.8 --anneal-by-time --valid-every 400 --threads 2)
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-c" --init-from "$RUNS/soundstorm-bal2/last.ckpt" \
+  --lr 2.5e-4 --max-minutes 65 "${SS[@]}"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens-full" --run "$RUNS/soundstorm-full" --init-from "$RUNS/soundstorm-c/last.ckpt" \
+  --lr 2.5e-4 --max-minutes 65 "${SS[@]}"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens-full" --run "$RUNS/soundstorm-full2" --init-from "$RUNS/soundstorm-full/last.ckpt" \
+  --lr 1.5e-4 --max-minutes 30 "${SS[@]}"
+
+step "6j. text to semantic: three more cycles, shipped as the mean of their end points (lower loss alone read worse)"
+T2S=(--steps 100000 --anneal-by-time --batch 8 --max-target-frames 240 --min-target-frames 80 --valid-every 500 --threads 2)
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-b" --init-from "$RUNS/t2s-long/last.ckpt" --lr 2e-4 --max-minutes 20 "${T2S[@]}"
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-c" --init-from "$RUNS/t2s-b/last.ckpt" --lr 2e-4 --max-minutes 65 "${T2S[@]}"
+$PY -m sstrain.t2s.train --tokens "$DATA/tokens" --run "$RUNS/t2s-d" --init-from "$RUNS/t2s-c/last.ckpt" --lr 1.5e-4 --max-minutes 40 "${T2S[@]}"
+[ -f "$RUNS/t2s-avg/last.ckpt" ] || $PY -m sstrain.t2s.average --ckpt "$RUNS/t2s-b/last.ckpt" "$RUNS/t2s-c/last.ckpt" \
+  "$RUNS/t2s-d/last.ckpt" --out "$RUNS/t2s-avg/last.ckpt"
+
 step "7. speaker classifier for evaluation (never served)"
 [ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
   --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
 
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
-$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-bal2/last.ckpt" \
-  --t2s "$RUNS/t2s-long/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
+$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-full2/last.ckpt" \
+  --t2s "$RUNS/t2s-avg/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 # the level-1 prior is built but not shipped: whole sentences gained, but kal16 lost words across window
 # joins (streamed turns, 60 s streams); add  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"  to ship it
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
