@@ -175,6 +175,20 @@ test("with cached_tail in the manifest, passes run on the new frames only, the t
     assert.equal(r.prompt.parent, voice);
   }
   seen.length = 0;
+  // a fraction of the new frames (7 x 0.3 -> 2) over a floor of 1: 2 tail frames stay in the window
+  const scaled = new AcousticGenerator(fake, { ...manifest, soundstorm: { ...manifest.soundstorm, cached_tail: true, tail_overlap_frames: 1, tail_overlap_fraction: 0.3 } });
+  await scaled.generate(request);
+  assert.ok(seen.length > 0);
+  for (const r of seen) {
+    assert.equal(r.semantic.length, 2 + 7);
+    assert.equal(r.logitsFrom, 2);
+    assert.deepEqual(Array.from(r.prompt.semantic), Array.from(tail.semantic.subarray(0, 2)));
+  }
+  seen.length = 0;
+  // the floor holds where the fraction asks for less (7 x 0.05 -> 0)
+  await new AcousticGenerator(fake, { ...manifest, soundstorm: { ...manifest.soundstorm, cached_tail: true, tail_overlap_frames: 3, tail_overlap_fraction: 0.05 } }).generate(request);
+  for (const r of seen) assert.equal(r.logitsFrom, 3);
+  seen.length = 0;
   await new AcousticGenerator(fake, manifest).generate(request);
   for (const r of seen) {
     assert.equal(r.semantic.length, 11, "without it the tail leads the window");

@@ -4,6 +4,9 @@
  *   schedule, on `--threads` onnxruntime threads (default 2: this machine's cores); real-time factor
  *   = generation time / 10 s. Median of `--runs`. `--levels K`: only the K coarsest RVQ levels
  *   (config inference.acousticLevels).
+ * - SoundStorm follow-on chunk: `--chunk-seconds` (default 2) of new frames after the manifest's tail
+ *   (`soundstorm.tail_frames`, of which `tail_overlap_frames` ride in the window), as every chunk of a
+ *   turn but the first is generated; time per chunk and its real-time factor.
  * - Text-to-semantic on one thread: duration + token passes per sentence, time / audio seconds.
  * - `--batching`: B windows of T new frames decoded at once through the server's inference pool
  *   (one worker, one thread), batching on (B rows per call) and off (one row per call); time per
@@ -35,6 +38,7 @@ async function main(): Promise<void> {
     model: { type: "string", default: "models/default" }, threads: { type: "string", default: "2" },
     runs: { type: "string", default: "5" }, seconds: { type: "string", default: "10" },
     batching: { type: "boolean", default: false }, levels: { type: "string", default: "0" },
+    "chunk-seconds": { type: "string", default: "2" },
   } });
   const runs = Number(values.runs), threads = Number(values.threads), seconds = Number(values.seconds);
   const dir = resolve(values.model!);
@@ -52,18 +56,38 @@ async function main(): Promise<void> {
   for (let i = 0; i < frames; i++) semantic[i] = promptSem[i % promptSem.length];
   const times: number[] = [];
   let passes = 0;
+  let last: Int32Array = new Int32Array(0);
   for (let r = 0; r <= runs; r++) {
     const t0 = performance.now();
     const out = await gen.generate({ voice: voiceTokens, tailSemantic: new Int32Array(0), tailAcoustic: new Int32Array(0), semantic, seed: r });
     if (r > 0) times.push(performance.now() - t0); // run 0 warms up (and computes the voice prompt's states, once per voice)
     passes = out.passes;
+    last = out.acoustic;
   }
-  await ss.dispose();
   const ssMs = median(times);
   console.log(JSON.stringify({
     stage: "soundstorm", model: m.name, threads, prompt_frames: voice.frames, new_frames: frames, window_frames: voice.frames + frames,
     schedule: m.decoding.schedule, generated_levels: gen.generatedLevels, passes, median_ms: Math.round(ssMs), per_pass_ms: Math.round((ssMs / passes) * 10) / 10,
     rtf: Math.round((ssMs / 1000 / seconds) * 1e4) / 1e4, runs,
+  }));
+
+  // a follow-on chunk: the window just generated supplies the tail, as the previous chunk of a turn would
+  const Q = m.codec.levels;
+  const tail = Math.min(m.soundstorm.tail_frames, frames);
+  const chunkFrames = Math.round(Number(values["chunk-seconds"]) * m.audio.frame_rate);
+  const tailSemantic = semantic.slice(frames - tail), tailAcoustic = last.slice((frames - tail) * Q);
+  const chunk = Int32Array.from({ length: chunkFrames }, (_, i) => promptSem[(i + 7) % promptSem.length]);
+  const chunkTimes: number[] = [];
+  for (let r = 0; r <= runs; r++) {
+    const t0 = performance.now();
+    await gen.generate({ voice: voiceTokens, tailSemantic, tailAcoustic, semantic: chunk, seed: r });
+    if (r > 0) chunkTimes.push(performance.now() - t0);
+  }
+  await ss.dispose();
+  const chunkMs = median(chunkTimes);
+  console.log(JSON.stringify({
+    stage: "soundstorm_follow_on", model: m.name, threads, tail_frames: tail, tail_overlap_frames: m.soundstorm.tail_overlap_frames ?? 0,
+    new_frames: chunkFrames, median_ms: Math.round(chunkMs), rtf: Math.round((chunkMs / 1000 / (chunkFrames / m.audio.frame_rate)) * 1e4) / 1e4, runs,
   }));
 
   const t2sSet = await loadModelSet(dir, { intraOpThreads: 1 }, ["t2s_duration", "t2s_tokens"]);

@@ -46,6 +46,11 @@ const SoundStorm = Type.Object({
   /** With cached_tail: the tail's last frames stay in the window (trained so), so the new frames'
    * convolution and normalisation do not start cold at the join. Default 0. */
   tail_overlap_frames: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Serving choice, with cached_tail: a window of n new frames keeps max(tail_overlap_frames,
+   * round(fraction x n)) of its tail in the window, so long windows join on more context while short
+   * chunks pay for no more than the trained overlap (the extra frames cost every pass the same share
+   * of the window). Default 0: tail_overlap_frames for every window. */
+  tail_overlap_fraction: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /** A prior on level 1: its logits get weight x log P(frame's unit | code) from `file` (float32
    * little-endian, [semantic.vocab_size, codec.codebook_size] row-major; counted on real tokens by
    * sstrain.soundstorm.level1_prior; a row of zeros is no prior). Default none. */

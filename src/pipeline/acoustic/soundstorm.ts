@@ -68,6 +68,7 @@ export class AcousticGenerator {
   /** Tail frames served as cached states (all but the overlap), or none. */
   private readonly cachedTail: boolean;
   private readonly tailOverlap: number;
+  private readonly tailOverlapFraction: number;
   private readonly defaults: MaskGitOptions;
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
@@ -80,6 +81,7 @@ export class AcousticGenerator {
     this.maxWindowFrames = manifest.soundstorm.max_window_frames;
     this.cachedTail = manifest.soundstorm.cached_tail === true;
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
+    this.tailOverlapFraction = manifest.soundstorm.tail_overlap_fraction ?? 0;
     this.level1Prior = weightedPrior(manifest.level1Prior, manifest.soundstorm.level1_prior?.weight);
     const d = manifest.decoding;
     this.defaults = {
@@ -98,7 +100,8 @@ export class AcousticGenerator {
     const total = req.voice.semantic.length + T;
     if (total > this.maxWindowFrames) throw new Error(`voice prompt + window of ${total} frames exceeds the model's ${this.maxWindowFrames}`);
     // a cached tail (but its overlap) joins the prompt; the rest leads the window, unmasked, and every pass pays for it
-    const cached = this.cachedTail ? Math.max(0, p - this.tailOverlap) : 0;
+    const overlap = Math.max(this.tailOverlap, Math.round(this.tailOverlapFraction * n));
+    const cached = this.cachedTail ? Math.max(0, p - overlap) : 0;
     const inWindow = p - cached;
     const prompt = cached > 0 ? chainPrompt(req.voice, req.tailSemantic.slice(0, cached), req.tailAcoustic.slice(0, cached * Q)) : req.voice;
     const W = inWindow + n;
