@@ -40,7 +40,7 @@ test("`soundstorm` rejects bad usage with exit code 2 and an unknown voice with 
   // the other evaluations' numbers too (a NaN once read the whole corpus or skipped the long-form part silently)
   const evalArgs = (stage: string, sentences: string, ...extra: string[]) =>
     spawnSync("node", ["bin/soundstorm.js", "eval", stage, "--sentences", sentences, "--json", join(dir, "e.json"), ...extra], { encoding: "utf8" });
-  for (const [stage, flag, value] of [["codec", "--corpus-limit", "abc"], ["soundstorm", "--long-seconds", "abc"], ["soundstorm", "--sweep", "1,x"]]) {
+  for (const [stage, flag, value] of [["codec", "--corpus-limit", "abc"], ["soundstorm", "--long-seconds", "abc"], ["soundstorm", "--sweep", "1,x"], ["soundstorm", "--seed", "1.5"]]) {
     const bad = evalArgs(stage, "README.md", flag, value);
     assert.equal(bad.status, 2, `${stage} ${flag} ${value}`);
     assert.match(bad.stderr, new RegExp(`${flag} must be`));

@@ -24,7 +24,7 @@ const USAGE = `usage:
   (eval --sentences FILE: one sentence per line; blank lines and lines starting with "#" are skipped)
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
-                             [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N]
+                             [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N] [--seed N]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
                       [--acoustic-levels K]
@@ -133,6 +133,7 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["corpus-limit"] !== undefined ? { corpusLimit: rangedFlag("corpus-limit", values["corpus-limit"], { minimum: 0 }, true)! } : {}),
     });
   } else if (stage === "soundstorm") {
+    const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
     const longStreams = values["long-streams"] === undefined ? undefined : Number(values["long-streams"]);
     if (longStreams !== undefined && !(Number.isInteger(longStreams) && longStreams >= 1)) {
       throw new UsageError(`--long-streams must be a whole number of at least 1, got '${values["long-streams"]}'`);
@@ -144,6 +145,7 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
       ...(values["long-seconds"] !== undefined ? { longSeconds: rangedFlag("long-seconds", values["long-seconds"], { minimum: 1 }, false)! } : {}),
       ...(longStreams !== undefined ? { longStreams } : {}),
+      ...(seed !== undefined ? { seed } : {}),
     });
   } else {
     const speed = rangedFlag("speed", values.speed, CreateContext.properties.speed, false) ?? 1;

@@ -33,6 +33,9 @@ export interface SoundStormEvalOptions {
   /** Long-form streams per voice, each from the next sentences in order (default 1); WER and crops are pooled:
    * one 60 s stream is only ~150 words, where a few words move WER by points. */
   readonly longStreams?: number;
+  /** Seed of every SoundStorm generation (1 by default). Other seeds show how much of a difference is sampling:
+   * one 60 s stream's long-minus-short moves by points between nearby settings at a single seed. */
+  readonly seed?: number;
   readonly log?: (m: string) => void;
 }
 
@@ -53,6 +56,8 @@ export interface SoundStormEvalReport {
   schedule: number[];
   voices: Record<string, VoiceScore>;
   rtf: number;
+  /** Present when the generations ran with a seed other than 1. */
+  seed?: number;
   sweep?: { level1_iterations: number; schedule: number[]; wer: number; passes_per_utterance: number; seconds: number; rtf: number }[];
   one_frame_per_pass?: { frames: number; passes: number; seconds: number; schedule_passes: number; schedule_seconds: number };
   long?: Record<string, {
@@ -76,6 +81,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
     const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), m);
     const voices = o.voices ?? BASE_VOICES;
     const sr = m.audio.sample_rate;
+    const seed = o.seed ?? 1;
 
     log(`flite + semantic tokenizer: ${o.sentences.length} sentences x ${voices.length} voices`);
     const items: Item[] = [];
@@ -100,7 +106,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       // as the server does it: the manifest's window, tail and voice-prompt settings
       const r = await generateInWindows(gen, promptTokensOf(voice, m.semantic.repeat), { semantic: new Int32Array(0), acoustic: new Int32Array(0) },
         repeatTokens(it.sem, m.semantic.repeat), {
-          maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+          maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
           ...(schedule ? { schedule } : {}),
         });
       const ms = performance.now() - t0;
@@ -124,6 +130,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
     const asrGen = transcribe(generated, sr);
     const report: SoundStormEvalReport = {
       stage: "soundstorm", model: m.name, schedule: [...m.decoding.schedule], voices: {}, rtf: round(genMs / 1000 / genAudioS, 4),
+      ...(seed !== 1 ? { seed } : {}),
     };
     for (const v of voices) {
       const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0);
@@ -211,7 +218,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
           const tail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
           const r = await generateInWindows(gen, promptTokensOf(voicePrompt(m, v), m.semantic.repeat), tail,
             repeatTokens(sem, m.semantic.repeat), {
-              maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed: 1,
+              maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
             });
           const pcm = await decodeCodes(models, m, r.codes);
           const whole = errorsOf(picked.map(({ x }) => x.text).join(" "), transcribe([pcm], sr)[0].text);
