@@ -5,7 +5,7 @@
  *   = generation time / 10 s. Median of `--runs`. `--levels K`: only the K coarsest RVQ levels
  *   (config inference.acousticLevels).
  * - SoundStorm follow-on chunk: `--chunk-seconds` (default 2) of new frames after the manifest's tail
- *   (`soundstorm.tail_frames`, of which `tail_overlap_frames` ride in the window), as every chunk of a
+ *   (`soundstorm.tail_frames`, of which the manifest's overlap rides in the window), as every chunk of a
  *   turn but the first is generated; time per chunk and its real-time factor.
  * - Text-to-semantic on one thread: duration + token passes per sentence, time / audio seconds.
  * - `--batching`: B windows of T new frames decoded at once through the server's inference pool
@@ -87,6 +87,7 @@ async function main(): Promise<void> {
   const chunkMs = median(chunkTimes);
   console.log(JSON.stringify({
     stage: "soundstorm_follow_on", model: m.name, threads, tail_frames: tail, tail_overlap_frames: m.soundstorm.tail_overlap_frames ?? 0,
+    tail_overlap_fraction: m.soundstorm.tail_overlap_fraction ?? 0,
     new_frames: chunkFrames, median_ms: Math.round(chunkMs), rtf: Math.round((chunkMs / 1000 / (chunkFrames / m.audio.frame_rate)) * 1e4) / 1e4, runs,
   }));
 
