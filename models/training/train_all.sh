@@ -97,7 +97,7 @@ if [ ! -f "$DATA/tokens-full/train.npz" ]; then
   cp "$DATA/tokens/align.pkl" "$DATA/tokens-full/"
 fi
 
-step "6i. SoundStorm without the phone-balanced loss, then two cycles on all the training utterances"
+step "6i. SoundStorm without the phone-balanced loss, then three cycles on all the training utterances"
 SS=(--isolate-tail --tail-overlap 8 --level-weights 8,2,1.2 --prompt-prob 0.8 --anneal-by-time --valid-every 400 --threads 2)
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens" --run "$RUNS/soundstorm-c" --init-from "$RUNS/soundstorm-bal2/last.ckpt" \
   --lr 2.5e-4 --max-minutes 65 "${SS[@]}"
@@ -105,6 +105,8 @@ $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens-full" --run "$RUNS/sounds
   --lr 2.5e-4 --max-minutes 65 "${SS[@]}"
 $PY -m sstrain.soundstorm.train --tokens "$DATA/tokens-full" --run "$RUNS/soundstorm-full2" --init-from "$RUNS/soundstorm-full/last.ckpt" \
   --lr 1.5e-4 --max-minutes 30 "${SS[@]}"
+$PY -m sstrain.soundstorm.train --tokens "$DATA/tokens-full" --run "$RUNS/soundstorm-full3" --init-from "$RUNS/soundstorm-full2/last.ckpt" \
+  --lr 1.5e-4 --max-minutes 85 "${SS[@]}"
 
 step "6j. text to semantic: three more cycles, shipped as the mean of their end points (lower loss alone read worse)"
 T2S=(--steps 100000 --anneal-by-time --batch 8 --max-target-frames 240 --min-target-frames 80 --valid-every 500 --threads 2)
@@ -120,7 +122,7 @@ step "7. speaker classifier for evaluation (never served)"
 
 step "8. export the model set to $OUT"
 $PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
-$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-full2/last.ckpt" \
+$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-full3/last.ckpt" \
   --t2s "$RUNS/t2s-avg/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 # the level-1 prior is built but not shipped: whole sentences gained, but kal16 lost words across window
 # joins (streamed turns, 60 s streams); add  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"  to ship it
