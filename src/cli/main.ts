@@ -125,6 +125,9 @@ async function evaluate(argv: string[]): Promise<void> {
   const log = (m: string) => console.error(m);
   const modelDir = resolve(values.model ?? "models/default");
   const voices = values.voices ? { voices: values.voices.split(",") } : {};
+  // the generating evaluations (not codec resynthesis) take a sampling seed
+  const seed = stage === "codec" ? undefined : rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
+  const seeded = seed !== undefined ? { seed } : {};
   let report: unknown;
   if (stage === "codec") {
     report = await evalCodec({
@@ -133,7 +136,6 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["corpus-limit"] !== undefined ? { corpusLimit: rangedFlag("corpus-limit", values["corpus-limit"], { minimum: 0 }, true)! } : {}),
     });
   } else if (stage === "soundstorm") {
-    const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
     const longStreams = values["long-streams"] === undefined ? undefined : Number(values["long-streams"]);
     if (longStreams !== undefined && !(Number.isInteger(longStreams) && longStreams >= 1)) {
       throw new UsageError(`--long-streams must be a whole number of at least 1, got '${values["long-streams"]}'`);
@@ -145,14 +147,13 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
       ...(values["long-seconds"] !== undefined ? { longSeconds: rangedFlag("long-seconds", values["long-seconds"], { minimum: 1 }, false)! } : {}),
       ...(longStreams !== undefined ? { longStreams } : {}),
-      ...(seed !== undefined ? { seed } : {}),
+      ...seeded,
     });
   } else {
     const speed = rangedFlag("speed", values.speed, CreateContext.properties.speed, false) ?? 1;
     const profiles: string[] = CreateContext.properties.latency.anyOf.map((l) => l.const);
     const latency = values.latency;
     if (latency !== undefined && !profiles.includes(latency)) throw new UsageError(`--latency must be one of ${profiles.join(", ")}, got '${latency}'`);
-    const seed = rangedFlag("seed", values.seed, CreateContext.properties.seed, true);
     const clock = values.clock;
     if (clock !== undefined && !TURN_CLOCKS.includes(clock as TurnClock)) throw new UsageError(`--clock must be one of ${TURN_CLOCKS.join(", ")}, got '${clock}'`);
     const levels = values["acoustic-levels"];
@@ -160,7 +161,7 @@ async function evaluate(argv: string[]): Promise<void> {
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
       ...(levels !== undefined ? { acousticLevels: Number(levels) } : {}),
       ...(clock !== undefined ? { clock: clock as TurnClock } : {}),
-      ...(values.transcripts ? { transcripts: true } : {}), ...(seed !== undefined ? { seed } : {}),
+      ...(values.transcripts ? { transcripts: true } : {}), ...seeded,
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });
   }
   writeFileSync(values.json, JSON.stringify(report, null, 2) + "\n");
