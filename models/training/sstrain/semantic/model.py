@@ -30,6 +30,10 @@ class SemanticConfig:
     units: int = 512
     speakers: int = 16
     feature_layer: int = -1        # hidden features fed to k-means (last block)
+    # what k-means clusters: "hidden" (the last block's features, unit length) or "posterior" (sqrt of the phone
+    # posteriors: unit length, Euclidean distance is the Hellinger distance between posteriors, so a unit stays
+    # within what the classifier decides rather than within whatever else the hidden layer keeps)
+    unit_feature: str = "hidden"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +110,15 @@ class PhoneNet(nn.Module):
         h = self.features(audio, lengths)
         return h, self.phone_head(h), self.speaker_head(GradReverse.apply(h, reverse))
 
+    def unit_features(self, audio: torch.Tensor) -> torch.Tensor:
+        """audio [B, S] -> the unit-length vectors k-means clusters [B, S/hop, D'] (`SemanticConfig.unit_feature`)."""
+        h = self.features(audio)
+        if self.cfg.unit_feature == "posterior":
+            return torch.sqrt(torch.softmax(self.phone_head(h), dim=-1))
+        if self.cfg.unit_feature != "hidden":
+            raise ValueError(f"unknown unit_feature {self.cfg.unit_feature!r}")
+        return F.normalize(h, dim=-1)
+
 
 class Tokenizer(nn.Module):
     """Exported graph: audio -> nearest k-means centroid of each frame's features."""
@@ -116,6 +129,6 @@ class Tokenizer(nn.Module):
         self.register_buffer("centroids", centroids)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        h = F.normalize(self.net.features(audio), dim=-1)
+        h = self.net.unit_features(audio)
         d = (h * h).sum(-1, keepdim=True) - 2 * h @ self.centroids.t() + (self.centroids ** 2).sum(-1)
         return d.argmin(-1)

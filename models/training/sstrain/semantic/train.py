@@ -58,7 +58,7 @@ def utterance_features(net: PhoneNet, data: PackedCorpus, utts, hop: int, dev):
         n = len(a) // hop
         if n < 4:
             continue
-        h = F.normalize(net.features(torch.from_numpy(a[:n * hop])[None].to(dev)), dim=-1)[0].cpu()
+        h = net.unit_features(torch.from_numpy(a[:n * hop])[None].to(dev))[0].cpu()
         yield u, h, frame_labels(u, hop / 16000, n)
 
 
@@ -68,9 +68,13 @@ def unit_report(tok: Tokenizer, data: PackedCorpus, utts, c: SemanticConfig, dev
     joint_phone = np.zeros((c.units, len(PHONES)))
     joint_spk = np.zeros((c.units, c.speakers))
     per_utt = []
+    correct_phone = 0
     for u, h, lab in utterance_features(tok.net, data, utts, c.hop, dev):
         d = (h * h).sum(-1, keepdim=True) - 2 * h @ tok.centroids.cpu().t() + (tok.centroids.cpu() ** 2).sum(-1)
         units = d.argmin(-1).numpy()
+        # the classifier's own frame accuracy: roughly the ceiling of the units' phone purity
+        a = torch.from_numpy(data.audio(u)[:len(lab) * c.hop])[None].to(dev)
+        correct_phone += int((tok.net.phone_head(tok.net.features(a))[0].argmax(-1).cpu().numpy() == lab).sum())
         np.add.at(joint_phone, (units, lab), 1)
         np.add.at(joint_spk, (units, u.speaker_id), 1)
         per_utt.append((units, u.speaker_id))
@@ -86,7 +90,7 @@ def unit_report(tok: Tokenizer, data: PackedCorpus, utts, c: SemanticConfig, dev
     prior = np.log(np.bincount([s for _, s in per_utt[:half]], minlength=c.speakers) + 1)
     correct = sum(int(np.argmax(logp[units].sum(0) + prior) == s) for units, s in per_utt[half:])
     used = int((joint_phone.sum(1) > 0).sum())
-    return {"phone_purity": round(float(purity), 4), "units_used": used,
+    return {"phone_purity": round(float(purity), 4), "phone_frame_accuracy": round(correct_phone / total, 4), "units_used": used,
             "speaker_acc_frame": round(float(frame_spk_acc), 4),
             "speaker_acc_utterance_nb": round(correct / max(1, len(per_utt) - half), 4),
             "speaker_chance": round(1 / c.speakers, 4), "frames": int(total), "utterances": len(per_utt)}
@@ -104,6 +108,8 @@ def main(argv=None) -> None:
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--adversary", type=float, default=0.1, help="gradient-reversal scale of the speaker head")
     ap.add_argument("--kmeans-frames", type=int, default=120000)
+    ap.add_argument("--unit-feature", choices=["hidden", "posterior"], default="hidden",
+                    help="what k-means clusters (SemanticConfig.unit_feature); a finished run clusters again with another")
     ap.add_argument("--log-every", type=int, default=50)
     ap.add_argument("--max-minutes", type=float, default=0,
                     help="stop (after a checkpoint, before k-means) when this much wall time passed; run again to resume")
@@ -111,7 +117,7 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     dev, run = start_run(a.threads, a.device, a.run)
     seeded_rng(a.seed, run, 0)   # a fresh model's initial weights follow --seed (or the run) too
-    c = SemanticConfig()
+    c = SemanticConfig(unit_feature=a.unit_feature)
     net = PhoneNet(c).to(dev)
     opt = torch.optim.AdamW(net.parameters(), lr=a.lr, weight_decay=1e-2)
     step, ck = 0, None
