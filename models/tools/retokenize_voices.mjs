@@ -33,13 +33,14 @@ try {
     // the prompt's audio was trimmed by the cloner at any sample, not at a unit boundary: search the shift too
     const hop = oldSet.manifest.audio.sample_rate / oldSet.manifest.semantic.rate;
     const p = voice.semantic;
+    // how many of the prompt's units `a` has from unit `o` on
+    const agree = (a, o = 0) => p.reduce((n, x, i) => n + (a[o + i] === x ? 1 : 0), 0);
     let best = -1, bestHits = -1, bestShift = 0;
     const search = async (shifts) => {
       for (const shift of shifts) {
         const a = await units(oldSet, pcm.subarray(shift));
         for (let o = 0; o + p.length <= a.length; o++) {
-          let hits = 0;
-          for (let i = 0; i < p.length; i++) if (a[o + i] === p[i]) hits++;
+          const hits = agree(a, o);
           if (hits > bestHits) [best, bestHits, bestShift] = [o, hits, shift];
         }
       }
@@ -51,7 +52,7 @@ try {
       // units of the clip alone (as the cloner makes them) or in the whole sentence (as a corpus utterance's
       // frames have them): whichever the old tokenizer reproduces better
       const clip = pcm.subarray(bestShift + best * hop, bestShift + (best + p.length) * hop);
-      const same = (await units(oldSet, clip)).filter((x, i) => x === p[i]).length;
+      const same = agree(await units(oldSet, clip));
       next = Array.from(same >= bestHits ? await units(newSet, clip)
         : (await units(newSet, pcm.subarray(bestShift))).subarray(best, best + p.length));
       console.log(`${v}: prompt at unit ${best}, audio shifted ${bestShift} samples; old units reproduced ${Math.max(same, bestHits)}/${p.length} (${same >= bestHits ? "clip" : "sentence"})`);
@@ -62,7 +63,7 @@ try {
       console.log(`${v}: not in flite's audio of "${text}" (best ${bestHits}/${p.length}): units of its decoded codes`);
       if (next.length !== p.length) { console.error(`${v}: ${next.length} units for ${p.length}`); failed = true; continue; }
     }
-    const changed = next.filter((x, i) => x !== p[i]).length;
+    const changed = p.length - agree(next);
     console.log(`${v}: ${changed} of ${p.length} units changed`);
     if (values.write) writeFileSync(file, JSON.stringify({ ...voice, semantic: next }) + "\n");
   }

@@ -110,9 +110,8 @@ class PhoneNet(nn.Module):
         h = self.features(audio, lengths)
         return h, self.phone_head(h), self.speaker_head(GradReverse.apply(h, reverse))
 
-    def unit_features(self, audio: torch.Tensor) -> torch.Tensor:
-        """audio [B, S] -> the unit-length vectors k-means clusters [B, S/hop, D'] (`SemanticConfig.unit_feature`)."""
-        h = self.features(audio)
+    def unit_features(self, h: torch.Tensor) -> torch.Tensor:
+        """features [B, T, D] -> the unit-length vectors k-means clusters [B, T, D'] (`SemanticConfig.unit_feature`)."""
         if self.cfg.unit_feature == "posterior":
             return torch.sqrt(torch.softmax(self.phone_head(h), dim=-1))
         if self.cfg.unit_feature != "hidden":
@@ -128,7 +127,10 @@ class Tokenizer(nn.Module):
         self.net = net
         self.register_buffer("centroids", centroids)
 
-    def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        h = self.net.unit_features(audio)
+    def assign(self, h: torch.Tensor) -> torch.Tensor:
+        """unit features [..., D'] -> the nearest centroid of each."""
         d = (h * h).sum(-1, keepdim=True) - 2 * h @ self.centroids.t() + (self.centroids ** 2).sum(-1)
         return d.argmin(-1)
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        return self.assign(self.net.unit_features(self.net.features(audio)))

@@ -58,8 +58,7 @@ def utterance_features(net: PhoneNet, data: PackedCorpus, utts, hop: int, dev):
         n = len(a) // hop
         if n < 4:
             continue
-        h = net.unit_features(torch.from_numpy(a[:n * hop])[None].to(dev))[0].cpu()
-        yield u, h, frame_labels(u, hop / 16000, n)
+        yield u, net.features(torch.from_numpy(a[:n * hop])[None].to(dev))[0], frame_labels(u, hop / 16000, n)
 
 
 @torch.no_grad()
@@ -70,11 +69,9 @@ def unit_report(tok: Tokenizer, data: PackedCorpus, utts, c: SemanticConfig, dev
     per_utt = []
     correct_phone = 0
     for u, h, lab in utterance_features(tok.net, data, utts, c.hop, dev):
-        d = (h * h).sum(-1, keepdim=True) - 2 * h @ tok.centroids.cpu().t() + (tok.centroids.cpu() ** 2).sum(-1)
-        units = d.argmin(-1).numpy()
+        units = tok.assign(tok.net.unit_features(h)).cpu().numpy()
         # the classifier's own frame accuracy: roughly the ceiling of the units' phone purity
-        a = torch.from_numpy(data.audio(u)[:len(lab) * c.hop])[None].to(dev)
-        correct_phone += int((tok.net.phone_head(tok.net.features(a))[0].argmax(-1).cpu().numpy() == lab).sum())
+        correct_phone += int((tok.net.phone_head(h).argmax(-1).cpu().numpy() == lab).sum())
         np.add.at(joint_phone, (units, lab), 1)
         np.add.at(joint_spk, (units, u.speaker_id), 1)
         per_utt.append((units, u.speaker_id))
@@ -175,7 +172,7 @@ def main(argv=None) -> None:
     feats, n = [], 0
     order = np.random.default_rng(1).permutation(len(train.utts))
     for u, h, _ in utterance_features(net, train, (train.utts[i] for i in order), c.hop, dev):
-        feats.append(h)
+        feats.append(net.unit_features(h).cpu())
         n += len(h)
         if n >= a.kmeans_frames:
             break
