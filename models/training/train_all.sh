@@ -120,10 +120,52 @@ step "7. speaker classifier for evaluation (never served)"
 [ -f "$ROOT/models/eval/speaker_classifier.onnx" ] || $PY -m sstrain.speaker.train --corpus "$DATA/corpus" \
   --codec "$RUNS/codec-dec/last.ckpt" --run "$RUNS/speaker" --out "$ROOT/models/eval" --steps 500
 
-step "8. export the model set to $OUT"
-$PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$OUT"
-$PY -m sstrain.bundle --out "$OUT" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-full3/last.ckpt" \
+SET2="$RUNS/set-tok2"
+step "8. export the second tokenizer's set (sessions 38-40's default) to $SET2"
+$PY -m sstrain.codec.export --ckpt "$RUNS/codec-dec/last.ckpt" --out "$SET2"
+$PY -m sstrain.bundle --out "$SET2" --semantic "$RUNS/semantic/tokenizer.pt" --soundstorm "$RUNS/soundstorm-full3/last.ckpt" \
   --t2s "$RUNS/t2s-avg/last.ckpt" --corpus "$DATA/corpus" --tokens "$DATA/tokens" --unit-prior "$DATA/tokens/t2s_unit_prior.f32"
 # the level-1 prior is built but not shipped: whole sentences gained, but kal16 lost words across window
 # joins (streamed turns, 60 s streams); add  --level1-prior "$DATA/tokens/soundstorm_level1_prior.f32"  to ship it
+
+step "9. the third semantic tokenizer (k-means over the phone net's posteriors; sessions 41-42), both models carried onto it"
+# its tokens come from a State-of-the-Union-only corpus (--no-fortunes: other sentences, 31.0 h), which is what
+# the shipped weights were trained on; the codec and the voices' audio are unchanged
+C3="$DATA/corpus-sotu"
+T3="$DATA/tokens-tok3"
+[ -f "$C3/summary.json" ] || $PY -m sstrain.corpus --out "$C3" --hours 21 --no-fortunes
+[ -f "$C3/phonemes.jsonl" ] || (cd "$ROOT" && node bin/soundstorm.js prepare phonemes --corpus "$C3")
+[ -f "$RUNS/tok3/tokenizer.pt" ] || $PY -m sstrain.semantic.train --corpus "$C3" --run "$RUNS/tok3" --steps 2500 --batch 12 \
+  --unit-feature posterior
+if [ ! -f "$T3/train.npz" ]; then
+  $PY -m sstrain.tokens --corpus "$C3" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/tok3/tokenizer.pt" \
+    --out "$T3" --splits valid,train --max-utts 9000
+  $PY -m sstrain.t2s.data --corpus "$C3" --out "$T3"
+fi
+[ -f "$RUNS/tok2-valid-units.jsonl" ] || (cd "$ROOT" && node bin/soundstorm.js prepare units --corpus "$C3" --split valid \
+  --model "$SET2" --out "$RUNS/tok2-valid-units.jsonl")
+$PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/soundstorm-full3/last.ckpt" \
+  --out "$RUNS/soundstorm-remap3.ckpt"
+$PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/t2s-avg/last.ckpt" \
+  --out "$RUNS/t2s-remap3.ckpt"
+# the shipped runs went side by side on one thread each: SoundStorm 52 + 27 + 58 minutes, text to semantic 52 + 58
+SS1=(--isolate-tail --tail-overlap 8 --level-weights 8,2,1.2 --prompt-prob 0.8 --anneal-by-time --valid-every 300 --threads 1)
+T2S1=(--steps 100000 --anneal-by-time --batch 8 --max-target-frames 240 --min-target-frames 80 --valid-every 250 --threads 1)
+$PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3" --init-from "$RUNS/soundstorm-remap3.ckpt" --lr 4e-4 --max-minutes 52 "${SS1[@]}" &
+$PY -m sstrain.t2s.train --tokens "$T3" --run "$RUNS/t2s-tok3" --init-from "$RUNS/t2s-remap3.ckpt" --lr 3e-4 --max-minutes 52 "${T2S1[@]}"
+wait
+$PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3b" --init-from "$RUNS/ss-tok3/last.ckpt" --lr 2.5e-4 --max-minutes 27 "${SS1[@]}"
+$PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3c" --init-from "$RUNS/ss-tok3b/last.ckpt" --lr 3e-4 --max-minutes 58 "${SS1[@]}" &
+$PY -m sstrain.t2s.train --tokens "$T3" --run "$RUNS/t2s-tok3c" --init-from "$RUNS/t2s-tok3/last.ckpt" --lr 2.5e-4 --max-minutes 58 "${T2S1[@]}"
+wait
+[ -f "$T3/t2s_unit_prior.f32" ] || $PY -m sstrain.t2s.unit_prior --corpus "$C3" --units "$T3/train.npz" --vocab 512 \
+  --out "$T3/t2s_unit_prior.f32"
+
+step "10. export the set to $OUT: the second set with the third tokenizer's graphs, unit prior and voice units"
+[ "$OUT" = "$SET2" ] || { rm -rf "$OUT"; cp -r "$SET2" "$OUT"; }
+$PY -m sstrain.semantic.export --tokenizer "$RUNS/tok3/tokenizer.pt" --model-dir "$OUT"
+$PY -m sstrain.soundstorm.export --ckpt "$RUNS/ss-tok3c/last.ckpt" --model-dir "$OUT"
+$PY -m sstrain.t2s.export --ckpt "$RUNS/t2s-tok3c/last.ckpt" --model-dir "$OUT"
+cp "$T3/t2s_unit_prior.f32" "$OUT/t2s_unit_prior.f32"
+(cd "$ROOT" && npm run build --silent && node models/tools/retokenize_voices.mjs --old "$SET2" --new "$OUT" --write)
 step "done: evaluate with  npx soundstorm eval soundstorm|e2e --sentences ../shared/eval/dev-sentences.txt --json OUT --model $OUT"
