@@ -137,11 +137,9 @@ T3="$DATA/tokens-tok3"
 [ -f "$C3/phonemes.jsonl" ] || (cd "$ROOT" && node bin/soundstorm.js prepare phonemes --corpus "$C3")
 [ -f "$RUNS/tok3/tokenizer.pt" ] || $PY -m sstrain.semantic.train --corpus "$C3" --run "$RUNS/tok3" --steps 2500 --batch 12 \
   --unit-feature posterior
-if [ ! -f "$T3/train.npz" ]; then
-  $PY -m sstrain.tokens --corpus "$C3" --codec "$RUNS/codec-dec/last.ckpt" --semantic "$RUNS/tok3/tokenizer.pt" \
-    --out "$T3" --splits valid,train --max-utts 9000
-  $PY -m sstrain.t2s.data --corpus "$C3" --out "$T3"
-fi
+[ -f "$T3/train.npz" ] || $PY -m sstrain.tokens --corpus "$C3" --codec "$RUNS/codec-dec/last.ckpt" \
+  --semantic "$RUNS/tok3/tokenizer.pt" --out "$T3" --splits valid,train --max-utts 9000
+[ -f "$T3/align.pkl" ] || $PY -m sstrain.t2s.data --corpus "$C3" --out "$T3"
 [ -f "$RUNS/tok2-valid-units.jsonl" ] || (cd "$ROOT" && node bin/soundstorm.js prepare units --corpus "$C3" --split valid \
   --model "$SET2" --out "$RUNS/tok2-valid-units.jsonl")
 $PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/soundstorm-full3/last.ckpt" \
@@ -162,7 +160,8 @@ wait
   --out "$T3/t2s_unit_prior.f32"
 
 step "10. export the set to $OUT: the second set with the third tokenizer's graphs, unit prior and voice units"
-[ "$OUT" = "$SET2" ] || { rm -rf "$OUT"; cp -r "$SET2" "$OUT"; }
+# over the second set's files (not a fresh directory: $OUT keeps what is not exported, e.g. MODEL_CARD.md)
+mkdir -p "$OUT" && cp -r "$SET2"/. "$OUT"/
 $PY -m sstrain.semantic.export --tokenizer "$RUNS/tok3/tokenizer.pt" --model-dir "$OUT"
 $PY -m sstrain.soundstorm.export --ckpt "$RUNS/ss-tok3c/last.ckpt" --model-dir "$OUT"
 $PY -m sstrain.t2s.export --ckpt "$RUNS/t2s-tok3c/last.ckpt" --model-dir "$OUT"
