@@ -146,7 +146,7 @@ $PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid
   --out "$RUNS/soundstorm-remap3.ckpt"
 $PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/t2s-avg/last.ckpt" \
   --out "$RUNS/t2s-remap3.ckpt"
-# the shipped runs went side by side on one thread each: SoundStorm 52 + 27 + 58 minutes, text to semantic 52 + 58
+# the shipped runs went side by side on one thread each: SoundStorm 52 + 27 + 58 + 75 minutes, text to semantic 52 + 58
 SS1=(--isolate-tail --tail-overlap 8 --level-weights 8,2,1.2 --prompt-prob 0.8 --anneal-by-time --valid-every 300 --threads 1)
 T2S1=(--steps 100000 --anneal-by-time --batch 8 --max-target-frames 240 --min-target-frames 80 --valid-every 250 --threads 1)
 $PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3" --init-from "$RUNS/soundstorm-remap3.ckpt" --lr 4e-4 --max-minutes 52 "${SS1[@]}" &
@@ -156,6 +156,9 @@ $PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3b" --init-fro
 $PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3c" --init-from "$RUNS/ss-tok3b/last.ckpt" --lr 3e-4 --max-minutes 58 "${SS1[@]}" &
 $PY -m sstrain.t2s.train --tokens "$T3" --run "$RUNS/t2s-tok3c" --init-from "$RUNS/t2s-tok3/last.ckpt" --lr 2.5e-4 --max-minutes 58 "${T2S1[@]}"
 wait
+# session 43: a third SoundStorm cycle (its text-to-semantic twin, 75 min at 2e-4, lowered the loss but lost slt words
+# on fresh sentences, so text to semantic stays at t2s-tok3c)
+$PY -m sstrain.soundstorm.train --tokens "$T3" --run "$RUNS/ss-tok3e" --init-from "$RUNS/ss-tok3c/last.ckpt" --lr 2.5e-4 --max-minutes 75 "${SS1[@]}"
 [ -f "$T3/t2s_unit_prior.f32" ] || $PY -m sstrain.t2s.unit_prior --corpus "$C3" --units "$T3/train.npz" --vocab 512 \
   --out "$T3/t2s_unit_prior.f32"
 
@@ -163,7 +166,7 @@ step "10. export the set to $OUT: the second set with the third tokenizer's grap
 # over the second set's files (not a fresh directory: $OUT keeps what is not exported, e.g. MODEL_CARD.md)
 mkdir -p "$OUT" && cp -r "$SET2"/. "$OUT"/
 $PY -m sstrain.semantic.export --tokenizer "$RUNS/tok3/tokenizer.pt" --model-dir "$OUT"
-$PY -m sstrain.soundstorm.export --ckpt "$RUNS/ss-tok3c/last.ckpt" --model-dir "$OUT"
+$PY -m sstrain.soundstorm.export --ckpt "$RUNS/ss-tok3e/last.ckpt" --model-dir "$OUT"
 $PY -m sstrain.t2s.export --ckpt "$RUNS/t2s-tok3c/last.ckpt" --model-dir "$OUT"
 cp "$T3/t2s_unit_prior.f32" "$OUT/t2s_unit_prior.f32"
 (cd "$ROOT" && npm run build --silent && node models/tools/retokenize_voices.mjs --old "$SET2" --new "$OUT" --write)
