@@ -55,6 +55,19 @@ def run_clock(resumed: dict | None) -> float:
     return time.time() - 60.0 * float((resumed or {}).get("minutes", 0.0))
 
 
+def finished(resumed: dict | None, a: argparse.Namespace) -> bool:
+    """True when the resumed checkpoint already spent its --steps or --max-minutes: rerunning a pipeline
+    (train_all.sh) then leaves a finished run as it is instead of training it one more step."""
+    if not resumed:
+        return False
+    spent = a.max_minutes and float(resumed.get("minutes", 0.0)) >= a.max_minutes
+    if int(resumed.get("step", 0)) >= a.steps or spent:
+        print(f"{a.run}: finished at step {resumed.get('step')} ({float(resumed.get('minutes', 0.0)):.1f} min); nothing to do",
+              flush=True)
+        return True
+    return False
+
+
 def minutes_since(t_start: float) -> float:
     return (time.time() - t_start) / 60
 

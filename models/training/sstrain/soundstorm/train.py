@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import (add_anneal_by_time, emit, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
+from ..runs import (add_anneal_by_time, emit, finished, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
                     seeded_rng, start_run, time_share)
 from .model import SoundStorm, SoundStormConfig
 
@@ -271,6 +271,8 @@ def main(argv=None) -> None:
     meta = json.loads((tokens / "meta.json").read_text())
     ck_path = run / "last.ckpt"
     ck = torch.load(ck_path, map_location="cpu") if ck_path.exists() else None
+    if finished(ck, a):
+        return
     init = torch.load(a.init_from, map_location="cpu") if (a.init_from and ck is None) else None
     src = ck or init
     c = SoundStormConfig(**src["config"]) if src else SoundStormConfig(semantic_vocab=int(meta.get("units", 512)))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..runs import (add_anneal_by_time, add_seed, emit, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
+from ..runs import (add_anneal_by_time, add_seed, emit, finished, minutes_since, restore_rng, rng_state, run_clock, save_checkpoint,
                     seeded_rng, start_run, time_share)
 from ..text import SYMBOLS
 from .data import T2SData, load_alignments
@@ -102,6 +102,8 @@ def main(argv=None) -> None:
     ck_path = run / "last.ckpt"
     if ck_path.exists():
         ck = torch.load(ck_path, map_location="cpu")
+        if finished(ck, a):
+            return
         dur.load_state_dict(ck["duration"])
         tok.load_state_dict(ck["tokens"])
         opt.load_state_dict(ck["opt"])
