@@ -142,9 +142,9 @@ T3="$DATA/tokens-tok3"
 [ -f "$T3/align.pkl" ] || $PY -m sstrain.t2s.data --corpus "$C3" --out "$T3"
 [ -f "$RUNS/tok2-valid-units.jsonl" ] || (cd "$ROOT" && node bin/soundstorm.js prepare units --corpus "$C3" --split valid \
   --model "$SET2" --out "$RUNS/tok2-valid-units.jsonl")
-$PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/soundstorm-full3/last.ckpt" \
+[ -f "$RUNS/soundstorm-remap3.ckpt" ] || $PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/soundstorm-full3/last.ckpt" \
   --out "$RUNS/soundstorm-remap3.ckpt"
-$PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/t2s-avg/last.ckpt" \
+[ -f "$RUNS/t2s-remap3.ckpt" ] || $PY -m sstrain.remap_units --old "$RUNS/tok2-valid-units.jsonl" --new "$T3/valid.npz" --ckpt "$RUNS/t2s-avg/last.ckpt" \
   --out "$RUNS/t2s-remap3.ckpt"
 # the shipped runs went side by side on one thread each: SoundStorm 52 + 27 + 58 + 75 minutes, text to semantic 52 + 58
 SS1=(--isolate-tail --tail-overlap 8 --level-weights 8,2,1.2 --prompt-prob 0.8 --anneal-by-time --valid-every 300 --threads 1)

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .runs import save_checkpoint
 from .t2s.data import read_units
 
 # parameters with one row per unit: checkpoint key -> state entries (SoundStorm keeps its weights under
@@ -76,8 +77,9 @@ def main(argv=None) -> None:
     p, stats = old_given_new(read_units(Path(a.old)), read_units(Path(a.new)), a.units, a.units)
     ck = torch.load(a.ckpt, map_location="cpu")
     names = remap_checkpoint(ck, p)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    torch.save(ck, a.out)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_checkpoint(ck, out.parent, out.name)  # atomic: train_all.sh skips the step when the file exists
     print(json.dumps({**stats, "remapped": names, "out": a.out}))
 
 

@@ -60,12 +60,11 @@ def finished(resumed: dict | None, a: argparse.Namespace) -> bool:
     (train_all.sh) then leaves a finished run as it is instead of training it one more step."""
     if not resumed:
         return False
-    spent = a.max_minutes and float(resumed.get("minutes", 0.0)) >= a.max_minutes
-    if int(resumed.get("step", 0)) >= a.steps or spent:
-        print(f"{a.run}: finished at step {resumed.get('step')} ({float(resumed.get('minutes', 0.0)):.1f} min); nothing to do",
-              flush=True)
-        return True
-    return False
+    step, minutes = int(resumed.get("step", 0)), float(resumed.get("minutes", 0.0))
+    if step < a.steps and not (a.max_minutes and minutes >= a.max_minutes):
+        return False
+    print(f"{a.run}: finished at step {step} ({minutes:.1f} min); nothing to do", flush=True)
+    return True
 
 
 def minutes_since(t_start: float) -> float:
