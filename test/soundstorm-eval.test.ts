@@ -28,3 +28,21 @@ test("eval soundstorm --long-streams: long-form streams per voice, no sentence i
   const [lo, hi] = long.long_minus_short_ci95;
   assert.ok(Number.isFinite(lo) && Number.isFinite(hi) && lo <= hi, `${lo}..${hi}`);
 });
+
+test("eval soundstorm --transcripts reports each sentence's SoundStorm, codec and flite transcripts", { skip: tools ? false : "needs flite and pocketsphinx" }, async () => {
+  const sentences = ["The cat sat on the mat.", "Open the front door."];
+  const r = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences, voices: ["awb"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER, transcripts: true });
+  const v = r.voices.awb;
+  assert.equal(v.utterances, 2);
+  assert.ok(v.transcripts);
+  assert.deepEqual(v.transcripts.map((t) => t.text), sentences);
+  for (const t of v.transcripts) {
+    assert.equal(typeof t.hyp, "string");
+    assert.equal(typeof t.codec_hyp, "string");
+    // flite's own audio of a plain sentence is recognized, so the reference transcript is not empty
+    assert.ok(t.reference_hyp.split(" ").length >= 2, `flite transcript '${t.reference_hyp}'`);
+  }
+  // without the option the report stays as it was
+  const plain = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences: sentences.slice(0, 1), voices: ["awb"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER });
+  assert.equal(plain.voices.awb.transcripts, undefined);
+});

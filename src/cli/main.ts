@@ -25,6 +25,7 @@ const USAGE = `usage:
   soundstorm eval codec --sentences FILE --json OUT [--model DIR] [--corpus DIR] [--corpus-limit N] [--voices a,b]
   soundstorm eval soundstorm --sentences FILE --json OUT [--model DIR] [--voices a,b] [--speaker-classifier F]
                              [--sweep 1,4,8,16] [--one-frame-per-pass] [--long-seconds 60] [--long-streams N] [--seed N]
+                             [--transcripts]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
                       [--acoustic-levels K]
@@ -147,7 +148,7 @@ async function evaluate(argv: string[]): Promise<void> {
       ...(values["one-frame-per-pass"] ? { oneFramePerPass: true } : {}),
       ...(values["long-seconds"] !== undefined ? { longSeconds: rangedFlag("long-seconds", values["long-seconds"], { minimum: 1 }, false)! } : {}),
       ...(longStreams !== undefined ? { longStreams } : {}),
-      ...seeded,
+      ...(values.transcripts ? { transcripts: true } : {}), ...seeded,
     });
   } else {
     const speed = rangedFlag("speed", values.speed, CreateContext.properties.speed, false) ?? 1;

@@ -36,8 +36,13 @@ export interface SoundStormEvalOptions {
   /** Seed of every SoundStorm generation (1 by default). Other seeds show how much of a difference is sampling:
    * one 60 s stream's long-minus-short moves by points between nearby settings at a single seed. */
   readonly seed?: number;
+  /** Also report each sentence's transcripts (SoundStorm's, the codec resynthesis's, flite's), to see which words are lost. */
+  readonly transcripts?: boolean;
   readonly log?: (m: string) => void;
 }
+
+/** One sentence's transcripts: pocketsphinx on SoundStorm's audio, on the codec resynthesis, on flite's audio. */
+export interface SoundStormTranscript { text: string; hyp: string; codec_hyp: string; reference_hyp: string }
 
 interface VoiceScore {
   wer: number; codec_wer: number; reference_wer: number;
@@ -48,6 +53,7 @@ interface VoiceScore {
   utterances: number;
   /** Sentences left out for this voice because its prompt speaks them (they are not held out). */
   prompt_sentences_left_out?: number;
+  transcripts?: SoundStormTranscript[];
 }
 
 export interface SoundStormEvalReport {
@@ -150,6 +156,11 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         ...(leftOut.get(v) ? { prompt_sentences_left_out: leftOut.get(v)! } : {}),
       };
       log(`  ${v}: ${JSON.stringify(report.voices[v])}`);
+      if (o.transcripts) {
+        report.voices[v].transcripts = idx.map((i) => ({
+          text: items[i].text, hyp: asrGen[i].text, codec_hyp: asrCodec[i].text, reference_hyp: asrRef[i].text,
+        }));
+      }
     }
 
     if (o.sweep?.length) {
