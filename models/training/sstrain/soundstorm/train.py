@@ -25,7 +25,7 @@ from .model import SoundStorm, SoundStormConfig
 
 
 class Tokens:
-    def __init__(self, npz: Path, phones: bool = False, phone_balance: float = 0.0):
+    def __init__(self, npz: Path, phones: bool = False, phone_balance: float = 0.0, unit_balance: float = 0.0):
         z = np.load(npz)
         self.ids = [str(x) for x in z["ids"]]
         self.sem, self.off = z["semantic"].astype(np.int64), z["sem_offsets"]
@@ -36,6 +36,13 @@ class Tokens:
         self.phones = np.load(npz.with_name(npz.stem + "_phones.npy")).astype(np.int64) if phones else None
         # per codec frame: run length^-phone_balance of the symbol run it lies in (loss weights, see run_weights)
         self.frame_w = run_weights(np.repeat(self.phones, 2), self.off * 2, phone_balance) if phone_balance else None
+        if unit_balance:
+            # per codec frame: (its unit's share of these frames / the mean share)^-unit_balance, mean 1, so the rare
+            # units the tokenizer reads off real audio (worse predicted than common ones) count for more
+            share = np.bincount(self.sem, minlength=int(self.sem.max()) + 1).astype(np.float64)
+            w = (share[self.sem] / share[self.sem].mean()) ** -unit_balance
+            w = np.repeat((w / w.mean()).astype(np.float32), 2)
+            self.frame_w = w if self.frame_w is None else self.frame_w * w
         self.speaker = [i.split("_", 1)[1] for i in self.ids]
         self.by_speaker: dict[str, list[int]] = {}
         for i, s in enumerate(self.speaker):
@@ -247,6 +254,9 @@ def main(argv=None) -> None:
     ap.add_argument("--phone-balance", type=float, default=0.0,
                     help="weigh each frame's loss by (length of its phone)^-P, so short consonants count as much as long"
                          " vowels and pauses (needs sstrain.soundstorm.phones; 0 = every frame alike)")
+    ap.add_argument("--unit-balance", type=float, default=0.0,
+                    help="weigh each frame's loss by (its semantic unit's frequency)^-U, renormalised to mean 1"
+                         " (0 = every frame alike)")
     ap.add_argument("--level-weights", default=",".join(map(str, DEFAULT_LEVEL_WEIGHTS)),
                     help="sampling weights of the first levels (the rest weigh 1 each)")
     ap.add_argument("--init-from", default=None, help="start a new run from this checkpoint's weights (not its optimizer)")
@@ -316,7 +326,7 @@ def main(argv=None) -> None:
         step = ck["step"]
         print(f"resumed at step {step}", flush=True)
     need = bool(c.phone_vocab or a.phone_balance)
-    train = Tokens(tokens / "train.npz", need, a.phone_balance)
+    train = Tokens(tokens / "train.npz", need, a.phone_balance, a.unit_balance)
     # validation reports the plain cross-entropy and, with phones at hand, the phone-balanced one (P = 1)
     valid = Tokens(tokens / "valid.npz", need, 1.0 if need else 0.0)
     if step == 0 and not init:
