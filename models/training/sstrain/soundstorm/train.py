@@ -37,10 +37,9 @@ class Tokens:
         # per codec frame: run length^-phone_balance of the symbol run it lies in (loss weights, see run_weights)
         self.frame_w = run_weights(np.repeat(self.phones, 2), self.off * 2, phone_balance) if phone_balance else None
         if unit_balance:
-            # per codec frame: (its unit's share of these frames / the mean share)^-unit_balance, mean 1, so the rare
-            # units the tokenizer reads off real audio (worse predicted than common ones) count for more
-            share = np.bincount(self.sem, minlength=int(self.sem.max()) + 1).astype(np.float64)
-            w = (share[self.sem] / share[self.sem].mean()) ** -unit_balance
+            # per codec frame: (its unit's count in these frames)^-unit_balance, scaled to mean 1, so the rare units
+            # the tokenizer reads off real audio (worse predicted than common ones) count for more
+            w = np.bincount(self.sem).astype(np.float64)[self.sem] ** -unit_balance
             w = np.repeat((w / w.mean()).astype(np.float32), 2)
             self.frame_w = w if self.frame_w is None else self.frame_w * w
         self.speaker = [i.split("_", 1)[1] for i in self.ids]
