@@ -13,6 +13,7 @@ import { appendFileSync, closeSync, existsSync, openSync, readFileSync } from "n
 import { join } from "node:path";
 import { readCorpusIndex, readCorpusPcm } from "../eval/corpus.js";
 import { loadModelSet } from "../models/model-set.js";
+import { unitsOfAudio } from "../pipeline/semantic/units-of-audio.js";
 
 export interface PrepareUnitsOptions {
   readonly corpusDir: string;
@@ -51,8 +52,8 @@ export async function prepareUnits(o: PrepareUnitsOptions): Promise<number> {
     for (let k = 0; k < todo.length; k++) {
       const u = todo[k];
       const pcm = readCorpusPcm(fd, u, new Float32Array(Math.ceil(u.length / hop) * hop));   // zero-padded to whole frames
-      const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
-      const row: { id: string; speaker: string; units: number[]; codes?: number[][] } = { id: u.id, speaker: u.speaker, units: Array.from(r.units.data as ArrayLike<number | bigint>, Number) };
+      const units = await unitsOfAudio(models.graphs.semantic_tokenizer, models.manifest, pcm);
+      const row: { id: string; speaker: string; units: number[]; codes?: number[][] } = { id: u.id, speaker: u.speaker, units: Array.from(units) };
       if (o.codes) {
         const c = Array.from((await models.graphs.codec_encoder.run({ audio: { data: pcm, dims: [1, pcm.length] } })).codes.data as ArrayLike<number | bigint>, Number);
         const T = c.length / levels;   // [1, levels, frames]

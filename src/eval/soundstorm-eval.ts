@@ -10,6 +10,7 @@ import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import { servingManifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
+import { unitsOfAudio } from "../pipeline/semantic/units-of-audio.js";
 import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
 import { differenceWithInterval, errorsOf, pooledWers, type PairedErrors } from "./bootstrap.js";
@@ -266,8 +267,7 @@ function voicePrompt(m: ServingManifest, name: string): VoicePrompt {
 
 /** Ground-truth semantic units of audio (semantic rate). */
 export async function units(models: ModelSet, pcm: Float32Array): Promise<Int32Array> {
-  const r = await models.graphs.semantic_tokenizer.run({ audio: { data: pcm, dims: [1, pcm.length] } });
-  return Int32Array.from(r.units.data as BigInt64Array, Number);
+  return unitsOfAudio(models.graphs.semantic_tokenizer, models.manifest, pcm);
 }
 
 /** Codes row-major [frames, levels] -> PCM, whole utterance at once. */

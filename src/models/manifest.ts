@@ -34,7 +34,14 @@ const Codec = Type.Object({
    * (config inference.acousticLevels). Default none: every level must be generated. */
   absent_code: Type.Optional(Type.Integer({ minimum: 0 })),
 });
-const Semantic = Type.Object({ rate: Pos, vocab_size: Pos, repeat: Pos });
+const Semantic = Type.Object({
+  rate: Pos, vocab_size: Pos, repeat: Pos,
+  /** Units of real audio are the path through the tokenizer's per-frame centroid distances (its
+   * `distances` output) that pays this much for each change of unit (a Viterbi pass; see
+   * pipeline/semantic/units-of-audio.ts), as the tokens the models trained on were made. Default 0:
+   * each frame's nearest centroid (the graph's `units`). */
+  switch_penalty: Type.Optional(Type.Number({ minimum: 0 })),
+});
 /** A decoding prior: a table of log-probabilities (float32 little-endian, row-major; a row of zeros is
  * no prior) and the weight its rows are added to a model's logits at. */
 const PriorTable = Type.Object({ file: Type.String({ minLength: 1 }), weight: Type.Number({ minimum: 0 }) });
@@ -199,6 +206,9 @@ export function loadManifest(modelDir: string): Manifest {
   if (m.decoding && m.decoding.schedule.length !== q) fail(path, `decoding.schedule has ${m.decoding.schedule.length} entries for ${q} levels`);
   if (m.decoding?.fast_schedule && m.decoding.fast_schedule.length !== q) fail(path, `decoding.fast_schedule has ${m.decoding.fast_schedule.length} entries for ${q} levels`);
   if (m.semantic && m.semantic.rate * m.semantic.repeat !== m.audio.frame_rate) fail(path, "semantic.rate * repeat must equal the codec frame rate");
+  if (m.semantic?.switch_penalty && m.graphs.semantic_tokenizer && !m.graphs.semantic_tokenizer.outputs.distances) {
+    fail(path, "semantic.switch_penalty needs the semantic_tokenizer graph's distances output");
+  }
   const pc = m.soundstorm?.phone_conditioning;
   if (pc && m.semantic && pc.offset < m.semantic.vocab_size) fail(path, "soundstorm.phone_conditioning.offset must be at least semantic.vocab_size");
   if (pc && m.text && pc.phones !== m.text.symbols.length + 1) fail(path, "soundstorm.phone_conditioning.phones must be text.symbols + 1");

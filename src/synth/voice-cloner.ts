@@ -19,6 +19,7 @@ import type { ServingManifest, VoicePrompt } from "../models/manifest.js";
 import { loadModelSet, type ModelSet } from "../models/model-set.js";
 import type { SessionOptions } from "../models/ort.js";
 import type { Phonemizer } from "../pipeline/phonemes/g2p.js";
+import { unitsOfAudio } from "../pipeline/semantic/units-of-audio.js";
 import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
 import { prepareSpeechOffThread, type CloneLimits } from "./speech-prep.js";
 
@@ -102,18 +103,17 @@ export class VoiceCloner {
     const graphs = (await this.loadEncoders()).graphs;
     const audio = { data: speech.pcm, dims: [1, speech.pcm.length] };
     const enc = await graphs.codec_encoder.run({ audio });
-    const sem = await graphs.semantic_tokenizer.run({ audio });
+    const units = await unitsOfAudio(graphs.semantic_tokenizer, m, speech.pcm);
     const Q = m.codec.levels, repeat = m.semantic.repeat;
     const codes = enc.codes.data as BigInt64Array;
     const T = enc.codes.dims[2];
     if (enc.codes.dims[1] !== Q || codes.length !== Q * T) throw new Error(`codec_encoder returned codes of shape [${enc.codes.dims}], expected [1,${Q},frames]`);
-    const units = sem.units.data as BigInt64Array;
     const semFrames = Math.min(units.length, Math.floor(T / repeat));
     if (semFrames <= 0) throw new Error(`encoders returned ${T} codec frames and ${units.length} semantic units`);
     const frames = semFrames * repeat;
     const acoustic = new Int32Array(frames * Q);
     for (let t = 0; t < frames; t++) for (let q = 0; q < Q; q++) acoustic[t * Q + q] = Number(codes[q * T + t]);
-    const semantic = Int32Array.from(units.subarray(0, semFrames), Number);
+    const semantic = units.slice(0, semFrames);
     const promptS = frames / m.audio.frame_rate;
     const description = req.description?.trim() ||
       `cloned voice '${req.name}': ${promptS.toFixed(2)} s prompt from ${speech.speechSeconds.toFixed(2)} s of speech, ${transcript === null ? "no transcript" : "with transcript"}`;

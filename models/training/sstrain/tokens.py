@@ -20,7 +20,7 @@ import torch
 from .audio import PackedCorpus
 from .codec.model import Codec, CodecConfig
 from .runs import pick_device
-from .semantic.model import PhoneNet, SemanticConfig, Tokenizer
+from .semantic.model import PhoneNet, SemanticConfig, Tokenizer, units_with_switch_penalty
 
 CHUNK = 256  # utterances in memory at a time
 
@@ -40,10 +40,13 @@ def load_tokenizer_module(path: str) -> Tokenizer:
     return Tokenizer(net, ck["centroids"]).eval()
 
 
-def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
+def load_tokenizer(path: str, threads: int = 1, switch_penalty: float | None = None
+                   ) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
     """-> (audio [S] -> units [S / hop], hop, number of units). A training checkpoint, or the exported
     semantic_tokenizer.onnx of a model set (through onnxruntime), so tokens can be rebuilt on a machine
-    that has the committed model set but not the tokenizer's checkpoint."""
+    that has the committed model set but not the tokenizer's checkpoint. With a switch penalty (a
+    checkpoint: `switch_penalty`; a model set: its manifest's semantic.switch_penalty) the units are the
+    Viterbi path over the centroid distances (units_with_switch_penalty), as the server reads them."""
     if path.endswith(".onnx"):
         import onnxruntime as ort
         opts = ort.SessionOptions()
@@ -51,17 +54,27 @@ def load_tokenizer(path: str, threads: int = 1) -> tuple[Callable[[np.ndarray], 
         sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
         m = json.loads((Path(path).parent / "model.json").read_text())   # the contract: names, rates, vocabulary
         graph = m["graphs"]["semantic_tokenizer"]
-        inp, out = graph["inputs"]["audio"]["name"], graph["outputs"]["units"]["name"]
+        penalty = float(m["semantic"].get("switch_penalty", 0.0))
+        if switch_penalty is not None and switch_penalty != penalty:
+            raise SystemExit(f"{path}'s manifest decodes units with switch penalty {penalty}, not {switch_penalty}")
+        inp = graph["inputs"]["audio"]["name"]
+        out = graph["outputs"]["distances" if penalty > 0 else "units"]["name"]
         hop = m["audio"]["sample_rate"] // m["semantic"]["rate"]
 
         def run_onnx(x: np.ndarray) -> np.ndarray:
-            return sess.run([out], {inp: x[None].astype(np.float32)})[0][0]
+            r = sess.run([out], {inp: x[None].astype(np.float32)})[0][0]
+            return units_with_switch_penalty(r, penalty) if penalty > 0 else r
+        run_onnx.switch_penalty = penalty   # for the token set's meta.json
         return run_onnx, hop, int(m["semantic"]["vocab_size"])
     tok = load_tokenizer_module(path)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            return tok(torch.from_numpy(x)[None])[0].numpy()
+            if not switch_penalty:
+                return tok(torch.from_numpy(x)[None])[0].numpy()
+            d = tok.distances(tok.net.unit_features(tok.net.features(torch.from_numpy(x)[None])))[0]
+            return units_with_switch_penalty(d.numpy(), switch_penalty)
+    run.switch_penalty = switch_penalty or 0.0
     return run, tok.net.cfg.hop, int(tok.centroids.shape[0])
 
 
@@ -74,6 +87,9 @@ def main(argv=None) -> None:
     ap.add_argument("--splits", default="train,valid,test")
     ap.add_argument("--max-utts", type=int, default=0, help="per split (0 = all); a seeded random subset")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--switch-penalty", type=float, default=None,
+                    help="decode a tokenizer.pt's units as the path paying this per change of unit (default: each "
+                         "frame's nearest centroid); a model set's tokenizer uses its manifest's semantic.switch_penalty")
     ap.add_argument("--device", default="auto", help="for the codec encoder")
     ap.add_argument("--workers", type=int, default=1,
                     help="threads running the semantic tokenizer side by side (on a many-core GPU machine it, not the "
@@ -82,7 +98,7 @@ def main(argv=None) -> None:
     dev = pick_device(a.device)
     torch.set_num_threads(a.threads)
     codec = load_codec(a.codec).to(dev)
-    tok, hop, n_units = load_tokenizer(a.semantic, a.threads)
+    tok, hop, n_units = load_tokenizer(a.semantic, a.threads, a.switch_penalty)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(a.workers)   # onnxruntime and torch release the GIL while they compute
@@ -122,7 +138,7 @@ def main(argv=None) -> None:
         tmp.rename(dest)
     pool.shutdown()
     (out / "meta.json").write_text(json.dumps({"codec": a.codec, "semantic": a.semantic, "hop": hop,
-                                             "units": n_units}, indent=1))
+                                             "units": n_units, "switch_penalty": getattr(tok, "switch_penalty", 0.0)}, indent=1))
 
 
 if __name__ == "__main__":

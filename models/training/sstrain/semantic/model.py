@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -127,10 +128,50 @@ class Tokenizer(nn.Module):
         self.net = net
         self.register_buffer("centroids", centroids)
 
+    def distances(self, h: torch.Tensor) -> torch.Tensor:
+        """unit features [..., D'] -> squared distances to every centroid [..., units]."""
+        return (h * h).sum(-1, keepdim=True) - 2 * h @ self.centroids.t() + (self.centroids ** 2).sum(-1)
+
     def assign(self, h: torch.Tensor) -> torch.Tensor:
         """unit features [..., D'] -> the nearest centroid of each."""
-        d = (h * h).sum(-1, keepdim=True) - 2 * h @ self.centroids.t() + (self.centroids ** 2).sum(-1)
-        return d.argmin(-1)
+        return self.distances(h).argmin(-1)
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         return self.assign(self.net.unit_features(self.net.features(audio)))
+
+
+class TokenizerWithDistances(nn.Module):
+    """Exported graph when units are decoded with a switch penalty: audio -> (nearest centroid of each frame,
+    squared distances to every centroid). The caller runs units_with_switch_penalty over the distances."""
+
+    def __init__(self, tok: Tokenizer):
+        super().__init__()
+        self.tok = tok
+
+    def forward(self, audio: torch.Tensor):
+        d = self.tok.distances(self.tok.net.unit_features(self.tok.net.features(audio)))
+        return d.argmin(-1), d
+
+
+def units_with_switch_penalty(d: np.ndarray, penalty: float) -> np.ndarray:
+    """The unit path minimising the summed distances d [T, units] plus `penalty` per change of unit (Viterbi;
+    the penalty is the same for every change, so a unit's best predecessor is itself or the frame's cheapest
+    unit). Ties keep the unit and the last frame takes the lowest index, as the server's TypeScript does
+    (src/pipeline/semantic/units-of-audio.ts). Frame-to-frame flicker between neighbouring units goes;
+    changes that a phone makes stay."""
+    d = np.asarray(d, dtype=np.float64)
+    T, K = d.shape
+    units = np.zeros(T, np.int64)
+    if T == 0:
+        return units
+    cost, back, keep = d[0].copy(), np.zeros((T, K), np.int64), np.arange(K)
+    for t in range(1, T):
+        j = int(cost.argmin())
+        move = cost[j] + penalty
+        take = move < cost
+        back[t] = np.where(take, j, keep)
+        cost = np.where(take, move, cost) + d[t]
+    units[-1] = int(cost.argmin())
+    for t in range(T - 1, 0, -1):
+        units[t - 1] = back[t, units[t]]
+    return units
