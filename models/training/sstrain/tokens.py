@@ -20,7 +20,7 @@ import torch
 from .audio import PackedCorpus
 from .codec.model import Codec, CodecConfig
 from .runs import pick_device
-from .semantic.model import PhoneNet, SemanticConfig, Tokenizer, units_with_switch_penalty
+from .semantic.model import PhoneNet, SemanticConfig, Tokenizer, TokenizerWithDistances, units_with_switch_penalty
 
 CHUNK = 256  # utterances in memory at a time
 
@@ -41,8 +41,8 @@ def load_tokenizer_module(path: str) -> Tokenizer:
 
 
 def load_tokenizer(path: str, threads: int = 1, switch_penalty: float | None = None
-                   ) -> tuple[Callable[[np.ndarray], np.ndarray], int, int]:
-    """-> (audio [S] -> units [S / hop], hop, number of units). A training checkpoint, or the exported
+                   ) -> tuple[Callable[[np.ndarray], np.ndarray], int, int, float]:
+    """-> (audio [S] -> units [S / hop], hop, number of units, switch penalty). A training checkpoint, or the exported
     semantic_tokenizer.onnx of a model set (through onnxruntime), so tokens can be rebuilt on a machine
     that has the committed model set but not the tokenizer's checkpoint. With a switch penalty (a
     checkpoint: `switch_penalty`; a model set: its manifest's semantic.switch_penalty) the units are the
@@ -64,18 +64,17 @@ def load_tokenizer(path: str, threads: int = 1, switch_penalty: float | None = N
         def run_onnx(x: np.ndarray) -> np.ndarray:
             r = sess.run([out], {inp: x[None].astype(np.float32)})[0][0]
             return units_with_switch_penalty(r, penalty) if penalty > 0 else r
-        run_onnx.switch_penalty = penalty   # for the token set's meta.json
-        return run_onnx, hop, int(m["semantic"]["vocab_size"])
+        return run_onnx, hop, int(m["semantic"]["vocab_size"]), penalty
     tok = load_tokenizer_module(path)
+    penalty = switch_penalty or 0.0
+    with_distances = TokenizerWithDistances(tok)
 
     def run(x: np.ndarray) -> np.ndarray:
         with torch.no_grad():
-            if not switch_penalty:
+            if penalty == 0:
                 return tok(torch.from_numpy(x)[None])[0].numpy()
-            d = tok.distances(tok.net.unit_features(tok.net.features(torch.from_numpy(x)[None])))[0]
-            return units_with_switch_penalty(d.numpy(), switch_penalty)
-    run.switch_penalty = switch_penalty or 0.0
-    return run, tok.net.cfg.hop, int(tok.centroids.shape[0])
+            return units_with_switch_penalty(with_distances(torch.from_numpy(x)[None])[1][0].numpy(), penalty)
+    return run, tok.net.cfg.hop, int(tok.centroids.shape[0]), penalty
 
 
 def main(argv=None) -> None:
@@ -98,7 +97,7 @@ def main(argv=None) -> None:
     dev = pick_device(a.device)
     torch.set_num_threads(a.threads)
     codec = load_codec(a.codec).to(dev)
-    tok, hop, n_units = load_tokenizer(a.semantic, a.threads, a.switch_penalty)
+    tok, hop, n_units, penalty = load_tokenizer(a.semantic, a.threads, a.switch_penalty)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     pool = ThreadPoolExecutor(a.workers)   # onnxruntime and torch release the GIL while they compute
@@ -138,7 +137,7 @@ def main(argv=None) -> None:
         tmp.rename(dest)
     pool.shutdown()
     (out / "meta.json").write_text(json.dumps({"codec": a.codec, "semantic": a.semantic, "hop": hop,
-                                             "units": n_units, "switch_penalty": getattr(tok, "switch_penalty", 0.0)}, indent=1))
+                                             "units": n_units, "switch_penalty": penalty}, indent=1))
 
 
 if __name__ == "__main__":
