@@ -59,6 +59,55 @@ class MelLoss(nn.Module):
         return (self.logmel(y_hat) - self.logmel(y)).abs().mean()
 
 
+class RecognizerFeatureLoss(nn.Module):
+    """What a speech recognizer's front end sees (log-mel over 25 ms windows every 10 ms, 40 bands over
+    133-6855 Hz: pocketsphinx's defaults), in two parts:
+
+    - `frames`: L1 between the two feature sequences, frame by frame. The training mel loss looks through
+      64 ms windows and cannot see the temporal detail these resolve.
+    - `stats`: L1 between per-band statistics over the speech frames of each crop (the target's frames
+      well above the floor): standard deviation, mean |first difference| and mean |second difference|
+      over time. Frame-wise losses pull an uncertain decoder towards smooth averages; these statistics
+      (global variance, as statistical parametric synthesis called it) can only be met by keeping the
+      target's temporal contrast. flite's audio with its magnitudes smeared over ~40 ms loses as many of
+      slt's words as the codec does."""
+
+    def __init__(self, sr: int, win: int = 400, n_fft: int = 512, hop: int = 160, n_mels: int = 40,
+                 fmin: float = 133.0, fmax: float = 6855.0, floor: float = 1e-5, speech_above: float = 4.0):
+        super().__init__()
+        self.win, self.n_fft, self.hop, self.floor, self.speech_above = win, n_fft, hop, floor, speech_above
+        self.register_buffer("window", torch.hann_window(win), persistent=False)
+        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels, fmin, fmax), persistent=False)
+
+    def features(self, y: torch.Tensor) -> torch.Tensor:
+        """[B, bands, frames] log-mel."""
+        s = torch.stft(y, self.n_fft, self.hop, win_length=self.win, window=self.window, center=True, return_complex=True)
+        mag = torch.sqrt(s.real ** 2 + s.imag ** 2 + 1e-7)
+        return torch.log(torch.clamp(torch.matmul(self.fb, mag), min=self.floor))
+
+    @staticmethod
+    def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+        """Mean over time of x [B, bands, T] where m [B, 1, T]; [B, bands]."""
+        return (x * m).sum(-1) / m.sum(-1).clamp(min=1.0)
+
+    def stats(self, f: torch.Tensor, speech: torch.Tensor) -> list[torch.Tensor]:
+        mean = self._masked_mean(f, speech)
+        std = torch.sqrt(self._masked_mean((f - mean[..., None]) ** 2, speech) + 1e-6)
+        d1, m1 = f[..., 1:] - f[..., :-1], speech[..., 1:] * speech[..., :-1]
+        d2, m2 = d1[..., 1:] - d1[..., :-1], m1[..., 1:] * m1[..., :-1]
+        return [std, self._masked_mean(d1.abs(), m1), self._masked_mean(d2.abs(), m2)]
+
+    def forward(self, y_hat: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(frames, stats) losses."""
+        a, b = self.features(y_hat), self.features(y)
+        frames = (a - b).abs().mean()
+        with torch.no_grad():
+            level = b.mean(1, keepdim=True)
+            speech = (level > level.amax(-1, keepdim=True) - self.speech_above).float()  # within ~35 dB of the crop's loudest
+        stats = sum((sa - sb).abs().mean() for sa, sb in zip(self.stats(a, speech), self.stats(b, speech)))
+        return frames, stats
+
+
 class PhaseAdvanceLoss(_Resolutions):
     """How far each STFT bin's phase advance from one frame to the next strays from the original's,
     weighted by the original's magnitude in both frames. Harmonics whose phase does not advance

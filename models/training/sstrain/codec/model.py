@@ -43,6 +43,10 @@ class CodecConfig:
     phase_weight: float = 0.0
     # phone-posterior loss (losses.PhonePosteriorLoss, needs --phone-net): what a frozen phone classifier hears; 0 = off
     phone_weight: float = 0.0
+    # recognizer-feature losses (losses.RecognizerFeatureLoss): 25 ms / 10 ms log-mel frame by frame, and its
+    # per-band temporal statistics (variance, mean |deltas|) over speech; 0 = off
+    asr_feature_weight: float = 0.0
+    asr_stats_weight: float = 0.0
     commit_weight: float = 1.0
     ema_decay: float = 0.99
     # a code is restarted when its EMA usage falls below this share of the expected usage (batch x

@@ -19,7 +19,7 @@ import torch
 from ..audio import PackedCorpus
 from ..runs import add_anneal_by_time, add_seed, minutes_since, restore_rng, rng_state, run_clock, seeded_rng, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
-from .losses import MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss, PhonePosteriorLoss
+from .losses import MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss, PhonePosteriorLoss, RecognizerFeatureLoss
 from .model import Codec, CodecConfig
 
 
@@ -176,6 +176,7 @@ def main(argv=None) -> None:
     valid = PackedCorpus(a.corpus, "valid")
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
     phase = PhaseAdvanceLoss().to(dev) if cfg.phase_weight > 0 else None
+    asr_feat = RecognizerFeatureLoss(cfg.sample_rate).to(dev) if (cfg.asr_feature_weight > 0 or cfg.asr_stats_weight > 0) else None
     if (cfg.phone_weight > 0) != bool(a.phone_net):
         ap.error(f"--phone-net and a phone weight go together (phone weight {cfg.phone_weight}, --phone-net {a.phone_net})")
     phones = PhonePosteriorLoss(a.phone_net).to(dev) if cfg.phone_weight > 0 else None
@@ -222,6 +223,10 @@ def main(argv=None) -> None:
             l_phase = phase(y, x)
             loss = loss + cfg.phase_weight * l_phase
             extra["phase"] = float(l_phase)
+        if asr_feat is not None:
+            l_frames, l_stats = asr_feat(y, x)
+            loss = loss + cfg.asr_feature_weight * l_frames + cfg.asr_stats_weight * l_stats
+            extra.update(asr_frames=float(l_frames), asr_stats=float(l_stats))
         if phones is not None:
             l_phone = phones(y, x)
             loss = loss + cfg.phone_weight * l_phone
