@@ -9,7 +9,8 @@ from ..audio import mel_filterbank
 
 
 def _stft(y: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
-    return torch.stft(y, n_fft, hop, window=window, center=True, return_complex=True)
+    """A window shorter than n_fft is centred in each frame (zero-padded FFT)."""
+    return torch.stft(y, n_fft, hop, win_length=window.shape[-1], window=window, center=True, return_complex=True)
 
 
 def _mag(y: torch.Tensor, n_fft: int, hop: int, window: torch.Tensor) -> torch.Tensor:
@@ -46,11 +47,12 @@ class MultiResolutionSTFTLoss(_Resolutions):
 
 
 class MelLoss(nn.Module):
-    def __init__(self, sr: int, n_fft: int = 1024, hop: int = 160, n_mels: int = 80):
+    def __init__(self, sr: int, n_fft: int = 1024, hop: int = 160, n_mels: int = 80, win: int | None = None,
+                 fmin: float = 0.0, fmax: float | None = None):
         super().__init__()
         self.n_fft, self.hop = n_fft, hop
-        self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
-        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels), persistent=False)
+        self.register_buffer("window", torch.hann_window(win or n_fft), persistent=False)
+        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels, fmin, fmax), persistent=False)
 
     def logmel(self, y: torch.Tensor) -> torch.Tensor:
         return torch.log(torch.clamp(torch.matmul(self.fb, _mag(y, self.n_fft, self.hop, self.window)), min=1e-5))
@@ -72,18 +74,14 @@ class RecognizerFeatureLoss(nn.Module):
       target's temporal contrast. flite's audio with its magnitudes smeared over ~40 ms loses as many of
       slt's words as the codec does."""
 
-    def __init__(self, sr: int, win: int = 400, n_fft: int = 512, hop: int = 160, n_mels: int = 40,
-                 fmin: float = 133.0, fmax: float = 6855.0, floor: float = 1e-5, speech_above: float = 4.0):
+    def __init__(self, sr: int, speech_above: float = 4.0):
         super().__init__()
-        self.win, self.n_fft, self.hop, self.floor, self.speech_above = win, n_fft, hop, floor, speech_above
-        self.register_buffer("window", torch.hann_window(win), persistent=False)
-        self.register_buffer("fb", mel_filterbank(sr, n_fft, n_mels, fmin, fmax), persistent=False)
+        self.mel = MelLoss(sr, n_fft=512, hop=160, n_mels=40, win=400, fmin=133.0, fmax=6855.0)
+        self.speech_above = speech_above
 
     def features(self, y: torch.Tensor) -> torch.Tensor:
         """[B, bands, frames] log-mel."""
-        s = torch.stft(y, self.n_fft, self.hop, win_length=self.win, window=self.window, center=True, return_complex=True)
-        mag = torch.sqrt(s.real ** 2 + s.imag ** 2 + 1e-7)
-        return torch.log(torch.clamp(torch.matmul(self.fb, mag), min=self.floor))
+        return self.mel.logmel(y)
 
     @staticmethod
     def _masked_mean(x: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
