@@ -93,6 +93,7 @@ class Utt:
     offset: int
     length: int
     phones: list
+    speaker: str = ""
 
 
 class PackedCorpus:
@@ -101,7 +102,8 @@ class PackedCorpus:
     def __init__(self, root: str | Path, split: str):
         root = Path(root)
         self.pcm = np.memmap(root / f"{split}.pcm", dtype=np.int16, mode="r")
-        self.utts = [Utt(**{k: d[k] for k in ("id", "speaker_id", "base_voice", "text", "offset", "length", "phones")})
+        self.utts = [Utt(**{k: d[k] for k in ("id", "speaker_id", "base_voice", "text", "offset", "length", "phones")},
+                         speaker=d.get("speaker", ""))
                      for d in map(json.loads, open(root / f"{split}.jsonl"))]
         if not self.utts:
             raise ValueError(f"empty split {split} in {root}")
@@ -109,10 +111,19 @@ class PackedCorpus:
     def audio(self, u: Utt) -> np.ndarray:
         return np.asarray(self.pcm[u.offset:u.offset + u.length], dtype=np.float32) / 32768.0
 
-    def random_crops(self, rng: np.random.Generator, batch: int, samples: int) -> torch.Tensor:
+    def share_weights(self, speakers: set[str], share: float) -> np.ndarray:
+        """Per-utterance sampling probabilities giving `share` of the draws to the utterances of `speakers`
+        (uniformly among them) and the rest to the others."""
+        mine = np.array([u.speaker in speakers for u in self.utts])
+        if not 0 < mine.sum() < len(mine):
+            raise ValueError(f"speakers {sorted(speakers)} hold {mine.sum()} of {len(mine)} utterances: nothing to reweight")
+        return np.where(mine, share / mine.sum(), (1 - share) / (~mine).sum())
+
+    def random_crops(self, rng: np.random.Generator, batch: int, samples: int, weights: np.ndarray | None = None) -> torch.Tensor:
+        """Random crops of random utterances (uniform, or drawn with `weights` from share_weights)."""
         out = np.zeros((batch, samples), dtype=np.float32)
         for b in range(batch):
-            u = self.utts[rng.integers(len(self.utts))]
+            u = self.utts[rng.integers(len(self.utts)) if weights is None else rng.choice(len(self.utts), p=weights)]
             if u.length <= samples:
                 out[b, :u.length] = self.audio(u)
             else:

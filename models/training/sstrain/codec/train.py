@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from ..audio import PackedCorpus
+from ..corpus import BASE_VOICES
 from ..runs import add_anneal_by_time, add_seed, minutes_since, restore_rng, rng_state, run_clock, seeded_rng, start_run, time_share
 from .discriminators import Critics, critic_loss, generator_losses
 from .losses import MelLoss, MultiResolutionSTFTLoss, PhaseAdvanceLoss, PhonePosteriorLoss, RecognizerFeatureLoss
@@ -113,6 +114,9 @@ def main(argv=None) -> None:
     ap.add_argument("--fm-weight", type=float, default=2.0)
     ap.add_argument("--d-lr", type=float, default=2e-4)
     ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
+    ap.add_argument("--base-share", type=float, default=0.0,
+                    help="share of training crops drawn from the base flite voices' own recordings (not their augmented "
+                         "variants); 0: every utterance equally likely (each speaker about 1/16)")
     ap.add_argument("--phone-net", default=None,
                     help="the phone classifier checkpoint (sstrain.semantic.train's last.ckpt) that --phone-weight's "
                          "loss (losses.PhonePosteriorLoss) listens with; needed on every resume of such a run")
@@ -174,6 +178,9 @@ def main(argv=None) -> None:
     restore_rng(ck, rng)
     train = PackedCorpus(a.corpus, "train")
     valid = PackedCorpus(a.corpus, "valid")
+    if not 0 <= a.base_share < 1:
+        ap.error("--base-share must be in [0, 1)")
+    crop_weights = train.share_weights(set(BASE_VOICES), a.base_share) if a.base_share > 0 else None
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
     phase = PhaseAdvanceLoss().to(dev) if cfg.phase_weight > 0 else None
     asr_feat = RecognizerFeatureLoss(cfg.sample_rate).to(dev) if (cfg.asr_feature_weight > 0 or cfg.asr_stats_weight > 0) else None
@@ -199,7 +206,7 @@ def main(argv=None) -> None:
     while step < cfg.steps:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg, time_share(a, t_start))
-        x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop).to(dev)
+        x = train.random_crops(rng, cfg.batch, cfg.crop_frames * cfg.hop, crop_weights).to(dev)
         x = x * torch.empty(x.shape[0], 1, device=dev).uniform_(0.5, 1.4)  # level augmentation
         if frozen:
             with torch.no_grad():
