@@ -7,6 +7,7 @@ averages away some of that checkpoint-to-checkpoint noise.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import torch
 
@@ -47,3 +48,23 @@ def load_lineage(paths: list[str]) -> list[dict]:
     if len({json.dumps(ck["config"], sort_keys=True) for ck in cks}) != 1:
         raise SystemExit("checkpoints have different configs; only one lineage can be averaged")
     return cks
+
+
+def add_average_args(ap) -> None:
+    """The options every averaging command takes."""
+    ap.add_argument("--ckpt", nargs="+", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--weights", default=None, help="comma-separated, one per checkpoint (default: equal)")
+
+
+def write_average(paths: list[str], spec: str | None, out: str | Path, parts: tuple[str, ...] = ("model",)) -> None:
+    """Average each of `parts` (state dicts) over the checkpoints at `paths` and save a checkpoint without
+    optimizer state (step: the latest; config: theirs) at `out`."""
+    weights = parse_weights(spec, len(paths))
+    cks = load_lineage(paths)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({**{p: average_states([ck[p] for ck in cks], weights) for p in parts},
+                "step": max(int(ck["step"]) for ck in cks), "config": cks[0]["config"],
+                "averaged_from": [str(p) for p in paths], "weights": weights}, out)
+    print(f"wrote {out} (mean of {len(cks)}, weights {weights})", flush=True)

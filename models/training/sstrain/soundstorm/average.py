@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..averaging import average_states, load_lineage, parse_weights
+from ..averaging import add_average_args, average_states, load_lineage, parse_weights
 from .model import SoundStorm, SoundStormConfig
 from .train import Tokens, make_batch, step_loss
 
@@ -37,9 +37,7 @@ def validation(model: SoundStorm, tokens: Path, c: SoundStormConfig) -> dict:
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--ckpt", nargs="+", required=True)
-    ap.add_argument("--out", required=True)
-    ap.add_argument("--weights", default=None, help="comma-separated, one per checkpoint (default: equal)")
+    add_average_args(ap)
     ap.add_argument("--tokens", default=None, help="print validation cross-entropy of inputs and average")
     ap.add_argument("--threads", type=int, default=2)
     a = ap.parse_args(argv)
