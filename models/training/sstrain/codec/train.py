@@ -116,7 +116,8 @@ def main(argv=None) -> None:
     ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
     ap.add_argument("--base-share", type=float, default=0.0,
                     help="share of training crops drawn from the base flite voices' own recordings (not their augmented "
-                         "variants); 0: every utterance equally likely (each speaker about 1/16)")
+                         "variants); 0: every utterance equally likely (each speaker about 1/16). Not saved in the checkpoint: "
+                         "give it again when resuming")
     ap.add_argument("--phone-net", default=None,
                     help="the phone classifier checkpoint (sstrain.semantic.train's last.ckpt) that --phone-weight's "
                          "loss (losses.PhonePosteriorLoss) listens with; needed on every resume of such a run")
