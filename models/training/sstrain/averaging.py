@@ -57,14 +57,22 @@ def add_average_args(ap) -> None:
     ap.add_argument("--weights", default=None, help="comma-separated, one per checkpoint (default: equal)")
 
 
-def write_average(paths: list[str], spec: str | None, out: str | Path, parts: tuple[str, ...] = ("model",)) -> None:
-    """Average each of `parts` (state dicts) over the checkpoints at `paths` and save a checkpoint without
-    optimizer state (step: the latest; config: theirs) at `out`."""
-    weights = parse_weights(spec, len(paths))
-    cks = load_lineage(paths)
+def averaged_checkpoint(paths: list[str], cks: list[dict], weights: list[float], parts: tuple[str, ...] = ("model",)) -> dict:
+    """A checkpoint without optimizer state: each of `parts` (state dicts) averaged over `cks` (loaded from
+    `paths`), the latest step, their config."""
+    return {**{p: average_states([ck[p] for ck in cks], weights) for p in parts},
+            "step": max(int(ck["step"]) for ck in cks), "config": cks[0]["config"],
+            "averaged_from": [str(p) for p in paths], "weights": weights}
+
+
+def save_checkpoint(ck: dict, out: str | Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({**{p: average_states([ck[p] for ck in cks], weights) for p in parts},
-                "step": max(int(ck["step"]) for ck in cks), "config": cks[0]["config"],
-                "averaged_from": [str(p) for p in paths], "weights": weights}, out)
-    print(f"wrote {out} (mean of {len(cks)}, weights {weights})", flush=True)
+    torch.save(ck, out)
+    print(f"wrote {out} (mean of {len(ck['averaged_from'])}, weights {ck['weights']})", flush=True)
+
+
+def write_average(paths: list[str], spec: str | None, out: str | Path, parts: tuple[str, ...] = ("model",)) -> None:
+    """Average the checkpoints at `paths` (weights from --weights' `spec`) and save the result at `out`."""
+    weights = parse_weights(spec, len(paths))
+    save_checkpoint(averaged_checkpoint(paths, load_lineage(paths), weights, parts), out)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..averaging import add_average_args, average_states, load_lineage, parse_weights
+from ..averaging import add_average_args, averaged_checkpoint, load_lineage, parse_weights, save_checkpoint
 from .model import SoundStorm, SoundStormConfig
 from .train import Tokens, make_batch, step_loss
 
@@ -45,22 +45,18 @@ def main(argv=None) -> None:
     weights = parse_weights(a.weights, len(a.ckpt))
     cks = load_lineage(a.ckpt)
     c = SoundStormConfig(**cks[0]["config"])
-    avg = average_states([ck["model"] for ck in cks], weights)
+    # the config as this code reads it (fields newer than the checkpoints filled with their defaults)
+    avg = {**averaged_checkpoint(a.ckpt, cks, weights), "config": c.to_dict()}
     if a.tokens:
         for path, ck in zip(a.ckpt, cks):
             m = SoundStorm(c)
             m.load_state_dict(ck["model"])
             print(f"{path}: {validation(m, Path(a.tokens), c)}", flush=True)
     m = SoundStorm(c)
-    m.load_state_dict(avg)
+    m.load_state_dict(avg["model"])
     if a.tokens:
         print(f"average: {validation(m, Path(a.tokens), c)}", flush=True)
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"model": avg, "step": max(int(ck["step"]) for ck in cks), "config": c.to_dict(),
-                "averaged_from": [str(p) for p in a.ckpt], "weights": weights}, out)
-    print(f"wrote {out}", flush=True)
-
+    save_checkpoint(avg, a.out)
 
 if __name__ == "__main__":
     main()
