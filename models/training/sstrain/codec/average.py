@@ -18,7 +18,7 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_average_args(ap)
     a = ap.parse_args(argv)
-    write_average(a.ckpt, a.weights, a.out, ("model",))
+    write_average(a.ckpt, a.weights, a.out)
 
 
 if __name__ == "__main__":

@@ -58,5 +58,6 @@ def main(argv=None) -> None:
         print(f"average: {validation(m, Path(a.tokens), c)}", flush=True)
     save_checkpoint(avg, a.out)
 
+
 if __name__ == "__main__":
     main()
