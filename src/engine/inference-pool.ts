@@ -17,7 +17,7 @@ import { Worker } from "node:worker_threads";
 import { cutOf, packPasses, splitLogits, type PassRequest } from "./batch.js";
 import type { PromptTokens } from "./prompt-cache.js";
 import type { FromWorker, ToWorker, WorkerInit } from "./worker-messages.js";
-import { servingManifest, type GraphName, type Manifest } from "../models/manifest.js";
+import { graphSpecFor, servingManifest, type GraphName, type Manifest } from "../models/manifest.js";
 import type { GraphRunner, RunOptions, TensorValue } from "../models/ort.js";
 import { DecodeAborted } from "../pipeline/acoustic/maskgit.js";
 import type { PassRunner } from "../pipeline/acoustic/soundstorm.js";
@@ -52,6 +52,8 @@ interface Job {
   readonly enqueuedAt: number;
   readonly signal?: AbortSignal;
   readonly graph: GraphName;
+  /** A plain run's voice: the worker runs that voice's own variant of the graph where there is one. */
+  readonly voice?: string;
   /** Either a plain run (feeds) or a SoundStorm pass. */
   readonly feeds?: Record<string, TensorValue>;
   readonly pass?: PassRequest;
@@ -102,13 +104,14 @@ export class InferencePool {
     return pool;
   }
 
-  /** A runner for one graph whose calls go through the queue. */
-  graph(name: GraphName): GraphRunner {
-    const spec = this.manifest.graphs[name];
+  /** A runner for one graph (for streams in `voice`: its own variant where the model has one) whose calls go through the queue. */
+  graph(name: GraphName, voice?: string): GraphRunner {
+    const spec = graphSpecFor(this.manifest, name, voice);
     if (!spec) throw new Error(`model has no '${name}' graph`);
+    const own = spec.file !== this.manifest.graphs[name]?.file ? { voice } : {};
     return {
       name, spec,
-      run: (feeds, o) => this.submit<Record<string, TensorValue>>(name, o, { feeds: feeds as Record<string, TensorValue> }),
+      run: (feeds, o) => this.submit<Record<string, TensorValue>>(name, o, { feeds: feeds as Record<string, TensorValue>, ...own }),
     };
   }
 
@@ -139,7 +142,7 @@ export class InferencePool {
     await Promise.all(this.slots.splice(0).map((s) => s.worker.terminate()));
   }
 
-  private submit<T>(graph: GraphName, o: RunOptions | undefined, what: { feeds?: Record<string, TensorValue>; pass?: PassRequest }): Promise<T> {
+  private submit<T>(graph: GraphName, o: RunOptions | undefined, what: { feeds?: Record<string, TensorValue>; pass?: PassRequest; voice?: string }): Promise<T> {
     if (this.closed) return Promise.reject(new Error("inference pool closed"));
     if (o?.signal?.aborted) return Promise.reject(new DecodeAborted());
     if (!this.healthy) return Promise.reject(new Error("no inference worker is running (replacements failed to start; retrying)"));
@@ -251,7 +254,7 @@ export class InferencePool {
       const msg: ToWorker = { type: "passes", id, graph: head.graph, feeds, prompts: reqs.map((r) => r.prompt), cuts: reqs.map(cutOf) };
       slot.worker.postMessage(msg, Object.values(feeds).map((v) => v.data.buffer as ArrayBuffer));
     } else {
-      slot.worker.postMessage({ type: "run", id, graph: head.graph, feeds: head.feeds! } satisfies ToWorker);
+      slot.worker.postMessage({ type: "run", id, graph: head.graph, ...(head.voice !== undefined ? { voice: head.voice } : {}), feeds: head.feeds! } satisfies ToWorker);
     }
   }
 

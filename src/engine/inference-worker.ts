@@ -37,7 +37,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     try {
       const feeds = msg.type === "passes" ? { ...msg.feeds, ...(await prompts!.feeds(msg.prompts)) } : msg.feeds;
-      const out = await models.graphs[msg.graph].run(feeds);
+      const out = await (msg.type === "run" ? models.graphFor(msg.graph, msg.voice) : models.graphs[msg.graph]).run(feeds);
       const seconds = (performance.now() - t0) / 1000;
       if (msg.type === "passes") {
         const logits = cutLogits(out.logits!, msg.cuts);

@@ -13,7 +13,8 @@ export interface WorkerInit {
 }
 
 export type ToWorker =
-  | { readonly type: "run"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue> }
+  /** `voice`: run that voice's own variant of the graph where the model set has one (ModelSet.graphFor). */
+  | { readonly type: "run"; readonly id: number; readonly graph: GraphName; readonly voice?: string; readonly feeds: Record<string, TensorValue> }
   /** A batch of SoundStorm passes (feeds from packPasses, each row's voice prompt); the reply holds only the cut logits. */
   | { readonly type: "passes"; readonly id: number; readonly graph: GraphName; readonly feeds: Record<string, TensorValue>;
       readonly prompts: readonly PromptTokens[]; readonly cuts: readonly LogitsCut[] };

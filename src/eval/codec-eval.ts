@@ -3,7 +3,6 @@
  * corpus utterances) -> ONNX codec encoder -> decoder in Node -> pocketsphinx, against the original.
  */
 import { loadModelSet } from "../models/model-set.js";
-import type { Graph } from "../models/ort.js";
 import { transcribe } from "./asr.js";
 import { readCorpusSplit } from "./corpus.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
@@ -29,6 +28,8 @@ export interface CodecEvalReport {
   rtf: number;
   levels_perplexity: number[];
   codebook_size: number;
+  /** The voices decoded with their own codec decoder (manifest codec.voice_decoders): voice -> file. */
+  voice_decoders?: Record<string, string>;
 }
 
 /** Zero-pad audio to a whole number of codec frames (the encoder wants that). */
@@ -48,14 +49,15 @@ export async function evalCodec(o: CodecEvalOptions): Promise<CodecEvalReport> {
     const hop = m.audio.hop_length, Q = m.codec.levels, K = m.codec.codebook_size;
     const counts = Array.from({ length: Q }, () => new Float64Array(K));
     let decodeMs = 0, audioS = 0;
-    const roundTrip = async (pcm: Float32Array): Promise<Float32Array> => {
+    // each voice's resynthesis through the decoder the server decodes that voice with
+    const roundTrip = async (pcm: Float32Array, voice: string): Promise<Float32Array> => {
       const x = padToHop(pcm, hop);
       const enc = await models.graphs.codec_encoder.run({ audio: { data: x, dims: [1, x.length] } });
       const codes = enc.codes.data as BigInt64Array;
       const T = enc.codes.dims[2];
       for (let q = 0; q < Q; q++) for (let t = 0; t < T; t++) counts[q][Number(codes[q * T + t])]++;
       const t0 = performance.now();
-      const dec = await (models.graphs.codec_decoder as Graph).run({ codes: { data: codes, dims: [1, Q, T] } });
+      const dec = await models.graphFor("codec_decoder", voice).run({ codes: { data: codes, dims: [1, Q, T] } });
       decodeMs += performance.now() - t0;
       audioS += (T * hop) / m.audio.sample_rate;
       return (dec.audio.data as Float32Array).slice(0, pcm.length);
@@ -64,7 +66,7 @@ export async function evalCodec(o: CodecEvalOptions): Promise<CodecEvalReport> {
     const score = async (items: { voice: string; text: string; pcm: Float32Array }[]) => {
       const resynth: Float32Array[] = [];
       for (const [i, it] of items.entries()) {
-        resynth.push(await roundTrip(it.pcm));
+        resynth.push(await roundTrip(it.pcm, it.voice));
         if ((i + 1) % 20 === 0) log(`  codec round trip ${i + 1}/${items.length}`);
       }
       log(`  transcribing ${items.length * 2} utterances with pocketsphinx`);
@@ -89,7 +91,8 @@ export async function evalCodec(o: CodecEvalOptions): Promise<CodecEvalReport> {
       if (sampleRate !== m.audio.sample_rate) throw new Error(`flite voice ${voice} gives ${sampleRate} Hz, codec wants ${m.audio.sample_rate}`);
       return { voice, text, pcm };
     }));
-    const report: CodecEvalReport = { stage: "codec", model: m.name, voices: await score(items), rtf: 0, levels_perplexity: [], codebook_size: K };
+    const report: CodecEvalReport = { stage: "codec", model: m.name, voices: await score(items), rtf: 0, levels_perplexity: [], codebook_size: K,
+      ...(m.codec.voice_decoders ? { voice_decoders: { ...m.codec.voice_decoders } } : {}) };
     if (o.corpusDir) {
       const held = readCorpusSplit(o.corpusDir, "test", (s) => (voices as readonly string[]).includes(s), o.corpusLimit ?? 40);
       log(`held-out corpus: ${held.length} utterances`);

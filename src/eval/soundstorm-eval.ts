@@ -117,7 +117,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
           ...(schedule ? { schedule } : {}),
         });
       const ms = performance.now() - t0;
-      const pcm = await decodeCodes(models, m, r.codes);
+      const pcm = await decodeCodes(models, m, r.codes, it.voice);
       return { pcm, ms, passes: r.passes, seconds: pcm.length / sr };
     };
     const generated: Float32Array[] = [];
@@ -129,7 +129,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
       if ((i + 1) % 20 === 0) log(`  soundstorm ${i + 1}/${items.length} (RTF so far ${(genMs / 1000 / genAudioS).toFixed(3)})`);
     }
     const resynth: Float32Array[] = [];
-    for (const it of items) resynth.push(await roundTrip(models, m, it.pcm));
+    for (const it of items) resynth.push(await roundTrip(models, m, it.pcm, it.voice));
 
     log(`pocketsphinx on ${items.length * 3} utterances`);
     const asrRef = transcribe(items.map((x) => x.pcm), sr);
@@ -232,7 +232,7 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
             repeatTokens(sem, m.semantic.repeat), {
               maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
             });
-          const pcm = await decodeCodes(models, m, r.codes);
+          const pcm = await decodeCodes(models, m, r.codes, v);
           const whole = errorsOf(picked.map(({ x }) => x.text).join(" "), transcribe([pcm], sr)[0].text);
           const oneByOne = picked.reduce((n, { x, i }) => n + errorsOf(x.text, asrGen[i].text).errors, 0);
           paired.push({ errorsA: whole.errors, errorsB: oneByOne, words: whole.words });
@@ -270,18 +270,18 @@ export async function units(models: ModelSet, pcm: Float32Array): Promise<Int32A
   return unitsOfAudio(models.graphs.semantic_tokenizer, models.manifest, pcm);
 }
 
-/** Codes row-major [frames, levels] -> PCM, whole utterance at once. */
-export async function decodeCodes(models: ModelSet, m: ServingManifest, codes: Int32Array): Promise<Float32Array> {
+/** Codes row-major [frames, levels] -> PCM, whole utterance at once, with `voice`'s codec decoder (as the server decodes it). */
+export async function decodeCodes(models: ModelSet, m: ServingManifest, codes: Int32Array, voice: string): Promise<Float32Array> {
   const Q = m.codec.levels, T = codes.length / Q;
   const data = new BigInt64Array(Q * T);
   for (let t = 0; t < T; t++) for (let q = 0; q < Q; q++) data[q * T + t] = BigInt(codes[t * Q + q]);
-  const r = await models.graphs.codec_decoder.run({ codes: { data, dims: [1, Q, T] } });
+  const r = await models.graphFor("codec_decoder", voice).run({ codes: { data, dims: [1, Q, T] } });
   return r.audio.data as Float32Array;
 }
 
-async function roundTrip(models: ModelSet, m: ServingManifest, pcm: Float32Array): Promise<Float32Array> {
+async function roundTrip(models: ModelSet, m: ServingManifest, pcm: Float32Array, voice: string): Promise<Float32Array> {
   const x = padToHop(pcm, m.audio.hop_length);
   const enc = await models.graphs.codec_encoder.run({ audio: { data: x, dims: [1, x.length] } });
-  const r = await models.graphs.codec_decoder.run({ codes: enc.codes });
+  const r = await models.graphFor("codec_decoder", voice).run({ codes: enc.codes });
   return (r.audio.data as Float32Array).slice(0, pcm.length);
 }

@@ -33,6 +33,10 @@ const Codec = Type.Object({
    * the level adds nothing, as in quantizer-dropout training. Lets SoundStorm stop after fewer levels
    * (config inference.acousticLevels). Default none: every level must be generated. */
   absent_code: Type.Optional(Type.Integer({ minimum: 0 })),
+  /** Decoders fine-tuned on one voice's own recordings (voice name -> ONNX file with exactly
+   * graphs.codec_decoder's contract, decoding the same codes): a stream in that voice decodes with its
+   * own, every other voice (cloned ones too) with graphs.codec_decoder. Default none. */
+  voice_decoders: Type.Optional(Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }))),
 });
 const Semantic = Type.Object({
   rate: Pos, vocab_size: Pos, repeat: Pos,
@@ -223,6 +227,11 @@ export function loadManifest(modelDir: string): Manifest {
     fail(path, "text_to_semantic.min_frames_per_phone needs text.silent_symbols (which symbols are not phones)");
   }
 
+  for (const voice of Object.keys(m.codec.voice_decoders ?? {})) {
+    if (!m.graphs.codec_decoder) fail(path, "codec.voice_decoders needs graphs.codec_decoder (their shared contract)");
+    if (!Object.hasOwn(m.voices, voice)) fail(path, `codec.voice_decoders names '${voice}', which is not one of the voices`);
+  }
+
   const dir = dirname(path);
   const voicePrompts = new Map<string, VoicePrompt>();
   for (const [name, file] of Object.entries(m.voices)) {
@@ -249,6 +258,17 @@ export function loadManifest(modelDir: string): Manifest {
       [m.semantic.vocab_size, "units"], [m.codec.codebook_size, "codes"]);
   }
   return Object.freeze({ ...m, dir, voicePrompts, unitPrior, level1Prior });
+}
+
+/**
+ * A graph's contract for streams in `voice`: the codec decoder's own file for a voice that
+ * codec.voice_decoders names, otherwise the graph's shared entry (undefined when the set has none).
+ */
+export function graphSpecFor(m: ManifestData, name: GraphName, voice?: string): GraphSpec | undefined {
+  const spec = m.graphs[name];
+  const own = m.codec.voice_decoders;
+  const file = name === "codec_decoder" && voice !== undefined && own && Object.hasOwn(own, voice) ? own[voice] : undefined;
+  return spec && file ? { ...spec, file } : spec;
 }
 
 /** A decoding prior's table: float32 little-endian log-probabilities, [rows, cols] row-major. */

@@ -83,7 +83,8 @@ interface VoiceEntry {
 /** Where the stages' model calls run: in this thread (CLI tools, evals) or on the inference pool (the server). */
 export interface InferenceBackend {
   readonly manifest: Manifest;
-  graph(name: GraphName): GraphRunner;
+  /** `voice`: the voice's own variant of the graph where the model has one (a voice's codec decoder). */
+  graph(name: GraphName, voice?: string): GraphRunner;
   readonly passRunner: PassRunner;
 }
 
@@ -91,7 +92,7 @@ export interface InferenceBackend {
 export function localBackend(models: ModelSet): InferenceBackend {
   return {
     manifest: models.manifest,
-    graph: (name) => models.graphs[name],
+    graph: (name, voice) => models.graphFor(name, voice),
     passRunner: directPassRunner(models.graphs.soundstorm, servingManifest(models.manifest)),
   };
 }
@@ -182,8 +183,11 @@ export class Synthesizer {
   openStream(voice: string, seed: number): SpeechStream {
     const e = this.registry.get(voice);
     if (!e) throw new Error(`unknown voice ${voice}`);
+    // a built-in voice decodes with its own codec decoder where the model has one; a cloned voice, whatever its
+    // name, with the shared one
+    const decoder = this.backend.graph("codec_decoder", e.source === "builtin" ? voice : undefined);
     return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
-      new CodecStreamDecoder(this.backend.graph("codec_decoder"), this.manifest));
+      new CodecStreamDecoder(decoder, this.manifest));
   }
 }
 

@@ -115,9 +115,12 @@ def main(argv=None) -> None:
     ap.add_argument("--d-lr", type=float, default=2e-4)
     ap.add_argument("--d-warmup", type=int, default=200, help="steps the critics train before the decoder hears them")
     ap.add_argument("--base-share", type=float, default=0.0,
-                    help="share of training crops drawn from the base flite voices' own recordings (not their augmented "
-                         "variants); 0: every utterance equally likely (each speaker about 1/16). Not saved in the checkpoint: "
-                         "give it again when resuming")
+                    help="share of training crops drawn from the --share-speakers' own recordings (by default the base "
+                         "flite voices, not their augmented variants); 0: every utterance equally likely (each speaker "
+                         "about 1/16). Not saved in the checkpoint: give it again when resuming")
+    ap.add_argument("--share-speakers", default=",".join(BASE_VOICES),
+                    help="comma-separated corpus speakers that --base-share draws from; one voice (e.g. slt) fine-tunes "
+                         "a voice-specific decoder (model.json codec.voice_decoders)")
     ap.add_argument("--phone-net", default=None,
                     help="the phone classifier checkpoint (sstrain.semantic.train's last.ckpt) that --phone-weight's "
                          "loss (losses.PhonePosteriorLoss) listens with; needed on every resume of such a run")
@@ -181,7 +184,7 @@ def main(argv=None) -> None:
     valid = PackedCorpus(a.corpus, "valid")
     if not 0 <= a.base_share < 1:
         ap.error("--base-share must be in [0, 1)")
-    crop_weights = train.share_weights(set(BASE_VOICES), a.base_share) if a.base_share > 0 else None
+    crop_weights = train.share_weights(set(a.share_speakers.split(",")), a.base_share) if a.base_share > 0 else None
     mel, mrstft = MelLoss(cfg.sample_rate).to(dev), MultiResolutionSTFTLoss().to(dev)
     phase = PhaseAdvanceLoss().to(dev) if cfg.phase_weight > 0 else None
     asr_feat = RecognizerFeatureLoss(cfg.sample_rate).to(dev) if (cfg.asr_feature_weight > 0 or cfg.asr_stats_weight > 0) else None
