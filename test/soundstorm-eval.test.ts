@@ -42,6 +42,9 @@ test("eval soundstorm --transcripts reports each sentence's SoundStorm, codec an
     // flite's own audio of a plain sentence is recognized, so the reference transcript is not empty
     assert.ok(t.reference_hyp.split(" ").length >= 2, `flite transcript '${t.reference_hyp}'`);
   }
+  // issue 4's quantity with its paired interval, which holds the pooled difference itself
+  const [lo, hi] = v.wer_minus_codec_ci95;
+  assert.ok(lo <= v.wer - v.codec_wer + 0.02 && v.wer - v.codec_wer - 0.02 <= hi, `${v.wer} - ${v.codec_wer} outside ${lo}..${hi}`);
   // without the option the report stays as it was
   const plain = await evalSoundStorm({ modelDir: FIXTURE_MODEL, sentences: sentences.slice(0, 1), voices: ["awb"], speakerClassifier: DEFAULT_SPEAKER_CLASSIFIER });
   assert.equal(plain.voices.awb.transcripts, undefined);

@@ -6,6 +6,7 @@ import { loadModelSet } from "../models/model-set.js";
 import { transcribe } from "./asr.js";
 import { readCorpusSplit } from "./corpus.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
+import { differenceWithInterval, pairErrors, sentenceErrors } from "./bootstrap.js";
 import { corpusWer } from "./wer.js";
 
 export interface CodecEvalOptions {
@@ -18,7 +19,13 @@ export interface CodecEvalOptions {
   readonly log?: (m: string) => void;
 }
 
-interface VoiceScore { wer: number; reference_wer: number; utterances: number }
+interface VoiceScore {
+  wer: number; reference_wer: number;
+  /** 95 % paired-bootstrap interval over the utterances of wer − reference_wer (issue 3's bar's quantity):
+   * how far 30 sentences can be trusted. */
+  wer_minus_reference_ci95: [number, number];
+  utterances: number;
+}
 
 export interface CodecEvalReport {
   stage: "codec";
@@ -75,9 +82,12 @@ export async function evalCodec(o: CodecEvalOptions): Promise<CodecEvalReport> {
       const out: Record<string, VoiceScore> = {};
       for (const v of new Set(items.map((x) => x.voice))) {
         const idx = items.map((x, i) => (x.voice === v ? i : -1)).filter((i) => i >= 0);
+        const refs = idx.map((i) => items[i].text);
         out[v] = {
           wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: hyp[i].text })))),
           reference_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: ref[i].text })))),
+          wer_minus_reference_ci95: differenceWithInterval(pairErrors(
+            sentenceErrors(refs, idx.map((i) => hyp[i].text)), sentenceErrors(refs, idx.map((i) => ref[i].text)))).ci95,
           utterances: idx.length,
         };
       }

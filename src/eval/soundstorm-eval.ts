@@ -13,7 +13,7 @@ import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { unitsOfAudio } from "../pipeline/semantic/units-of-audio.js";
 import { generateInWindows, promptTokensOf, repeatTokens } from "../synth/windows.js";
 import { transcribe } from "./asr.js";
-import { differenceWithInterval, errorsOf, pooledWers, type PairedErrors } from "./bootstrap.js";
+import { differenceWithInterval, errorsOf, pairErrors, pooledWers, sentenceErrors, type PairedErrors } from "./bootstrap.js";
 import { padToHop } from "./codec-eval.js";
 import { BASE_VOICES, fliteSpeak } from "./flite.js";
 import { PromptSentences } from "./prompt-overlap.js";
@@ -47,6 +47,8 @@ export interface SoundStormTranscript { text: string; hyp: string; codec_hyp: st
 
 interface VoiceScore {
   wer: number; codec_wer: number; reference_wer: number;
+  /** 95 % paired-bootstrap interval over the sentences of wer − codec_wer (issue 4's bar's quantity). */
+  wer_minus_codec_ci95: [number, number];
   /** Share of outputs the classifier assigns to exactly the prompted voice (of all 16 corpus voices). */
   speaker_accuracy: number;
   /** Share assigned to the prompted voice or one of its augmented variants (e.g. slt_a). */
@@ -147,9 +149,12 @@ export async function evalSoundStorm(o: SoundStormEvalOptions): Promise<SoundSto
         if (who === v) same++;
         if (who === v || who.startsWith(`${v}_`)) family++;
       }
+      const refs = idx.map((i) => items[i].text);
       report.voices[v] = {
         wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrGen[i].text })))),
         codec_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrCodec[i].text })))),
+        wer_minus_codec_ci95: differenceWithInterval(pairErrors(
+          sentenceErrors(refs, idx.map((i) => asrGen[i].text)), sentenceErrors(refs, idx.map((i) => asrCodec[i].text)))).ci95,
         reference_wer: round(corpusWer(idx.map((i) => ({ ref: items[i].text, hyp: asrRef[i].text })))),
         speaker_accuracy: round(same / idx.length, 3),
         speaker_family_accuracy: round(family / idx.length, 3),
