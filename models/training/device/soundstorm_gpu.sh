@@ -17,7 +17,9 @@
 # side by side; init "onnx" continues the committed SoundStorm, recovered from its float16 graph, where
 # the default starts from the token statistics; lr default 1.5e-3); DECODER (default "dec"; empty for none): the
 # committed codec decoder trained on with critics beside them (encoder and codes frozen, as in session 11, whose
-# H100 run fixed slt; it comes back as decoder-only parts); for a CPU smoke run
+# H100 run fixed slt but cost kal16; it comes back as decoder-only parts); DEC_ARGS: more sstrain.codec.train options
+# for it, e.g. "--share-speakers slt --base-share 0.85" for a decoder of slt's own, exported with
+# `sstrain.codec.export --voice slt` into codec.voice_decoders so that only slt decodes with it; for a CPU smoke run
 # of the whole path: HOURS (corpus, default 21), WORKERS (default 16), FRAMES (per batch, default 16000).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
 # sstrain.soundstorm.export into a copy of models/default, then soundstorm eval; the decoder:
@@ -60,7 +62,7 @@ start)
   if [ -n "$DECODER" ]; then
     setsid nohup $PY -m sstrain.codec.train --corpus "$R/data/corpus" --run "$R/runs/$DECODER" --init-from "$R/runs/codec-onnx/init.ckpt" \
       --freeze-encoder --adversarial --batch "${DEC_BATCH:-32}" --crop-frames 64 --adv-batch "${DEC_ADV_BATCH:-16}" --adv-crop 8000 --lr 2e-4 \
-      --steps 1000000 --max-minutes "$left" --anneal-by-time --valid-every 2000 --threads 2 > "$R/runs/$DECODER.out" 2>&1 < /dev/null &
+      --steps 1000000 --max-minutes "$left" --anneal-by-time --valid-every 2000 --threads 2 ${DEC_ARGS:-} > "$R/runs/$DECODER.out" 2>&1 < /dev/null &
   fi
   echo "training for $left minutes: $RUNS $DECODER" ;&
 wait)
