@@ -84,7 +84,7 @@ test("the inference pool runs a voice's own decoder on its workers", async () =>
   }
 });
 
-test("streams: awb speaks through its own decoder, slt and a clone of awb's prompt through the shared one", async () => {
+test("streams: awb speaks through its own decoder, slt and a clone of awb's prompt through the shared one, a candidate for awb through awb's", async () => {
   const speak = async (synth: Synthesizer, voice: string) => {
     const s = synth.openStream(voice, 11);
     const a = await s.synthesize("A short test sentence.");
@@ -96,4 +96,9 @@ test("streams: awb speaks through its own decoder, slt and a clone of awb's prom
   assert.deepEqual(await speak(after, "slt"), await speak(before, "slt"));
   after.addVoice({ ...own.manifest.voicePrompts.get("awb")!, name: "awb-clone" });
   assert.deepEqual(await speak(after, "awb-clone"), await speak(before, "awb"));
+  // a candidate prompt for awb (prepare voices) is scored through awb's own decoder, as awb is served
+  after.addVoice({ ...own.manifest.voicePrompts.get("awb")!, name: "awb-candidate" }, { decoderOf: "awb" });
+  assert.deepEqual(await speak(after, "awb-candidate"), await speak(after, "awb"));
+  assert.throws(() => after.addVoice({ ...own.manifest.voicePrompts.get("awb")!, name: "x" }, { decoderOf: "awb-clone" }),
+    /decoderOf 'awb-clone' is not a built-in voice/);
 });

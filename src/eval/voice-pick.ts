@@ -100,7 +100,7 @@ export async function pickVoices(o: VoicePickOptions): Promise<VoicePickReport> 
         const name = `${v}-pick${k}`;
         const { pcm, sampleRate } = fliteSpeak(u.text, v);
         const { prompt } = await cloner.clone({ name, wav: encodeWav(pcm, sampleRate), transcript: u.text });
-        synth.addVoice(prompt);
+        synth.addVoice(prompt, { decoderOf: v });   // scored through the decoder v is served with
         try {
           const score = { id: u.id, text: u.text, prompt_frames: prompt.frames, wer: await wer(name) };
           scores.push(score);

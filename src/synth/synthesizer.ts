@@ -78,6 +78,9 @@ interface VoiceEntry {
   /** The prompt's phonemes as symbol ids. */
   readonly phonemes: Int32Array;
   readonly source: VoiceSource;
+  /** The built-in voice whose codec decoder this voice's streams use (its own name for a built-in voice);
+   * undefined: the shared decoder. */
+  readonly decoderOf?: string;
 }
 
 /** Where the stages' model calls run: in this thread (CLI tools, evals) or on the inference pool (the server). */
@@ -124,7 +127,7 @@ export class Synthesizer {
       // only once a long chunk came, after audio had gone out)
       const bad = this.checkPrompt(v);
       if (bad) throw new Error(`model '${m.name}', voice '${name}': ${bad}`);
-      this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin" });
+      this.registry.set(name, { prompt: v, phonemes: this.phonemizer.encode(v.phonemes), source: "builtin", decoderOf: name });
     }
   }
 
@@ -160,13 +163,20 @@ export class Synthesizer {
   /**
    * Serve a voice made at run time (a cloned voice) under `prompt.name`, from the next stream on;
    * streams already open keep the prompt they started with. Throws if the name is taken or the
-   * prompt does not fit this model.
+   * prompt does not fit this model. `decoderOf`: decode its streams with that built-in voice's codec
+   * decoder (a candidate prompt for that voice, scored as it would be served); default the shared one.
    */
-  addVoice(prompt: VoicePrompt): void {
+  addVoice(prompt: VoicePrompt, o: { decoderOf?: string } = {}): void {
     if (this.registry.has(prompt.name)) throw new Error(`voice '${prompt.name}' already exists`);
     const bad = this.checkPrompt(prompt);
     if (bad) throw new Error(`voice '${prompt.name}': ${bad}`);
-    this.registry.set(prompt.name, { prompt, phonemes: this.phonemizer.encode(prompt.phonemes), source: "cloned" });
+    if (o.decoderOf !== undefined && this.registry.get(o.decoderOf)?.source !== "builtin") {
+      throw new Error(`voice '${prompt.name}': decoderOf '${o.decoderOf}' is not a built-in voice`);
+    }
+    this.registry.set(prompt.name, {
+      prompt, phonemes: this.phonemizer.encode(prompt.phonemes), source: "cloned",
+      ...(o.decoderOf !== undefined ? { decoderOf: o.decoderOf } : {}),
+    });
   }
 
   /** Stop serving a voice added with addVoice (open streams finish with it). False if there is no such cloned voice. */
@@ -184,8 +194,8 @@ export class Synthesizer {
     const e = this.registry.get(voice);
     if (!e) throw new Error(`unknown voice ${voice}`);
     // a built-in voice decodes with its own codec decoder where the model has one; a cloned voice, whatever its
-    // name, with the shared one
-    const decoder = this.backend.graph("codec_decoder", e.source === "builtin" ? voice : undefined);
+    // name, with the shared one (or the one of the built-in voice it was added to stand in for)
+    const decoder = this.backend.graph("codec_decoder", e.decoderOf);
     return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
       new CodecStreamDecoder(decoder, this.manifest));
   }
