@@ -40,7 +40,7 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
   });
   const models: ServingModels = { manifest, pool, dispose: () => pool.close() };
   try {
-    const synth = new Synthesizer({ manifest, graph: (n) => pool.graph(n), passRunner: pool.passRunner },
+    const synth = new Synthesizer({ manifest, graph: (name, voice) => pool.graph(name, voice), passRunner: pool.passRunner },
       { acousticLevels: config.inference.acousticLevels });
     // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
     const stream = synth.openStream(synth.voices[0], 0);

@@ -5,6 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { test, before, after } from "node:test";
+import { loadSynthesizer } from "../src/app.js";
+import { buildConfig } from "../src/config.js";
 import { InferencePool } from "../src/engine/inference-pool.js";
 import { graphSpecFor, loadManifest } from "../src/models/manifest.js";
 import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
@@ -81,6 +83,19 @@ test("the inference pool runs a voice's own decoder on its workers", async () =>
     assert.deepEqual(await decode(pool.graph("codec_decoder", "kal16")), await decode(own.graphs.codec_decoder));
   } finally {
     await pool.close();
+  }
+});
+
+test("the server's synthesizer (on the inference pool) speaks awb through awb's own decoder, slt through the shared one", async () => {
+  const speak = async (synth: Synthesizer, voice: string) => (await synth.openStream(voice, 11).synthesize("A short test sentence."))!.pcm;
+  const local = new Synthesizer(localBackend(own));
+  const served = await loadSynthesizer(buildConfig({ modelDir: ownDir }));
+  try {
+    assert.deepEqual(await speak(served.synth, "awb"), await speak(local, "awb"));
+    assert.deepEqual(await speak(served.synth, "slt"), await speak(local, "slt"));
+    assert.notDeepEqual(await speak(served.synth, "awb"), await speak(new Synthesizer(localBackend(plain)), "awb"));
+  } finally {
+    await served.models.dispose();
   }
 });
 
