@@ -108,7 +108,8 @@ export class InferencePool {
   graph(name: GraphName, voice?: string): GraphRunner {
     const spec = graphSpecFor(this.manifest, name, voice);
     if (!spec) throw new Error(`model has no '${name}' graph`);
-    const own = spec.file !== this.manifest.graphs[name]?.file ? { voice } : {};
+    // the worker picks the voice's own graph where there is one (ModelSet.graphFor), so the voice just travels along
+    const own = voice !== undefined ? { voice } : {};
     return {
       name, spec,
       run: (feeds, o) => this.submit<Record<string, TensorValue>>(name, o, { feeds: feeds as Record<string, TensorValue>, ...own }),
