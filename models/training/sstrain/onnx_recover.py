@@ -86,17 +86,39 @@ def randomize(module: torch.nn.Module) -> torch.nn.Module:
     return module.eval()
 
 
+def paired_names(mine: dict, shipped: dict) -> dict[str, str]:
+    """Initializer name in `mine` -> the same initializer's name in `shipped`. Named ones pair by name; the
+    exporter's generated names (`onnx::Op_N`) depend on how many nodes the tracer made before them, which
+    differs between exports of the same module, so those pair in order of appearance, shape for shape."""
+    generated = lambda n: n.startswith("onnx::")
+    named_a = {n for n in mine if not generated(n)}
+    named_b = {n for n in shipped if not generated(n)}
+    if named_a != named_b:
+        raise RuntimeError(f"initializer names differ: {sorted(named_a ^ named_b)[:5]}")
+    pairs = {n: n for n in named_a}
+    gen_a = [n for n in mine if generated(n)]
+    gen_b = [n for n in shipped if generated(n)]
+    if len(gen_a) != len(gen_b):
+        raise RuntimeError(f"{len(gen_a)} generated initializers against {len(gen_b)}")
+    for a, b in zip(gen_a, gen_b):
+        if mine[a].shape != shipped[b].shape:
+            raise RuntimeError(f"generated initializers {a} {mine[a].shape} and {b} {shipped[b].shape} do not pair")
+        pairs[a] = b
+    return pairs
+
+
 def recover_state(probe: torch.nn.Module, probe_graph: Path, shipped_graph: Path) -> dict:
     """`probe` (randomized, exported in float32 to `probe_graph`) -> its state dict with every float
     parameter taken from `shipped_graph`; raises if a parameter is not fully found there."""
     maps = derivations(probe, probe_graph)
     state = {k: v.clone() for k, v in probe.state_dict().items()}
     shipped = stored_initializers(shipped_graph)
+    names = paired_names(stored_initializers(probe_graph), shipped)
     covered: dict = {}
     for name, (pname, how) in maps.items():
-        if name not in shipped:
+        if name not in names:
             raise RuntimeError(f"{shipped_graph.name}: no initializer {name}; was it exported by another torch version?")
-        put_back(state, pname, how, shipped[name], covered)
+        put_back(state, pname, how, shipped[names[name]], covered)
     missing = [k for k, v in state.items() if v.dtype == torch.float32 and not bool(covered.get(k, torch.zeros(1, dtype=torch.bool)).all())]
     if missing:
         raise RuntimeError(f"{shipped_graph.name}: parameters not found in the graph: {missing}")
@@ -106,11 +128,11 @@ def recover_state(probe: torch.nn.Module, probe_graph: Path, shipped_graph: Path
 def same_initializers(mine: Path, shipped: Path) -> int:
     """Every initializer of `mine` equals `shipped`'s (names, dtypes, values) -> how many; raises on the first that differs."""
     a, b = stored_initializers(mine), stored_initializers(shipped)
-    if set(a) != set(b):
-        raise RuntimeError(f"{shipped.name}: initializer names differ: {sorted(set(a) ^ set(b))[:5]}")
-    for name, arr in b.items():
-        if arr.dtype != a[name].dtype or not np.array_equal(arr, a[name]):
-            raise RuntimeError(f"{shipped.name}: {name} differs after recovery")
+    names = paired_names(a, b)
+    for name, arr in a.items():
+        other = b[names[name]]
+        if arr.dtype != other.dtype or not np.array_equal(arr, other):
+            raise RuntimeError(f"{shipped.name}: {names[name]} differs after recovery")
     return len(b)
 
 
