@@ -30,8 +30,10 @@ test("greedy SoundStorm decoding in TypeScript matches the Python reference toke
     const m = servingManifest(models.manifest);
     assert.equal(m.soundstorm.mask_id, golden.mask_id);
     assert.equal(m.codec.levels, golden.levels);
-    // the reference decodes the model alone: a manifest's level-1 prior is a serving-time addition (level1-prior.test.ts)
-    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), { ...m, level1Prior: null });
+    // the reference decodes the model alone: a manifest's level-1 prior and guidance by the units are serving-time
+    // additions on the logits (level1-prior.test.ts, semantic-guidance.test.ts)
+    const { semantic_guidance: _, ...decoding } = m.decoding;
+    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), { ...m, decoding, level1Prior: null });
     assert.ok(golden.cases.length >= 1);
     for (const [i, c] of golden.cases.entries()) {
       const r = await gen.generate(goldenRequest(c));

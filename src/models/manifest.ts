@@ -71,6 +71,10 @@ const SoundStorm = Type.Object({
    * off audio). Text to semantic gives the generated frames theirs (sstrain.soundstorm.phones). Default
    * none: ids are units. */
   phone_conditioning: Type.Optional(Type.Object({ offset: Pos, phones: Pos })),
+  /** The conditioning id meaning "no unit" (one past the units: semantic.vocab_size), trained on as the
+   * generated frames without their units (sstrain.soundstorm.train --semantic-drop): the unconditional
+   * pass of decoding.semantic_guidance. Default none. */
+  null_semantic_id: Type.Optional(Type.Integer({ minimum: 0 })),
 });
 const TextToSemanticSpec = Type.Object({
   min_frames_per_phoneme: Type.Integer({ minimum: 0 }), max_frames_per_phoneme: Pos, context_phonemes: Type.Integer({ minimum: 0 }),
@@ -106,6 +110,11 @@ const Decoding = Type.Object({
   temperature_end: Type.Number({ minimum: 0 }),
   noise_scale: Type.Number({ minimum: 0 }),
   semantic_temperature: Type.Number({ minimum: 0 }),
+  /** Classifier-free guidance by the units: each pass of the first `levels` levels also runs with the new
+   * frames' units replaced by soundstorm.null_semantic_id, and decodes conditioned + weight x
+   * (conditioned - unconditioned) logits, which leans each frame toward the codes its own unit calls
+   * for. Costs one more pass (batched beside the first) per guided pass. Default none. */
+  semantic_guidance: Type.Optional(Type.Object({ weight: Type.Number({ minimum: 0 }), levels: Pos })),
 });
 const Graphs = Type.Object({
   soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
@@ -227,6 +236,10 @@ export function loadManifest(modelDir: string): Manifest {
     fail(path, "text_to_semantic.min_frames_per_phone needs text.silent_symbols (which symbols are not phones)");
   }
 
+  const nullId = m.soundstorm?.null_semantic_id;
+  if (nullId !== undefined && m.semantic && nullId < m.semantic.vocab_size) fail(path, `soundstorm.null_semantic_id ${nullId} is a unit (< semantic.vocab_size ${m.semantic.vocab_size})`);
+  if (nullId !== undefined && pc) fail(path, "soundstorm.null_semantic_id with phone_conditioning is not supported");
+  if (m.decoding?.semantic_guidance && nullId === undefined) fail(path, "decoding.semantic_guidance needs soundstorm.null_semantic_id (a model trained with --semantic-drop)");
   for (const voice of Object.keys(m.codec.voice_decoders ?? {})) {
     if (!m.graphs.codec_decoder) fail(path, "codec.voice_decoders needs graphs.codec_decoder (their shared contract)");
     if (!Object.hasOwn(m.voices, voice)) fail(path, `codec.voice_decoders names '${voice}', which is not one of the voices`);

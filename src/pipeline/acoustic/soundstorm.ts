@@ -19,15 +19,41 @@ import { decodeMaskGit, type MaskGitOptions, type TokenGrid } from "./maskgit.js
  * pool's runner batches concurrent passes of many windows into one model call. */
 export type PassRunner = (req: PassRequest, opts?: RunOptions) => Promise<Float32Array>;
 
-/** A runner that calls the graph once per pass (batch of one), with its own prompt cache: CLI tools, evals, tests. */
+/** A runner that calls the graph itself, with its own prompt cache: CLI tools, evals, tests. Passes asked for in
+ * the same turn with the same options (a guided pass and its unconditional twin) share one model call; any
+ * other pass runs alone (batch of one). */
 export function directPassRunner(graph: GraphRunner, manifest: ServingManifest): PassRunner {
   const Q = manifest.codec.levels;
   const mask = manifest.soundstorm.mask_id;
+  const K = manifest.codec.codebook_size;
   const prompts = new PromptCache(graph, Q);
-  return async (req, opts) => {
-    const out = await graph.run({ ...packPasses([req], Q, mask), ...(await prompts.feeds([req.prompt])) }, opts);
-    return cutLogits(out.logits!, [cutOf(req)]);
+  interface Waiting { req: PassRequest; resolve: (l: Float32Array) => void; reject: (e: unknown) => void }
+  const turns = new Map<RunOptions | undefined, Waiting[]>();
+  const flush = async (opts: RunOptions | undefined, batch: Waiting[]) => {
+    try {
+      const reqs = batch.map((w) => w.req);
+      const out = await graph.run({ ...packPasses(reqs, Q, mask), ...(await prompts.feeds(reqs.map((r) => r.prompt))) }, opts);
+      const all = cutLogits(out.logits!, reqs.map(cutOf));
+      let at = 0;
+      for (const w of batch) {
+        const n = (w.req.semantic.length - w.req.logitsFrom) * K;
+        w.resolve(all.subarray(at, at + n));
+        at += n;
+      }
+    } catch (e) {
+      for (const w of batch) w.reject(e);
+    }
   };
+  return (req, opts) => new Promise<Float32Array>((resolve, reject) => {
+    let batch = turns.get(opts);
+    if (!batch) {
+      batch = [];
+      turns.set(opts, batch);
+      const mine = batch;
+      queueMicrotask(() => { turns.delete(opts); void flush(opts, mine); });
+    }
+    batch.push({ req, resolve, reject });
+  });
 }
 
 export interface AcousticRequest {
@@ -52,6 +78,7 @@ export interface AcousticRequest {
 export interface AcousticResult {
   /** Row-major [frames, levels] for the new frames only; levels past generatedLevels hold the mask id. */
   readonly acoustic: Int32Array;
+  /** Model passes run; a guided pass counts two (conditioned and unconditioned). */
   readonly passes: number;
 }
 
@@ -72,6 +99,8 @@ export class AcousticGenerator {
   private readonly defaults: MaskGitOptions;
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
+  /** Guidance by the units (decoding.semantic_guidance), or null. */
+  private readonly guidance: { readonly weight: number; readonly levels: number; readonly nullId: number } | null;
 
   constructor(private readonly pass: PassRunner, private readonly manifest: ServingManifest, o: AcousticOptions = {}) {
     this.levels = manifest.codec.levels;
@@ -83,6 +112,9 @@ export class AcousticGenerator {
     this.tailOverlap = manifest.soundstorm.tail_overlap_frames ?? 0;
     this.tailOverlapFraction = manifest.soundstorm.tail_overlap_fraction ?? 0;
     this.level1Prior = weightedPrior(manifest.level1Prior, manifest.soundstorm.level1_prior?.weight);
+    const sg = manifest.decoding.semantic_guidance;
+    const nullId = manifest.soundstorm.null_semantic_id;
+    this.guidance = sg && sg.weight > 0 && nullId !== undefined ? { weight: sg.weight, levels: sg.levels, nullId } : null;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -120,12 +152,32 @@ export class AcousticGenerator {
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
     const prior = this.level1Prior;
     const newUnits = prior ? unitsOf(this.manifest, semantic.subarray(inWindow)) : semantic.subarray(inWindow);
+    const guide = this.guidance;
+    // the unconditional pass's units: the new frames' are "none"; the prompt's and tail's stay, as trained
+    const unguided = guide ? Int32Array.from(semantic).fill(guide.nullId, inWindow) : semantic;
+    let extraPasses = 0;
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
-      const logits = await this.pass({ prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow }, runOpts);
+      const cond = { prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow };
+      let logits: Float32Array;
+      if (guide && level < guide.levels) {
+        // both passes go out together, so the inference pool batches them into one model call
+        const [c, u] = await Promise.all([this.pass(cond, runOpts), this.pass({ ...cond, semantic: unguided }, runOpts)]);
+        guideLogits(c, u, guide.weight);
+        logits = c;
+        extraPasses++;
+      } else {
+        logits = await this.pass(cond, runOpts);
+      }
       // level 1 leans to the codes real audio of each frame's unit mostly carries (sstrain.soundstorm.level1_prior)
       if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize);
       return logits;
     }, new Rng(req.seed), req.signal);
-    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes };
+    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses };
   }
+}
+
+/** Classifier-free guidance in place: cond += weight x (cond - uncond). */
+export function guideLogits(cond: Float32Array, uncond: Float32Array, weight: number): void {
+  if (cond.length !== uncond.length) throw new Error(`guidance: ${cond.length} conditioned logits against ${uncond.length} unconditioned`);
+  for (let i = 0; i < cond.length; i++) cond[i] += weight * (cond[i] - uncond[i]);
 }

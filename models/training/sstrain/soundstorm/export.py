@@ -97,8 +97,11 @@ def main(argv=None) -> None:
     man = json.loads((out / "model.json").read_text())
     man["graphs"]["soundstorm"] = entry
     # how the server may use it: a tail-isolated model serves each window's tail as cached states
-    for k in ("cached_tail", "tail_overlap_frames", "phone_conditioning"):
+    for k in ("cached_tail", "tail_overlap_frames", "phone_conditioning", "null_semantic_id"):
         man["soundstorm"].pop(k, None)
+    if model.cfg.semantic_null:
+        # the unit id meaning "no unit": the unconditional pass of decoding.semantic_guidance
+        man["soundstorm"]["null_semantic_id"] = model.cfg.null_semantic_id
     if model.cfg.phone_vocab:
         # the conditioning id of a frame is unit + offset x (symbol id + 1); 0 = no symbol
         man["soundstorm"]["phone_conditioning"] = {"offset": model.cfg.semantic_vocab, "phones": model.cfg.phone_vocab}

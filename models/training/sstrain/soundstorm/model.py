@@ -33,10 +33,22 @@ class SoundStormConfig:
     # uploads, ground-truth-unit evaluation) and 1.. the text front end's symbol id + 1 (the symbol text
     # to semantic gave the frame). One input id keeps the serving contract and every cache unchanged.
     phone_vocab: int = 0
+    # one more semantic row, id semantic_vocab: "no unit given". Trained on (train --semantic-drop) as the
+    # frames being generated without their units, so serving can run the unconditional pass of
+    # classifier-free guidance on the units (decoding.semantic_guidance)
+    semantic_null: bool = False
 
     @property
     def mask_id(self) -> int:
         return self.codebook
+
+    @property
+    def null_semantic_id(self) -> int:
+        if not self.semantic_null:
+            raise ValueError("this model has no null semantic id (semantic_null is off)")
+        if self.phone_vocab:
+            raise ValueError("semantic_null with phone_vocab is not supported")
+        return self.semantic_vocab
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -165,7 +177,7 @@ class SoundStorm(nn.Module):
     def __init__(self, c: SoundStormConfig):
         super().__init__()
         self.cfg = c
-        self.sem = nn.Embedding(c.semantic_vocab, c.dim)
+        self.sem = nn.Embedding(c.semantic_vocab + int(c.semantic_null), c.dim)
         if c.phone_vocab:
             # zero rows: a model given phones starts exactly where it was without them; row 0 (none) stays zero
             self.phone = nn.Embedding(c.phone_vocab, c.dim, padding_idx=0)

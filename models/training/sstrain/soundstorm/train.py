@@ -101,7 +101,9 @@ def init_from_statistics(model: SoundStorm, data: Tokens) -> None:
     a = u[:, :k] * np.sqrt(s[:k])
     scale = np.sqrt(k) / np.linalg.norm(a, axis=1).mean()   # rows about as long as LayerNorm outputs
     a = a * scale
-    model.sem.weight.copy_(torch.from_numpy(a).float())
+    model.sem.weight[:c.semantic_vocab].copy_(torch.from_numpy(a).float())
+    if c.semantic_null:
+        model.sem.weight[c.semantic_vocab:] = model.sem.weight[:c.semantic_vocab].mean(0)
     pinv = np.linalg.pinv(a)
     for q in range(c.levels):
         model.heads_w[q].copy_(torch.from_numpy(pinv @ centred_log_table(q)).float())
@@ -192,9 +194,20 @@ def mask_batch(ac: torch.Tensor, pad: torch.Tensor, join: np.ndarray, rng: np.ra
     return inp, torch.from_numpy(levels).to(dev), target, torch.from_numpy(prefix).to(dev), torch.from_numpy(tail_end).to(dev)
 
 
-def step_loss(model: SoundStorm, sem, ac, pad, join, fw, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS):
+def drop_semantic(sem: torch.Tensor, tail_end: torch.Tensor, rng: np.random.Generator, p: float, null_id: int) -> torch.Tensor:
+    """Each row, with probability p, loses the units of the frames it generates (from its tail's end on: the
+    voice prompt and the tail keep theirs, as they do in serving's unconditional pass) to the null id."""
+    drop = torch.from_numpy(rng.random(sem.shape[0]) < p).to(sem.device)
+    after = torch.arange(sem.shape[1], device=sem.device)[None, :] >= tail_end[:, None]
+    return torch.where(drop[:, None] & after, torch.full_like(sem, null_id), sem)
+
+
+def step_loss(model: SoundStorm, sem, ac, pad, join, fw, rng, c, level=None, ratio=None, weights=DEFAULT_LEVEL_WEIGHTS,
+              semantic_drop: float = 0.0):
     """-> (cross-entropy on the masked cells, weighted by fw [B,L] when given, accuracy)"""
     inp, lv, target, prefix, tail_end = mask_batch(ac, pad, join, rng, c, level, ratio, weights)
+    if semantic_drop:
+        sem = drop_semantic(sem, tail_end, rng, semantic_drop, c.null_semantic_id)
     logits = model.logits_at(model.hidden(sem, inp, pad, prefix, model.isolated_tail_end(prefix, tail_end)), lv)
     gold = ac.gather(2, lv[:, None, None].expand(-1, ac.shape[1], 1)).squeeze(2)
     if fw is None:
@@ -272,6 +285,9 @@ def main(argv=None) -> None:
     ap.add_argument("--isolate-tail", action="store_true",
                     help="train the tail to attend only to the prompt and itself (also when starting --init-from a model"
                          " without); --tail-overlap N keeps its last N frames with the new ones")
+    ap.add_argument("--semantic-drop", type=float, default=0.0,
+                    help="share of examples whose generated frames lose their units (the null id; adds it to a model"
+                         " without one, as the mean unit embedding), so serving can guide by the units")
     for k, v in SoundStormConfig().to_dict().items():
         ap.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=None)
     a = ap.parse_args(argv)
@@ -294,6 +310,9 @@ def main(argv=None) -> None:
         c.isolated_tail = True
         if a.tail_overlap is not None:
             c.tail_overlap = a.tail_overlap
+    add_null = bool(a.semantic_drop) and not c.semantic_null
+    if add_null:
+        c.semantic_null = True
     if a.phones and not c.phone_vocab:
         from ..text import SYMBOLS
         c.phone_vocab = len(SYMBOLS) + 1
@@ -308,6 +327,11 @@ def main(argv=None) -> None:
         if a.grow_layers:
             load_grown(model, init["model"], a.grow_layers)
         else:
+            if add_null:
+                # the null row starts as the mean unit: a neutral input the trained model already reads sensibly
+                w = init["model"]["sem.weight"]
+                init["model"]["sem.weight"] = torch.cat([w, w.mean(0, keepdim=True)])
+                print("null semantic id added (the mean unit embedding)", flush=True)
             missing, unexpected = model.load_state_dict(init["model"], strict=False)
             if unexpected or any(k != "phone.weight" for k in missing):
                 raise RuntimeError(f"checkpoint does not fit: missing {missing}, unexpected {unexpected}")
@@ -354,7 +378,7 @@ def main(argv=None) -> None:
             g["lr"] = lr * g.get("mult", 1.0)
         L = lengths[int(rng.integers(len(lengths)))]
         batch = make_batch(train, rng, max(1, a.frames_per_batch // L), L, c, dev, a.prompt_prob, a.gta_prob, a.phones)
-        loss, acc = step_loss(model, *batch, rng, c, weights=weights)
+        loss, acc = step_loss(model, *batch, rng, c, weights=weights, semantic_drop=a.semantic_drop)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         gn = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -373,6 +397,9 @@ def main(argv=None) -> None:
                     for q in (0, 1, c.levels - 1):
                         l, ac_ = step_loss(model, *vb[:4], None, np.random.default_rng(9), c, level=q, ratio=0.7)
                         rec[f"valid_ce_l{q + 1}"], rec[f"valid_acc_l{q + 1}"] = round(float(l), 4), round(ac_, 4)
+                    if c.semantic_null:
+                        l, ac_ = step_loss(model, *vb[:4], None, np.random.default_rng(9), c, level=0, ratio=0.7, semantic_drop=1.0)
+                        rec["valid_ce_l1_nounits"], rec["valid_acc_l1_nounits"] = round(float(l), 4), round(ac_, 4)
                     if vb[4] is not None:
                         l, _ = step_loss(model, *vb, np.random.default_rng(9), c, level=0, ratio=0.7)
                         rec["valid_ce_l1_balanced"] = round(float(l), 4)
