@@ -57,8 +57,10 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
   const graph = await Graph.load("soundstorm", DEFAULT_MODEL, { ...spec, file: spec.reference_file }, { intraOpThreads: 1 });
   const models = { dispose: () => graph.dispose() };
   try {
-    // the reference decodes the model alone: the manifest's level-1 prior is a serving-time addition (level1-prior.test.ts)
-    const gen = new AcousticGenerator(directPassRunner(graph, m), { ...m, level1Prior: null });
+    // the reference decodes the model alone: the manifest's level-1 prior and guidance by the units are serving-time
+    // additions on the logits (level1-prior.test.ts, semantic-guidance.test.ts)
+    const { semantic_guidance: _, ...decoding } = m.decoding;
+    const gen = new AcousticGenerator(directPassRunner(graph, m), { ...m, decoding, level1Prior: null });
     for (const [i, c] of golden.cases.entries()) {
       const r = await gen.generate(goldenRequest(c));
       assert.equal(r.passes, c.passes);
