@@ -19,7 +19,10 @@
 # committed codec decoder trained on with critics beside them (encoder and codes frozen, as in session 11, whose
 # H100 run fixed slt but cost kal16; it comes back as decoder-only parts); DEC_ARGS: more sstrain.codec.train options
 # for it, e.g. "--share-speakers slt --base-share 0.85" for a decoder of slt's own, exported with
-# `sstrain.codec.export --voice slt` into codec.voice_decoders so that only slt decodes with it; for a CPU smoke run
+# `sstrain.codec.export --voice slt` into codec.voice_decoders so that only slt decodes with it;
+# SS_ARGS: more sstrain.soundstorm.train options for every SoundStorm run, e.g. "--semantic-drop 0.2" (the shipped
+# model guides by the units: without it the export drops soundstorm.null_semantic_id, and model.json must then drop
+# decoding.semantic_guidance); for a CPU smoke run
 # of the whole path: HOURS (corpus, default 21), WORKERS (default 16), FRAMES (per batch, default 16000).
 # Back here: python -m sstrain.parts merge --out runs/NAME/last.ckpt NAME.part*.pt, then
 # sstrain.soundstorm.export into a copy of models/default, then soundstorm eval; the decoder:
@@ -57,7 +60,7 @@ start)
     setsid nohup $PY -m sstrain.soundstorm.train --tokens "$R/data/tokens" --run "$R/runs/$name" --steps 1000000 \
       --max-minutes "$left" --anneal-by-time --layers "$layers" --dropout "$dropout" --frames-per-batch "${FRAMES:-16000}" \
       --lengths 200,350,500,750 --lr "${lr:-1.5e-3}" "${warm[@]}" --prompt-prob 0.8 --level-weights 8,2,1.2 --isolate-tail --tail-overlap 8 \
-      --threads 2 --valid-every 500 --log-every 100 > "$R/runs/$name.out" 2>&1 < /dev/null &
+      --threads 2 --valid-every 500 --log-every 100 ${SS_ARGS:-} > "$R/runs/$name.out" 2>&1 < /dev/null &
   done
   if [ -n "$DECODER" ]; then
     setsid nohup $PY -m sstrain.codec.train --corpus "$R/data/corpus" --run "$R/runs/$DECODER" --init-from "$R/runs/codec-onnx/init.ckpt" \
