@@ -12,6 +12,7 @@ import type { ServerEvent } from "../src/protocol/messages.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
 import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
 import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
+import type { ServingManifest } from "../src/models/manifest.js";
 import { localBackend, Synthesizer, type SpeechStream } from "../src/synth/synthesizer.js";
 
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
@@ -193,4 +194,11 @@ export function goldenRequest(c: GoldenCase): AcousticRequest {
     tailSemantic: Int32Array.from(c.tail_semantic), tailAcoustic: Int32Array.from(c.tail_acoustic),
     semantic: Int32Array.from(c.semantic), seed: 1, schedule: c.schedule, greedy: true,
   };
+}
+
+/** The manifest as the Python reference decoder sees it: the model alone, without the serving-time additions on the
+ * logits (the level-1 prior: level1-prior.test.ts; guidance by the units: semantic-guidance.test.ts). */
+export function modelAlone(m: ServingManifest): ServingManifest {
+  const { semantic_guidance: _, ...decoding } = m.decoding;
+  return { ...m, decoding, level1Prior: null };
 }

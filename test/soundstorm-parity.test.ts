@@ -12,7 +12,7 @@ import { resolve } from "node:path";
 import { loadModelSet } from "../src/models/model-set.js";
 import { servingManifest } from "../src/models/manifest.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
-import { goldenRequest, type GoldenCase } from "./helpers.js";
+import { goldenRequest, modelAlone, type GoldenCase } from "./helpers.js";
 
 interface Golden {
   mask_id: number;
@@ -30,10 +30,7 @@ test("greedy SoundStorm decoding in TypeScript matches the Python reference toke
     const m = servingManifest(models.manifest);
     assert.equal(m.soundstorm.mask_id, golden.mask_id);
     assert.equal(m.codec.levels, golden.levels);
-    // the reference decodes the model alone: a manifest's level-1 prior and guidance by the units are serving-time
-    // additions on the logits (level1-prior.test.ts, semantic-guidance.test.ts)
-    const { semantic_guidance: _, ...decoding } = m.decoding;
-    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), { ...m, decoding, level1Prior: null });
+    const gen = new AcousticGenerator(directPassRunner(models.graphs.soundstorm, m), modelAlone(m));
     assert.ok(golden.cases.length >= 1);
     for (const [i, c] of golden.cases.entries()) {
       const r = await gen.generate(goldenRequest(c));

@@ -17,7 +17,7 @@ import { loadManifest, servingManifest } from "../src/models/manifest.js";
 import { Graph } from "../src/models/ort.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { Resampler } from "../src/pipeline/audio/resample.js";
-import { goldenRequest, startTestServer, type GoldenCase } from "./helpers.js";
+import { goldenRequest, modelAlone, startTestServer, type GoldenCase } from "./helpers.js";
 
 const DEFAULT_MODEL = resolve("models/default");
 const work = mkdtempSync(join(tmpdir(), "soundstorm-trained-"));
@@ -57,10 +57,7 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
   const graph = await Graph.load("soundstorm", DEFAULT_MODEL, { ...spec, file: spec.reference_file }, { intraOpThreads: 1 });
   const models = { dispose: () => graph.dispose() };
   try {
-    // the reference decodes the model alone: the manifest's level-1 prior and guidance by the units are serving-time
-    // additions on the logits (level1-prior.test.ts, semantic-guidance.test.ts)
-    const { semantic_guidance: _, ...decoding } = m.decoding;
-    const gen = new AcousticGenerator(directPassRunner(graph, m), { ...m, decoding, level1Prior: null });
+    const gen = new AcousticGenerator(directPassRunner(graph, m), modelAlone(m));
     for (const [i, c] of golden.cases.entries()) {
       const r = await gen.generate(goldenRequest(c));
       assert.equal(r.passes, c.passes);

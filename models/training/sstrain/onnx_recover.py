@@ -126,7 +126,8 @@ def recover_state(probe: torch.nn.Module, probe_graph: Path, shipped_graph: Path
 
 
 def same_initializers(mine: Path, shipped: Path) -> int:
-    """Every initializer of `mine` equals `shipped`'s (names, dtypes, values) -> how many; raises on the first that differs."""
+    """Every initializer of `mine` equals its pair in `shipped` (paired_names; dtypes, values) -> how many; raises on the
+    first that differs."""
     a, b = stored_initializers(mine), stored_initializers(shipped)
     names = paired_names(a, b)
     for name, arr in a.items():

@@ -6,7 +6,7 @@
  * so does the tail when the model was trained for it (`soundstorm.cached_tail`):
  * then every pass runs on the new frames and the tail's last few (its overlap).
  */
-import { cutLogits, cutOf, packPasses, type PassRequest } from "../../engine/batch.js";
+import { cutLogits, cutOf, packPasses, splitLogits, type PassRequest } from "../../engine/batch.js";
 import { chainPrompt, PromptCache, type PromptTokens } from "../../engine/prompt-cache.js";
 import type { ServingManifest } from "../../models/manifest.js";
 import type { GraphRunner, RunOptions } from "../../models/ort.js";
@@ -33,13 +33,8 @@ export function directPassRunner(graph: GraphRunner, manifest: ServingManifest):
     try {
       const reqs = batch.map((w) => w.req);
       const out = await graph.run({ ...packPasses(reqs, Q, mask), ...(await prompts.feeds(reqs.map((r) => r.prompt))) }, opts);
-      const all = cutLogits(out.logits!, reqs.map(cutOf));
-      let at = 0;
-      for (const w of batch) {
-        const n = (w.req.semantic.length - w.req.logitsFrom) * K;
-        w.resolve(all.subarray(at, at + n));
-        at += n;
-      }
+      const cuts = reqs.map(cutOf);
+      splitLogits(cutLogits(out.logits!, cuts), cuts, K).forEach((l, i) => batch[i].resolve(l));
     } catch (e) {
       for (const w of batch) w.reject(e);
     }

@@ -48,15 +48,3 @@ def decode_greedy(tokens: np.ndarray, mask_id: int, schedule: list[int], predict
             open_ = sorted(open_[j] for j in order[len(open_) - keep:])
     return tokens, passes
 
-
-def guided(predict: Predict, unconditioned: Predict, weight: float, levels: int) -> Predict:
-    """Classifier-free guidance by the units (the manifest's decoding.semantic_guidance), as
-    src/pipeline/acoustic/soundstorm.ts applies it: for the first `levels` levels the logits are
-    conditioned + weight x (conditioned - unconditioned), where `unconditioned` is the same pass with the
-    new frames' units replaced by the model's null id (sstrain.soundstorm.train --semantic-drop)."""
-    def run(level: int, tokens: np.ndarray) -> np.ndarray:
-        c = predict(level, tokens)
-        if level >= levels or weight == 0:
-            return c
-        return c + weight * (c - unconditioned(level, tokens))
-    return run
