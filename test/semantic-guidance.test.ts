@@ -3,7 +3,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadManifest, servingManifest, type ServingManifest } from "../src/models/manifest.js";
-import { AcousticGenerator, directPassRunner, guideLogits, type PassRunner } from "../src/pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner, guidanceWeights, guideLogits, type PassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { loadModelSet } from "../src/models/model-set.js";
 import type { GraphRunner } from "../src/models/ort.js";
 import type { PassRequest } from "../src/engine/batch.js";
@@ -13,9 +13,10 @@ import { fixtureCopy } from "./helpers.js";
 const fixture = loadManifest("models/fixture");
 const U = fixture.semantic!.vocab_size, K = fixture.codec.codebook_size, Q = fixture.codec.levels;
 
-function guided(weight: number, levels: number): ServingManifest {
+function guided(weight: number, levels: number, level_weights?: number[]): ServingManifest {
   const m = servingManifest(fixture);
-  return { ...m, soundstorm: { ...m.soundstorm, null_semantic_id: U }, decoding: { ...m.decoding, semantic_guidance: { weight, levels } } };
+  const semantic_guidance = { weight, levels, ...(level_weights ? { level_weights } : {}) };
+  return { ...m, soundstorm: { ...m.soundstorm, null_semantic_id: U }, decoding: { ...m.decoding, semantic_guidance } };
 }
 
 /**
@@ -75,6 +76,24 @@ test("the unconditional pass gives the new frames the null id and keeps the tail
   assert.equal(two.passes, 3 * 2 + 2 + (Q - 2));
   const off = await run(guided(0, 2), []);   // weight 0: no guidance, no extra passes
   assert.equal(off.passes, 3 + (Q - 1));
+});
+
+test("level_weights weigh each guided level in turn; a level weighted 0 runs no twin pass", async () => {
+  assert.deepEqual(guidanceWeights({ weight: 0.5, levels: 4, level_weights: [1, 0] }, 6), [1, 0, 0.5, 0.5, 0, 0]);
+  assert.deepEqual(guidanceWeights({ weight: 2, levels: 2 }, 3), [2, 2, 0]);
+  const seen: PassRequest[] = [];
+  const r = await run(guided(1, 3, [0, 1]), seen);   // level 1 alone, levels 2 and 3 guided
+  assert.equal(r.passes, 3 + 2 * 2 + (Q - 3));
+  const nullLevels = seen.filter((s) => s.semantic.subarray(s.logitsFrom).every((u) => u === U)).map((s) => s.level);
+  assert.deepEqual(nullLevels, [1, 2]);
+  const semantic = Int32Array.from({ length: 10 }, (_, i) => 1 + (i % (U - 1)));
+  for (let f = 0; f < semantic.length; f++) assert.equal(r.acoustic[f * Q], K - 1, `frame ${f}: level 1 weighted 0 is not guided`);
+  const first = await run(guided(0, 1, [1]), []);   // level_weights override weight
+  for (let f = 0; f < semantic.length; f++) assert.equal(first.acoustic[f * Q], (2 * semantic[f]) % K, `frame ${f} guided by level_weights`);
+  assert.throws(() => loadManifest(fixtureCopy((raw) => {
+    raw.soundstorm.null_semantic_id = U;
+    raw.decoding.semantic_guidance = { weight: 1, levels: 1, level_weights: [1, 1] };
+  })), /2 weights for 1 guided levels/);
 });
 
 test("guideLogits extrapolates from the unconditioned logits and refuses a length mismatch", () => {

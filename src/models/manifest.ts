@@ -113,8 +113,13 @@ const Decoding = Type.Object({
   /** Classifier-free guidance by the units: each pass of the first `levels` levels also runs with the new
    * frames' units replaced by soundstorm.null_semantic_id, and decodes conditioned + weight x
    * (conditioned - unconditioned) logits, which leans each frame toward the codes its own unit calls
-   * for. Costs one more pass (batched beside the first) per guided pass. Default none. */
-  semantic_guidance: Type.Optional(Type.Object({ weight: Type.Number({ minimum: 0 }), levels: Pos })),
+   * for. Costs one more pass (batched beside the first) per guided pass. `level_weights` (optional) sets
+   * the weight of each of the first levels in turn (the rest of the guided levels take `weight`; a level
+   * weighted 0 runs no twin pass). Default none. */
+  semantic_guidance: Type.Optional(Type.Object({
+    weight: Type.Number({ minimum: 0 }), levels: Pos,
+    level_weights: Type.Optional(Type.Array(Type.Number({ minimum: 0 }), { minItems: 1 })),
+  })),
 });
 const Graphs = Type.Object({
   soundstorm: GraphSpec, t2s_duration: GraphSpec, t2s_tokens: GraphSpec,
@@ -240,6 +245,8 @@ export function loadManifest(modelDir: string): Manifest {
   if (nullId !== undefined && m.semantic && nullId < m.semantic.vocab_size) fail(path, `soundstorm.null_semantic_id ${nullId} is a unit (< semantic.vocab_size ${m.semantic.vocab_size})`);
   if (nullId !== undefined && pc) fail(path, "soundstorm.null_semantic_id with phone_conditioning is not supported");
   if (m.decoding?.semantic_guidance && nullId === undefined) fail(path, "decoding.semantic_guidance needs soundstorm.null_semantic_id (a model trained with --semantic-drop)");
+  const sg = m.decoding?.semantic_guidance;
+  if (sg?.level_weights && sg.level_weights.length > sg.levels) fail(path, `decoding.semantic_guidance.level_weights has ${sg.level_weights.length} weights for ${sg.levels} guided levels`);
   for (const voice of Object.keys(m.codec.voice_decoders ?? {})) {
     if (!m.graphs.codec_decoder) fail(path, "codec.voice_decoders needs graphs.codec_decoder (their shared contract)");
     if (!Object.hasOwn(m.voices, voice)) fail(path, `codec.voice_decoders names '${voice}', which is not one of the voices`);

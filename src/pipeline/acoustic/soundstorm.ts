@@ -95,7 +95,7 @@ export class AcousticGenerator {
   /** weight x log P(unit | level-1 code), [vocab, codebook] row-major; null: the model's logits alone. */
   private readonly level1Prior: Float32Array | null;
   /** Guidance by the units (decoding.semantic_guidance), or null. */
-  private readonly guidance: { readonly weight: number; readonly levels: number; readonly nullId: number } | null;
+  private readonly guidance: { readonly weights: readonly number[]; readonly nullId: number } | null;
 
   constructor(private readonly pass: PassRunner, private readonly manifest: ServingManifest, o: AcousticOptions = {}) {
     this.levels = manifest.codec.levels;
@@ -109,7 +109,8 @@ export class AcousticGenerator {
     this.level1Prior = weightedPrior(manifest.level1Prior, manifest.soundstorm.level1_prior?.weight);
     const sg = manifest.decoding.semantic_guidance;
     const nullId = manifest.soundstorm.null_semantic_id;
-    this.guidance = sg && sg.weight > 0 && nullId !== undefined ? { weight: sg.weight, levels: sg.levels, nullId } : null;
+    const weights = sg ? guidanceWeights(sg, this.levels) : [];
+    this.guidance = weights.some((w) => w > 0) && nullId !== undefined ? { weights, nullId } : null;
     const d = manifest.decoding;
     this.defaults = {
       schedule: d.schedule, codebookSize: manifest.codec.codebook_size, maskId: manifest.soundstorm.mask_id,
@@ -154,10 +155,11 @@ export class AcousticGenerator {
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const cond = { prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow };
       let logits: Float32Array;
-      if (guide && level < guide.levels) {
+      const w = guide?.weights[level] ?? 0;
+      if (guide && w > 0) {
         // both passes go out together, so the inference pool batches them into one model call
         const [c, u] = await Promise.all([this.pass(cond, runOpts), this.pass({ ...cond, semantic: unguided }, runOpts)]);
-        guideLogits(c, u, guide.weight);
+        guideLogits(c, u, w);
         logits = c;
         extraPasses++;
       } else {
@@ -169,6 +171,11 @@ export class AcousticGenerator {
     }, new Rng(req.seed), req.signal);
     return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses };
   }
+}
+
+/** Each level's guidance weight (0: unguided) from decoding.semantic_guidance. */
+export function guidanceWeights(sg: { weight: number; levels: number; level_weights?: number[] }, levels: number): number[] {
+  return Array.from({ length: levels }, (_, q) => (q < sg.levels ? (sg.level_weights?.[q] ?? sg.weight) : 0));
 }
 
 /** Classifier-free guidance in place: cond += weight x (cond - uncond). */
