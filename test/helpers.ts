@@ -12,7 +12,8 @@ import type { ServerEvent } from "../src/protocol/messages.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
 import type { AcousticRequest } from "../src/pipeline/acoustic/soundstorm.js";
 import { loadModelSet, SERVING_GRAPHS, type ModelSet } from "../src/models/model-set.js";
-import type { ServingManifest } from "../src/models/manifest.js";
+import { loadManifest, servingManifest, type ServingManifest } from "../src/models/manifest.js";
+import { Graph } from "../src/models/ort.js";
 import { localBackend, Synthesizer, type SpeechStream } from "../src/synth/synthesizer.js";
 
 /** The random-weight fixture: tests of mechanics run on it (fast); the trained default has its own tests. */
@@ -201,4 +202,13 @@ export function goldenRequest(c: GoldenCase): AcousticRequest {
 export function modelAlone(m: ServingManifest): ServingManifest {
   const { semantic_guidance: _, ...decoding } = m.decoding;
   return { ...m, decoding, level1Prior: null };
+}
+
+/** A model set's manifest and its SoundStorm graph as the golden files were made from it: where the served graph was
+ * quantized after export (graphs.soundstorm.reference_file), the float graph it came from. */
+export async function referenceSoundStorm(modelDir: string): Promise<{ manifest: ServingManifest; graph: Graph }> {
+  const manifest = servingManifest(loadManifest(modelDir));
+  const spec = manifest.graphs.soundstorm;
+  const file = spec.reference_file ?? spec.file;
+  return { manifest, graph: await Graph.load("soundstorm", modelDir, { ...spec, file }, { intraOpThreads: 1 }) };
 }

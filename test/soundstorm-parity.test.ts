@@ -10,10 +10,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { loadManifest, servingManifest } from "../src/models/manifest.js";
-import { Graph } from "../src/models/ort.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
-import { goldenRequest, modelAlone, type GoldenCase } from "./helpers.js";
+import { goldenRequest, modelAlone, referenceSoundStorm, type GoldenCase } from "./helpers.js";
 
 interface Golden {
   mask_id: number;
@@ -26,9 +24,7 @@ const goldenFile = resolve(process.env.SOUNDSTORM_PARITY_GOLDEN ?? "test/golden/
 
 test("greedy SoundStorm decoding in TypeScript matches the Python reference token for token", async () => {
   const golden = JSON.parse(readFileSync(goldenFile, "utf8")) as Golden;
-  const m = servingManifest(loadManifest(modelDir));
-  const spec = m.graphs.soundstorm;
-  const graph = await Graph.load("soundstorm", modelDir, spec.reference_file ? { ...spec, file: spec.reference_file } : spec, { intraOpThreads: 1 });
+  const { manifest: m, graph } = await referenceSoundStorm(modelDir);
   try {
     assert.equal(m.soundstorm.mask_id, golden.mask_id);
     assert.equal(m.codec.levels, golden.levels);

@@ -14,10 +14,9 @@ import { join, resolve } from "node:path";
 import type { App } from "../src/app.js";
 import { SpeakerClassifier } from "../src/eval/speaker-id.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
-import { Graph } from "../src/models/ort.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
 import { Resampler } from "../src/pipeline/audio/resample.js";
-import { goldenRequest, modelAlone, startTestServer, type GoldenCase } from "./helpers.js";
+import { goldenRequest, modelAlone, referenceSoundStorm, startTestServer, type GoldenCase } from "./helpers.js";
 
 const DEFAULT_MODEL = resolve("models/default");
 const work = mkdtempSync(join(tmpdir(), "soundstorm-trained-"));
@@ -51,11 +50,8 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
     cases: GoldenCase[];
   };
   // the served graph is int8 (quantized after export); parity is checked on the float16 graph it came from
-  const m = servingManifest(loadManifest(DEFAULT_MODEL));
-  const spec = m.graphs.soundstorm!;
-  assert.ok(spec.reference_file, "the manifest names the float graph the served one was quantized from");
-  const graph = await Graph.load("soundstorm", DEFAULT_MODEL, { ...spec, file: spec.reference_file }, { intraOpThreads: 1 });
-  const models = { dispose: () => graph.dispose() };
+  const { manifest: m, graph } = await referenceSoundStorm(DEFAULT_MODEL);
+  assert.ok(m.graphs.soundstorm.reference_file, "the manifest names the float graph the served one was quantized from");
   try {
     const gen = new AcousticGenerator(directPassRunner(graph, m), modelAlone(m));
     for (const [i, c] of golden.cases.entries()) {
@@ -65,7 +61,7 @@ test("trained SoundStorm: TypeScript greedy decoding equals the Python reference
       assert.equal(diff, 0, `case ${i}: ${diff} of ${r.acoustic.length} tokens differ`);
     }
   } finally {
-    await models.dispose();
+    await graph.dispose();
   }
 });
 

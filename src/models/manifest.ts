@@ -244,8 +244,8 @@ export function loadManifest(modelDir: string): Manifest {
   const nullId = m.soundstorm?.null_semantic_id;
   if (nullId !== undefined && m.semantic && nullId < m.semantic.vocab_size) fail(path, `soundstorm.null_semantic_id ${nullId} is a unit (< semantic.vocab_size ${m.semantic.vocab_size})`);
   if (nullId !== undefined && pc) fail(path, "soundstorm.null_semantic_id with phone_conditioning is not supported");
-  if (m.decoding?.semantic_guidance && nullId === undefined) fail(path, "decoding.semantic_guidance needs soundstorm.null_semantic_id (a model trained with --semantic-drop)");
   const sg = m.decoding?.semantic_guidance;
+  if (sg && nullId === undefined) fail(path, "decoding.semantic_guidance needs soundstorm.null_semantic_id (a model trained with --semantic-drop)");
   if (sg?.level_weights && sg.level_weights.length > sg.levels) fail(path, `decoding.semantic_guidance.level_weights has ${sg.level_weights.length} weights for ${sg.levels} guided levels`);
   for (const voice of Object.keys(m.codec.voice_decoders ?? {})) {
     if (!m.graphs.codec_decoder) fail(path, "codec.voice_decoders needs graphs.codec_decoder (their shared contract)");

@@ -174,7 +174,7 @@ export class AcousticGenerator {
 }
 
 /** Each level's guidance weight (0: unguided) from decoding.semantic_guidance. */
-export function guidanceWeights(sg: { weight: number; levels: number; level_weights?: number[] }, levels: number): number[] {
+export function guidanceWeights(sg: NonNullable<ServingManifest["decoding"]["semantic_guidance"]>, levels: number): number[] {
   return Array.from({ length: levels }, (_, q) => (q < sg.levels ? (sg.level_weights?.[q] ?? sg.weight) : 0));
 }
 

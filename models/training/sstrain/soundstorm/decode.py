@@ -47,4 +47,3 @@ def decode_greedy(tokens: np.ndarray, mask_id: int, schedule: list[int], predict
                 tokens[open_[j], q] = best[j]
             open_ = sorted(open_[j] for j in order[len(open_) - keep:])
     return tokens, passes
-
