@@ -12,7 +12,7 @@
  *   (one worker, one thread), batching on (B rows per call) and off (one row per call); time per
  *   window, and the throughput ratio. This is what batching can gain on the machine.
  */
-import { parseArgs } from "node:util";
+import { benchArgs, checked, numberFlag, stringFlag } from "./args.js";
 import { resolve } from "node:path";
 import { InferencePool } from "../../src/engine/inference-pool.js";
 import { loadManifest } from "../../src/models/manifest.js";
@@ -31,22 +31,29 @@ const SENTENCES = [
   "We walked along the quiet beach until the sun went down.",
 ];
 
+const USAGE = `usage: npm run bench:models -- [--model DIR] [--threads N] [--runs N] [--seconds S] [--levels K]
+       [--chunk-seconds S] [--batching]`;
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    model: { type: "string", default: "models/default" }, threads: { type: "string", default: "2" },
-    runs: { type: "string", default: "5" }, seconds: { type: "string", default: "10" },
-    batching: { type: "boolean", default: false }, levels: { type: "string", default: "0" },
-    "chunk-seconds": { type: "string", default: "2" },
-  } });
-  const runs = Number(values.runs), threads = Number(values.threads), seconds = Number(values.seconds);
-  const dir = resolve(values.model!);
+  const values = benchArgs(USAGE, {
+    model: { type: "string" }, threads: { type: "string" }, runs: { type: "string" }, seconds: { type: "string" },
+    batching: { type: "boolean" }, levels: { type: "string" }, "chunk-seconds": { type: "string" },
+  });
+  const { runs, threads, seconds, levels, chunkSeconds } = checked(USAGE, () => ({
+    runs: numberFlag(values, "runs", 5, { min: 1, integer: true }),
+    threads: numberFlag(values, "threads", 2, { min: 1, integer: true }),
+    seconds: numberFlag(values, "seconds", 10, { min: 1, integer: true }),
+    levels: numberFlag(values, "levels", 0, { integer: true }),
+    chunkSeconds: numberFlag(values, "chunk-seconds", 2, { min: 0.1 }),
+  }));
+  const dir = resolve(stringFlag(values, "model") ?? "models/default");
   if (values.batching) return batching(dir, runs);
 
   const ss = await loadModelSet(dir, { intraOpThreads: threads }, ["soundstorm"]);
   const m = servingManifest(ss.manifest);
-  const gen = new AcousticGenerator(directPassRunner(ss.graphs.soundstorm, m), m, { generatedLevels: Number(values.levels) });
+  const gen = new AcousticGenerator(directPassRunner(ss.graphs.soundstorm, m), m, { generatedLevels: levels });
   const voice = m.voicePrompts.get([...m.voicePrompts.keys()][0])!;
   const voiceTokens = promptTokensOf(voice, m.semantic.repeat);
   const promptSem = voiceTokens.semantic;
@@ -74,7 +81,7 @@ async function main(): Promise<void> {
   // a follow-on chunk: the window just generated supplies the tail, as the previous chunk of a turn would
   const Q = m.codec.levels;
   const tail = Math.min(m.soundstorm.tail_frames, frames);
-  const chunkFrames = Math.round(Number(values["chunk-seconds"]) * m.audio.frame_rate);
+  const chunkFrames = Math.round(chunkSeconds * m.audio.frame_rate);
   const tailSemantic = semantic.slice(frames - tail), tailAcoustic = last.slice((frames - tail) * Q);
   const chunk = Int32Array.from({ length: chunkFrames }, (_, i) => promptSem[(i + 7) % promptSem.length]);
   const chunkTimes: number[] = [];

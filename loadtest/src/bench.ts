@@ -19,10 +19,16 @@ import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { benchArgs, checked, countListFlag, numberFlag, stringFlag, UsageError } from "./args.js";
 import { runLoad, type LoadOptions, type LoadResult } from "./run.js";
 import { startServerProcess } from "./server-process.js";
 import { loadParagraphs } from "./text.js";
+
+const PHASES = ["single", "concurrent", "capacity", "sweep"];
+const LATENCIES = ["low", "balanced", "quality"];
+const USAGE = `usage: npm run bench -- [--model DIR] [--streams N] [--duration S] [--ramp S] [--single-duration S]
+       [--capacity-duration S] [--sweep N,N,...] [--sweep-duration S] [--skip ${PHASES.join(",")}]
+       [--tokens-per-s T] [--latency ${LATENCIES.join("|")}] [--json OUT]`;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -75,22 +81,40 @@ function brief(r: LoadResult) {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: {
-    model: { type: "string" }, streams: { type: "string", default: "16" }, duration: { type: "string", default: "60" },
-    ramp: { type: "string", default: "4" }, "single-duration": { type: "string", default: "40" },
-    "capacity-duration": { type: "string", default: "40" }, sweep: { type: "string", default: "8,12,16,20,24" },
-    "sweep-duration": { type: "string", default: "40" }, skip: { type: "string", default: "" },
-    "tokens-per-s": { type: "string", default: "40" }, latency: { type: "string", default: "low" }, json: { type: "string" },
-  } });
-  const skip = new Set(values.skip!.split(",").filter(Boolean));
+  const values = benchArgs(USAGE, {
+    model: { type: "string" }, streams: { type: "string" }, duration: { type: "string" }, ramp: { type: "string" },
+    "single-duration": { type: "string" }, "capacity-duration": { type: "string" }, sweep: { type: "string" },
+    "sweep-duration": { type: "string" }, skip: { type: "string" }, "tokens-per-s": { type: "string" },
+    latency: { type: "string" }, json: { type: "string" },
+  });
+  const flags = checked(USAGE, () => {
+    const skip = new Set((stringFlag(values, "skip") ?? "").split(",").filter(Boolean));
+    const unknown = [...skip].filter((p) => !PHASES.includes(p));
+    if (unknown.length) throw new UsageError(`--skip takes ${PHASES.join(", ")}; got '${unknown.join(",")}'`);
+    const latency = stringFlag(values, "latency") ?? "low";
+    if (!LATENCIES.includes(latency)) throw new UsageError(`--latency must be one of ${LATENCIES.join(", ")}, got '${latency}'`);
+    return {
+      skip, latency: latency as LoadOptions["latency"],
+      streams: numberFlag(values, "streams", 16, { min: 1, integer: true }),
+      duration: numberFlag(values, "duration", 60, { min: 1 }),
+      ramp: numberFlag(values, "ramp", 4),
+      singleDuration: numberFlag(values, "single-duration", 40, { min: 1 }),
+      capacityDuration: numberFlag(values, "capacity-duration", 40, { min: 1 }),
+      sweep: countListFlag(values, "sweep", [8, 12, 16, 20, 24]),
+      sweepDuration: numberFlag(values, "sweep-duration", 40, { min: 1 }),
+      tokensPerS: numberFlag(values, "tokens-per-s", 40, { min: 1 }),
+    };
+  });
+  const model = stringFlag(values, "model");
+  const { skip } = flags;
   const here = resolve(new URL(".", import.meta.url).pathname);
   const paragraphs = loadParagraphs(resolve(here, "../../../loadtest/texts.txt"));
-  const env: Record<string, string> = values.model ? { SOUNDSTORM_MODEL: resolve(values.model) } : {};
-  const out: Record<string, unknown> = { date: new Date().toISOString(), model: values.model ?? "models/default", latency: values.latency };
+  const env: Record<string, string> = model ? { SOUNDSTORM_MODEL: resolve(model) } : {};
+  const out: Record<string, unknown> = { date: new Date().toISOString(), model: model ?? "models/default", latency: flags.latency };
   const log = (m: string) => process.stderr.write(m + "\n");
   const base: Omit<LoadOptions, "url" | "streams" | "durationS"> = {
-    rate: 0, rampS: 0, contextsPerSocket: 1, paragraphs, tokensPerS: Number(values["tokens-per-s"]), jitter: 0.3,
-    jitterBufferMs: 100, cancelFraction: 0, turnTimeoutS: 180, latency: values.latency as LoadOptions["latency"],
+    rate: 0, rampS: 0, contextsPerSocket: 1, paragraphs, tokensPerS: flags.tokensPerS, jitter: 0.3,
+    jitterBufferMs: 100, cancelFraction: 0, turnTimeoutS: 180, latency: flags.latency,
   };
   const phase = async (name: string, streams: number, o: Partial<LoadOptions>, serverEnv: Record<string, string> = {}): Promise<Phase> => {
     const srv = await startServerProcess({ ...env, ...serverEnv });
@@ -112,15 +136,15 @@ async function main(): Promise<void> {
 
   if (!skip.has("single")) {
     // burst pacing: a turn ends when its audio is generated, so the run sees many first chunks
-    const p = await phase("single", 1, { durationS: Number(values["single-duration"]), pacing: "burst" });
+    const p = await phase("single", 1, { durationS: flags.singleDuration, pacing: "burst" });
     out.single = { ...brief(p.result), ttfa_vs_flite: Math.round((100 * p.result.ttfa_ms.p50) / median(flite)) / 100 };
   }
-  const n = Number(values.streams);
+  const n = flags.streams;
   if (!skip.has("concurrent")) {
-    const p = await phase("concurrent", n, { durationS: Number(values.duration), rampS: Number(values.ramp) });
+    const p = await phase("concurrent", n, { durationS: flags.duration, rampS: flags.ramp });
     const margins = marginSummary(p.result.records);
     out.concurrent = {
-      streams: n, ramp_s: Number(values.ramp), ...brief(p.result), margins_ms: margins,
+      streams: n, ramp_s: flags.ramp, ...brief(p.result), margins_ms: margins,
       turns_detail: p.result.records.map((r) => ({
         start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs),
         underruns: r.underruns, ...(r.underrunsAt ? { underruns_at: r.underrunsAt } : {}), audio_s: r.audioS, chunks: r.chunks,
@@ -129,7 +153,7 @@ async function main(): Promise<void> {
     log(`[concurrent] chunk margins (how early a chunk's first frame arrived before due): ${JSON.stringify(margins)}`);
   }
   if (!skip.has("capacity")) {
-    const cap = { durationS: Number(values["capacity-duration"]), pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };
+    const cap = { durationS: flags.capacityDuration, pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };
     const on = await phase("capacity-batching-on", n, cap);
     const off = await phase("capacity-batching-off", n, cap, { SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
     const tp = (p: Phase) => p.result.audio_seconds / p.result.duration_s;
@@ -140,8 +164,8 @@ async function main(): Promise<void> {
   if (!skip.has("sweep")) {
     const rows = [];
     let best = 0;
-    for (const s of values.sweep!.split(",").map(Number)) {
-      const p = await phase(`sweep-${s}`, s, { durationS: Number(values["sweep-duration"]), rampS: Number(values.ramp) });
+    for (const s of flags.sweep) {
+      const p = await phase(`sweep-${s}`, s, { durationS: flags.sweepDuration, rampS: flags.ramp });
       rows.push({ streams: s, ...brief(p.result) });
       if (p.result.underruns > 0 || p.result.errors > 0) break;
       best = s;
@@ -149,7 +173,8 @@ async function main(): Promise<void> {
     out.sweep = { max_streams_zero_underruns: best, rows };
   }
   const text = JSON.stringify(out, null, 2);
-  if (values.json) writeFileSync(values.json, text + "\n");
+  const json = stringFlag(values, "json");
+  if (json) writeFileSync(json, text + "\n");
   console.log(text);
 }
 

@@ -8,13 +8,15 @@
  */
 import { writeFileSync } from "node:fs";
 import net from "node:net";
-import { parseArgs } from "node:util";
+import { benchArgs, checked, numberFlag, stringFlag } from "./args.js";
 import WebSocket from "ws";
 import { createApp } from "../../src/app.js";
 import { startFrameGuard } from "../../src/server/frame-guard.js";
 
-const { values } = parseArgs({ options: { rounds: { type: "string" }, json: { type: "string" } } });
-const rounds = Number(values.rounds ?? 2);
+const USAGE = "usage: node dist/loadtest/src/frame-guard-bench.js [--rounds N] [--json OUT]";
+const values = benchArgs(USAGE, { rounds: { type: "string" }, json: { type: "string" } });
+const rounds = checked(USAGE, () => numberFlag(values, "rounds", 2, { min: 1, integer: true }));
+const json = stringFlag(values, "json");
 
 const pct = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -113,5 +115,5 @@ for (let r = 0; r < rounds; r++) {
     process.stderr.write(`round ${r + 1} guard ${guard ? "on " : "off"} server->client alone: ${JSON.stringify(d)}\n`);
   }
 }
-if (values.json) writeFileSync(values.json, JSON.stringify(results, null, 2) + "\n");
+if (json) writeFileSync(json, JSON.stringify(results, null, 2) + "\n");
 console.log(JSON.stringify(results));

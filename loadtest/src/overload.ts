@@ -7,14 +7,18 @@
 import { writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs, checked, numberFlag, stringFlag } from "./args.js";
 import { runLoad, type LoadOptions } from "./run.js";
 import { startServerProcess } from "./server-process.js";
 import { loadParagraphs } from "./text.js";
 
-const { values } = parseArgs({ options: { streams: { type: "string" }, duration: { type: "string" }, json: { type: "string" } } });
-const nominal = Number(values.streams ?? 8);
-const duration = Number(values.duration ?? 60);
+const USAGE = "usage: npm run bench:overload -- [--streams N] [--duration S] [--json OUT]";
+const values = benchArgs(USAGE, { streams: { type: "string" }, duration: { type: "string" }, json: { type: "string" } });
+const { nominal, duration } = checked(USAGE, () => ({
+  nominal: numberFlag(values, "streams", 8, { min: 1, integer: true }),
+  duration: numberFlag(values, "duration", 60, { min: 1 }),
+}));
+const json = stringFlag(values, "json");
 const here = dirname(fileURLToPath(import.meta.url));
 const server = await startServerProcess({ SOUNDSTORM_MAX_CONTEXTS: String(nominal) });
 const base: Omit<LoadOptions, "streams"> = {
@@ -35,5 +39,5 @@ const out = {
   double: { turns: atDouble.turns, admitted: atDouble.turns - atDouble.refused, refused: atDouble.refused, ttfa_ms: atDouble.ttfa_ms, underruns: atDouble.underruns, errors: atDouble.errors_by_code },
   p95_ratio: Math.round((atDouble.ttfa_ms.p95 / Math.max(1, atNominal.ttfa_ms.p95)) * 100) / 100,
 };
-if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2) + "\n");
+if (json) writeFileSync(json, JSON.stringify(out, null, 2) + "\n");
 console.log(JSON.stringify(out, null, 2));

@@ -7,14 +7,18 @@
 import { writeFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { parseArgs } from "node:util";
+import { benchArgs, checked, numberFlag, stringFlag } from "./args.js";
 import { runLoad } from "./run.js";
 import { startServerProcess } from "./server-process.js";
 import { loadParagraphs } from "./text.js";
 
-const { values } = parseArgs({ options: { minutes: { type: "string" }, streams: { type: "string" }, json: { type: "string" } } });
-const minutes = Number(values.minutes ?? 30);
-const streams = Number(values.streams ?? 8);
+const USAGE = "usage: npm run bench:soak -- [--minutes M] [--streams N] [--json OUT]";
+const values = benchArgs(USAGE, { minutes: { type: "string" }, streams: { type: "string" }, json: { type: "string" } });
+const { minutes, streams } = checked(USAGE, () => ({
+  minutes: numberFlag(values, "minutes", 30, { min: 0.1 }),
+  streams: numberFlag(values, "streams", 8, { min: 1, integer: true }),
+}));
+const json = stringFlag(values, "json");
 const here = dirname(fileURLToPath(import.meta.url));
 const server = await startServerProcess();
 const samples: { t: number; rss_mb: number }[] = [];
@@ -40,6 +44,6 @@ const out = {
   growth_pct: Math.round(((late - early) / early) * 1000) / 10, samples,
 };
 process.stderr.write("\n");
-if (values.json) writeFileSync(values.json, JSON.stringify(out, null, 2) + "\n");
+if (json) writeFileSync(json, JSON.stringify(out, null, 2) + "\n");
 const { samples: _s, ...summary } = out;
 console.log(JSON.stringify(summary, null, 2));

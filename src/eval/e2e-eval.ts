@@ -30,7 +30,9 @@ export interface E2EEvalOptions {
   readonly speed?: number;
   /** Latency profile of every turn (create_context's latency: how text is cut into chunks); balanced by default. */
   readonly latency?: LatencyProfile;
-  /** Seed of every turn (create_context's seed); 1 by default. Other seeds show how much of a difference is sampling. */
+  /** Seed of every turn (create_context's seed); 1 by default. It changes nothing in one-sentence turns: each of their
+   * chunks is due soon, so it is decoded with the fast schedule (one greedy pass a level); only chunks with more than
+   * inference.fastScheduleSlackMs of slack sample. */
   readonly seed?: number;
   /** Also report each sentence's transcripts (for finding which words are lost). */
   readonly transcripts?: boolean;
