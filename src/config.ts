@@ -87,6 +87,11 @@ export interface ServerConfig {
      * (4 of 8: 7 instead of 11, or 4 instead of 8 with the fast schedule), so more streams per machine,
      * at the cost of the fine detail the finer levels carry (BENCHMARKS.md, session 25). */
     readonly acousticLevels: number;
+    /** Load shedding for models served with guidance (decoding.semantic_guidance: each guided pass runs beside an
+     * unconditional twin, twice the SoundStorm work): while at least this many model calls wait for an inference
+     * worker, guided passes run without their twin, so a machine that falls behind does half the SoundStorm work per
+     * level until it catches up, at the cost of the guidance's gain on the chunks decoded meanwhile. 0: never. */
+    readonly shedGuidanceQueued: number;
     /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
      * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */
     readonly urgentSlackMs: number;
@@ -207,6 +212,7 @@ export const DEFAULT_CONFIG: ServerConfig = {
     batching: { enabled: true, maxBatch: 8, maxBatchFrames: 500, maxWaitMs: 1 },
     fastScheduleSlackMs: 3000,
     acousticLevels: 0,
+    shedGuidanceQueued: 4,
     urgentSlackMs: 700,
     coalesce: { enabled: true, maxChars: 240 },
   },
@@ -288,6 +294,8 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (batching !== undefined) inference.batching = { ...DEFAULT_CONFIG.inference.batching, enabled: batching };
   const levels = intEnv(env, "SOUNDSTORM_ACOUSTIC_LEVELS");
   if (levels !== undefined) inference.acousticLevels = levels;
+  const shed = intEnv(env, "SOUNDSTORM_SHED_GUIDANCE_QUEUED");
+  if (shed !== undefined) inference.shedGuidanceQueued = shed;
   const coalesce = boolEnv(env, "SOUNDSTORM_COALESCE");
   if (coalesce !== undefined) inference.coalesce = { ...DEFAULT_CONFIG.inference.coalesce, enabled: coalesce };
   if (Object.keys(inference).length) o.inference = inference;
@@ -401,6 +409,7 @@ function validate(c: ServerConfig): void {
   if (!(c.inference.coalesce.maxChars >= 1)) bad("inference.coalesce.maxChars must be >= 1");
   if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
   if (!Number.isInteger(c.inference.acousticLevels) || c.inference.acousticLevels < 0) bad("inference.acousticLevels must be an integer >= 0 (0: all)");
+  if (!Number.isInteger(c.inference.shedGuidanceQueued) || c.inference.shedGuidanceQueued < 0) bad("inference.shedGuidanceQueued must be an integer >= 0 (0: never)");
   if (!(c.inference.urgentSlackMs >= 0)) bad("inference.urgentSlackMs must be >= 0");
   if (!(c.pacing.maxQueuedMs >= 0)) bad("pacing.maxQueuedMs must be >= 0 (0: no cap)");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");

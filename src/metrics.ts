@@ -28,6 +28,11 @@ export function createMetrics() {
     activeSockets: new Gauge({ name: "soundstorm_active_sockets", help: "Open WebSocket connections", registers: [registry] }),
     audioSeconds: new Counter({ name: "soundstorm_audio_seconds_total", help: "Seconds of audio produced", registers: [registry] }),
     chunks: new Counter({ name: "soundstorm_chunks_total", help: "Text chunks synthesized", registers: [registry] }),
+    guidanceShed: new Counter({
+      name: "soundstorm_guidance_shed_passes_total",
+      help: "Guided SoundStorm passes run without their unconditional twin while the inference queue was behind (inference.shedGuidanceQueued)",
+      registers: [registry],
+    }),
     contexts: new Counter({
       name: "soundstorm_contexts_total", help: "Contexts finished, by outcome",
       labelNames: ["outcome"] as const, registers: [registry],

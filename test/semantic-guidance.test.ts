@@ -8,6 +8,8 @@ import { loadModelSet } from "../src/models/model-set.js";
 import type { GraphRunner } from "../src/models/ort.js";
 import type { PassRequest } from "../src/engine/batch.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
+import { Synthesizer } from "../src/synth/synthesizer.js";
+import { buildConfig, fromEnv } from "../src/config.js";
 import { fixtureCopy } from "./helpers.js";
 
 const fixture = loadManifest("models/fixture");
@@ -39,13 +41,14 @@ function standIn(seen: PassRequest[]): PassRunner {
   };
 }
 
-async function run(m: ServingManifest, seen: PassRequest[], tail = 0) {
+async function run(m: ServingManifest, seen: PassRequest[], tail = 0, shedGuidance?: () => boolean) {
   const vs = Int32Array.from({ length: 6 }, (_, i) => i % U), va = Int32Array.from({ length: 6 * Q }, (_, i) => i % K);
   const semantic = Int32Array.from({ length: 10 }, (_, i) => 1 + (i % (U - 1)));
   const gen = new AcousticGenerator(standIn(seen), m);
   return gen.generate({ voice: { key: promptKey(vs, va), semantic: vs, acoustic: va },
     tailSemantic: Int32Array.from({ length: tail }, () => 3), tailAcoustic: new Int32Array(tail * Q).fill(5),
-    semantic, seed: 1, greedy: true, schedule: Array.from({ length: Q }, (_, q) => (q === 0 ? 3 : 1)) });
+    semantic, seed: 1, greedy: true, schedule: Array.from({ length: Q }, (_, q) => (q === 0 ? 3 : 1)),
+    ...(shedGuidance ? { shedGuidance } : {}) });
 }
 
 test("guided level 1 picks each frame's own code, which the conditioned logits alone do not", async () => {
@@ -76,6 +79,56 @@ test("the unconditional pass gives the new frames the null id and keeps the tail
   assert.equal(two.passes, 3 * 2 + 2 + (Q - 2));
   const off = await run(guided(0, 2), []);   // weight 0: no guidance, no extra passes
   assert.equal(off.passes, 3 + (Q - 1));
+});
+
+test("shedding guidance (the server behind) runs guided passes without their twin, decoded as unguided; asked pass by pass", async () => {
+  const semantic = Int32Array.from({ length: 10 }, (_, i) => 1 + (i % (U - 1)));
+  const m = guided(1, 2);
+  const seen: PassRequest[] = [];
+  const shed = await run(m, seen, 0, () => true);
+  assert.equal(shed.passes, 3 + (Q - 1), "no twin passes");
+  assert.equal(shed.shedPasses, 3 + 1, "three level-1 iterations and level 2 were guided passes");
+  assert.ok(seen.every((s) => !s.semantic.subarray(s.logitsFrom).some((u) => u === U)), "no unconditional pass ran");
+  const plain = await run(servingManifest(fixture), []);
+  assert.deepEqual([...shed.acoustic], [...plain.acoustic], "the codes of an unguided decode");
+  const kept = await run(m, [], 0, () => false);
+  assert.equal(kept.shedPasses, 0);
+  assert.equal(kept.passes, 3 * 2 + 2 + (Q - 2));
+  for (let f = 0; f < semantic.length; f++) assert.equal(kept.acoustic[f * Q], (2 * semantic[f]) % K, `frame ${f} still guided`);
+  // the answer may change from one pass to the next: the first level-1 iteration is shed, the rest are guided
+  let asked = 0;
+  const mixed = await run(m, [], 0, () => asked++ === 0);
+  assert.equal(asked, 3 + 1, "asked once per guided pass, never for an unguided level");
+  assert.equal(mixed.shedPasses, 1);
+  assert.equal(mixed.passes, 1 + 2 * 2 + 2 + (Q - 2));
+  // a manifest without guidance never asks
+  let never = 0;
+  const none = await run(servingManifest(fixture), [], 0, () => { never++; return true; });
+  assert.equal(never, 0);
+  assert.equal(none.shedPasses, 0);
+});
+
+test("the synthesizer sheds guidance while its backend's queue holds shedGuidanceQueued calls; off by default", () => {
+  let queued = 0;
+  const withGuidance = loadManifest(fixtureCopy((raw) => {
+    raw.soundstorm.null_semantic_id = U;
+    raw.decoding.semantic_guidance = { weight: 1, levels: 2 };
+  }));
+  const backend = { manifest: withGuidance, graph: () => ({}) as never, passRunner: async () => new Float32Array(0), queued: () => queued };
+  const synth = new Synthesizer(backend, { shedGuidanceQueued: 3 });
+  assert.ok(synth.shedGuidance);
+  queued = 2;
+  assert.equal(synth.shedGuidance(), false);
+  queued = 3;
+  assert.equal(synth.shedGuidance(), true, "read at each call: the queue's length now");
+  assert.equal(new Synthesizer(backend).shedGuidance, undefined, "off unless the synthesizer is given a threshold");
+  const { queued: _q, ...inThread } = backend;
+  assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 3 }).shedGuidance, undefined, "a backend without a queue never sheds");
+  assert.equal(new Synthesizer({ ...backend, manifest: fixture }, { shedGuidanceQueued: 3 }).shedGuidance, undefined, "nothing to shed without guidance");
+  assert.equal(buildConfig().inference.shedGuidanceQueued, 4);
+  assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0" })).inference.shedGuidanceQueued, 0);
+  assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "6" })).inference.shedGuidanceQueued, 6);
+  assert.throws(() => buildConfig({ inference: { shedGuidanceQueued: 1.5 } } as never), /inference\.shedGuidanceQueued must be an integer >= 0/);
 });
 
 test("level_weights weigh each guided level in turn; a level weighted 0 runs no twin pass", async () => {

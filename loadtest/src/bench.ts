@@ -21,6 +21,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { benchArgs, checked, countListFlag, numberFlag, stringFlag, UsageError } from "./args.js";
 import { runLoad, type LoadOptions, type LoadResult } from "./run.js";
+import { diff, metricsUrl, readCounters, type ServerCounters } from "./server-metrics.js";
 import { startServerProcess } from "./server-process.js";
 import { loadParagraphs } from "./text.js";
 
@@ -56,6 +57,8 @@ interface Phase {
   readonly streams: number;
   readonly result: LoadResult;
   readonly server: Record<string, string>;
+  /** The server's own counts over the phase (chunks, guidance shed); null if /metrics could not be read. */
+  readonly counters: ServerCounters | null;
 }
 
 /** How early each chunk's first frame arrived before it was due at the client's playout, for the
@@ -71,8 +74,9 @@ function marginSummary(records: LoadResult["records"]) {
   return { second_chunk: pick(second), later_chunks: pick(later) };
 }
 
-function brief(r: LoadResult) {
+function brief(r: LoadResult, c: ServerCounters | null = null) {
   return {
+    ...(c ? { server_chunks: c.chunks, guidance_shed_passes: c.guidance_shed_passes } : {}),
     turns: r.turns, completed: r.completed, errors: r.errors, errors_by_code: r.errors_by_code, error_messages: r.error_messages, client_errors: r.client_errors, underruns: r.underruns,
     underrun_ms: r.underrun_ms, ttfa_p50_ms: r.ttfa_ms.p50, ttfa_p95_ms: r.ttfa_ms.p95, ttfa_max_ms: r.ttfa_ms.max,
     rtf: r.rtf, audio_seconds: r.audio_seconds, wall_s: r.duration_s,
@@ -120,9 +124,13 @@ async function main(): Promise<void> {
     const srv = await startServerProcess({ ...env, ...serverEnv });
     try {
       log(`[${name}] ${streams} stream(s)...`);
+      const url = metricsUrl(srv.url);
+      const before = await readCounters(url);
       const result = await runLoad({ ...base, url: srv.url, streams, durationS: 30, ...o });
-      log(`[${name}] ${JSON.stringify(brief(result))}`);
-      return { name, streams, result, server: serverEnv };
+      const after = before ? await readCounters(url) : null;
+      const counters = before && after ? diff(before, after) : null;
+      log(`[${name}] ${JSON.stringify(brief(result, counters))}`);
+      return { name, streams, result, server: serverEnv, counters };
     } finally {
       await srv.stop();
     }
@@ -137,14 +145,14 @@ async function main(): Promise<void> {
   if (!skip.has("single")) {
     // burst pacing: a turn ends when its audio is generated, so the run sees many first chunks
     const p = await phase("single", 1, { durationS: flags.singleDuration, pacing: "burst" });
-    out.single = { ...brief(p.result), ttfa_vs_flite: Math.round((100 * p.result.ttfa_ms.p50) / median(flite)) / 100 };
+    out.single = { ...brief(p.result, p.counters), ttfa_vs_flite: Math.round((100 * p.result.ttfa_ms.p50) / median(flite)) / 100 };
   }
   const n = flags.streams;
   if (!skip.has("concurrent")) {
     const p = await phase("concurrent", n, { durationS: flags.duration, rampS: flags.ramp });
     const margins = marginSummary(p.result.records);
     out.concurrent = {
-      streams: n, ramp_s: flags.ramp, ...brief(p.result), margins_ms: margins,
+      streams: n, ramp_s: flags.ramp, ...brief(p.result, p.counters), margins_ms: margins,
       turns_detail: p.result.records.map((r) => ({
         start_s: Math.round(r.startedMs / 100) / 10, ttfa_ms: r.ttfaMs === null ? null : Math.round(r.ttfaMs),
         underruns: r.underruns, ...(r.underrunsAt ? { underruns_at: r.underrunsAt } : {}), audio_s: r.audioS, chunks: r.chunks,
@@ -158,7 +166,7 @@ async function main(): Promise<void> {
     const off = await phase("capacity-batching-off", n, cap, { SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
     const tp = (p: Phase) => p.result.audio_seconds / p.result.duration_s;
     out.capacity = {
-      streams: n, on: brief(on.result), off: brief(off.result), throughput_ratio: Math.round((100 * tp(on)) / tp(off)) / 100,
+      streams: n, on: brief(on.result, on.counters), off: brief(off.result, off.counters), throughput_ratio: Math.round((100 * tp(on)) / tp(off)) / 100,
     };
   }
   if (!skip.has("sweep")) {
@@ -166,7 +174,7 @@ async function main(): Promise<void> {
     let best = 0;
     for (const s of flags.sweep) {
       const p = await phase(`sweep-${s}`, s, { durationS: flags.sweepDuration, rampS: flags.ramp });
-      rows.push({ streams: s, ...brief(p.result) });
+      rows.push({ streams: s, ...brief(p.result, p.counters) });
       if (p.result.underruns > 0 || p.result.errors > 0) break;
       best = s;
     }

@@ -3,6 +3,9 @@ export interface ServerCounters {
   audio_seconds: number;
   contexts: number;
   errors: number;
+  chunks: number;
+  /** Guided SoundStorm passes the server ran without their unconditional twin (load shedding). */
+  guidance_shed_passes: number;
 }
 
 function sum(body: string, name: string): number {
@@ -32,6 +35,8 @@ export async function readCounters(url: string): Promise<ServerCounters | null> 
       audio_seconds: sum(body, "soundstorm_audio_seconds_total"),
       contexts: sum(body, "soundstorm_contexts_total"),
       errors: sum(body, "soundstorm_errors_total"),
+      chunks: sum(body, "soundstorm_chunks_total"),
+      guidance_shed_passes: sum(body, "soundstorm_guidance_shed_passes_total"),
     };
   } catch {
     return null;
@@ -40,5 +45,8 @@ export async function readCounters(url: string): Promise<ServerCounters | null> 
 
 export function diff(a: ServerCounters, b: ServerCounters): ServerCounters {
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { audio_seconds: r(b.audio_seconds - a.audio_seconds), contexts: r(b.contexts - a.contexts), errors: r(b.errors - a.errors) };
+  return {
+    audio_seconds: r(b.audio_seconds - a.audio_seconds), contexts: r(b.contexts - a.contexts), errors: r(b.errors - a.errors),
+    chunks: r(b.chunks - a.chunks), guidance_shed_passes: r(b.guidance_shed_passes - a.guidance_shed_passes),
+  };
 }

@@ -139,6 +139,7 @@ export const ChunkMetrics = Type.Object({
   queue_ms: Type.Number({ description: "Time from the chunk being cut to its synthesis starting" }),
   stages: StageTimings,
   soundstorm_passes: Type.Integer(),
+  guidance_shed_passes: Type.Optional(Type.Integer({ minimum: 1, description: "Present when the server was behind while this chunk was decoded: this many of its guided SoundStorm passes ran without their unconditional twin (load shedding, config inference.shedGuidanceQueued)" })),
   merged_chunks: Type.Optional(Type.Integer({ minimum: 2, description: "Present when the context fell behind and this many consecutive chunks (chunk_index and the ones after it) were synthesized together; the next chunk_metrics then skips their indexes" })),
 }, { additionalProperties: false });
 

@@ -298,6 +298,7 @@ export class SynthesisContext {
       const urgent = this.chunks === 1 && slack < this.deps.config.inference.urgentSlackMs;
       result = await this.stream.synthesize(chunk.text, {
         signal: this.abort.signal, priority: deadline, sink, fast, urgent, speed: this.opts.speed,
+        ...(this.deps.synth.shedGuidance ? { shedGuidance: this.deps.synth.shedGuidance } : {}),
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       });
     } catch (e) {
@@ -320,6 +321,7 @@ export class SynthesisContext {
     const stages = { ...result.stages, encode_ms: encodeMs };
     for (const [k, v] of Object.entries(stages)) metrics.stage.observe({ stage: k.replace(/_ms$/, "") }, v / 1000);
     metrics.chunks.inc();
+    if (result.shedPasses > 0) metrics.guidanceShed.inc(result.shedPasses);
     const sr = synth.manifest.audio.sample_rate;
     this.emitJson({
       type: "chunk_metrics", context_id: this.id, chunk_index: chunk.index, text: chunk.text,
@@ -327,6 +329,7 @@ export class SynthesisContext {
       audio_ms: (result.frames * synth.manifest.audio.hop_length * 1000) / sr,
       queue_ms: round(started - readyAt), stages: roundAll(stages), soundstorm_passes: result.passes,
       ...(merged > 1 ? { merged_chunks: merged } : {}),
+      ...(result.shedPasses > 0 ? { guidance_shed_passes: result.shedPasses } : {}),
     });
   }
 

@@ -45,6 +45,8 @@ export interface SynthesisOptions {
   readonly urgent?: boolean;
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
+  /** Asked before each guided SoundStorm pass: true skips its unconditional twin (Synthesizer.shedGuidance). */
+  readonly shedGuidance?: () => boolean;
   readonly sink?: ChunkSink;
 }
 
@@ -55,6 +57,8 @@ export interface ChunkAudio {
   readonly frames: number;
   readonly phonemes: number;
   readonly passes: number;
+  /** Guided SoundStorm passes that ran without their unconditional twin (shedGuidance). */
+  readonly shedPasses: number;
   readonly stages: StageTimes;
   /** Word timestamps relative to this chunk's first frame and text. */
   readonly words: WordTime[];
@@ -89,6 +93,8 @@ export interface InferenceBackend {
   /** `voice`: the voice's own variant of the graph where the model has one (a voice's codec decoder). */
   graph(name: GraphName, voice?: string): GraphRunner;
   readonly passRunner: PassRunner;
+  /** Model calls waiting for a worker (the inference pool's queue); absent where calls run in this thread. */
+  readonly queued?: () => number;
 }
 
 /** Every call in this thread, one SoundStorm pass per model call. */
@@ -103,6 +109,9 @@ export function localBackend(models: ModelSet): InferenceBackend {
 export interface SynthesizerOptions {
   /** RVQ levels SoundStorm generates (config inference.acousticLevels); 0 or absent: all. */
   readonly acousticLevels?: number;
+  /** Guided passes skip their unconditional twin while at least this many model calls wait for a worker (config
+   * inference.shedGuidanceQueued); 0 or absent: never. Needs a backend that reports its queue. */
+  readonly shedGuidanceQueued?: number;
 }
 
 export class Synthesizer {
@@ -110,6 +119,9 @@ export class Synthesizer {
   readonly phonemizer: Phonemizer;
   private readonly t2s: TextToSemantic;
   private readonly acoustic: AcousticGenerator;
+  /** True while the backend is behind (shedGuidanceQueued calls waiting): streams then run guided passes without
+   * their unconditional twin. Undefined when guidance is never shed. */
+  readonly shedGuidance: (() => boolean) | undefined;
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
   private readonly registry = new Map<string, VoiceEntry>();
 
@@ -118,6 +130,9 @@ export class Synthesizer {
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
     this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
+    const shedAt = o.shedGuidanceQueued ?? 0;
+    const queued = backend.queued;
+    this.shedGuidance = shedAt > 0 && queued && m.decoding.semantic_guidance ? () => queued() >= shedAt : undefined;
     const levels = this.acoustic.generatedLevels;
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
@@ -272,10 +287,11 @@ export class SpeechStream {
     const newSem = repeatTokens(conditioningIds(m, sem.tokens, ph.ids, sem.durations), this.repeat);
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
-    const { passes } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
+    const { passes, shedPasses } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames, capFirstWindow: o.urgent === true } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
+      ...(o.shedGuidance ? { shedGuidance: o.shedGuidance } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),
       onWindow: async (codes) => {
@@ -288,7 +304,7 @@ export class SpeechStream {
     });
     stages.soundstorm_ms = performance.now() - t1 - stages.codec_ms;
     const pcm = pieces.length === 1 ? pieces[0] : concatF32(pieces);
-    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, stages, words };
+    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, shedPasses, stages, words };
   }
 
   /**

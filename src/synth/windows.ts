@@ -24,6 +24,8 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
+  /** See AcousticRequest.shedGuidance. */
+  readonly shedGuidance?: () => boolean;
   /** At a stream's start (empty tail), the first window holds at most this many new frames... */
   readonly firstWindowFrames?: number;
   /** ...and mid-stream too when set (the listener is about to run out of audio). */
@@ -36,6 +38,8 @@ export interface WindowResult {
   /** Row-major [frames, levels] for the new frames. */
   readonly codes: Int32Array;
   readonly passes: number;
+  /** Guided passes run without their unconditional twin. */
+  readonly shedPasses: number;
   readonly windows: number;
 }
 
@@ -71,6 +75,7 @@ export async function generateInWindows(
   const Q = acoustic.levels;
   const codes = new Int32Array(semantic.length * Q);
   let passes = 0;
+  let shedPasses = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
     const promptFrames = voice.semantic.length + tail.semantic.length;
@@ -90,8 +95,10 @@ export async function generateInWindows(
       ...(o.schedule ? { schedule: o.schedule } : {}),
       ...(o.greedy ? { greedy: true } : {}),
       ...(o.priority !== undefined ? { priority: o.priority } : {}),
+      ...(o.shedGuidance ? { shedGuidance: o.shedGuidance } : {}),
     });
     passes += res.passes;
+    shedPasses += res.shedPasses;
     windows++;
     codes.set(res.acoustic, done * Q);
     if (o.onWindow) await o.onWindow(res.acoustic);
@@ -101,5 +108,5 @@ export async function generateInWindows(
     tail.generated = (tail.generated ?? 0) + n;
     done += n;
   }
-  return { codes, passes, windows };
+  return { codes, passes, shedPasses, windows };
 }

@@ -68,6 +68,9 @@ export interface AcousticRequest {
   readonly greedy?: boolean;
   /** Scheduling priority of every pass (see RunOptions). */
   readonly priority?: number;
+  /** Asked before each guided pass: true runs the conditioned pass alone, without its unconditional twin (half the
+   * work of that level, unguided), as the server does while it is behind (config inference.shedGuidanceQueued). */
+  readonly shedGuidance?: () => boolean;
 }
 
 export interface AcousticResult {
@@ -75,6 +78,8 @@ export interface AcousticResult {
   readonly acoustic: Int32Array;
   /** Model passes run; a guided pass counts two (conditioned and unconditioned). */
   readonly passes: number;
+  /** Passes the manifest guides that ran without their twin (shedGuidance). */
+  readonly shedPasses: number;
 }
 
 export interface AcousticOptions {
@@ -152,11 +157,14 @@ export class AcousticGenerator {
     // the unconditional pass's units: the new frames' are "none"; the prompt's and tail's stay, as trained
     const unguided = guide ? Int32Array.from(semantic).fill(guide.nullId, inWindow) : semantic;
     let extraPasses = 0;
+    let shedPasses = 0;
     const trace = await decodeMaskGit(grid, opts, async (level, g) => {
       const cond = { prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow };
       let logits: Float32Array;
       const w = guide?.weights[level] ?? 0;
-      if (guide && w > 0) {
+      const shed = guide !== null && w > 0 && req.shedGuidance?.() === true;
+      if (shed) shedPasses++;
+      if (guide && w > 0 && !shed) {
         // both passes go out together, so the inference pool batches them into one model call
         const [c, u] = await Promise.all([this.pass(cond, runOpts), this.pass({ ...cond, semantic: unguided }, runOpts)]);
         guideLogits(c, u, w);
@@ -169,7 +177,7 @@ export class AcousticGenerator {
       if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize);
       return logits;
     }, new Rng(req.seed), req.signal);
-    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses };
+    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses, shedPasses };
   }
 }
 
