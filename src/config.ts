@@ -88,9 +88,11 @@ export interface ServerConfig {
      * at the cost of the fine detail the finer levels carry (BENCHMARKS.md, session 25). */
     readonly acousticLevels: number;
     /** Load shedding for models served with guidance (decoding.semantic_guidance: each guided pass runs beside an
-     * unconditional twin, twice the SoundStorm work): while at least this many model calls wait for an inference
-     * worker, guided passes run without their twin, so a machine that falls behind does half the SoundStorm work per
-     * level until it catches up, at the cost of the guidance's gain on the chunks decoded meanwhile. 0: never. */
+     * unconditional twin, twice the SoundStorm work): while at least this many jobs wait in the inference pool's
+     * queue (every model call asked for counts, each row of a batch and each half of a guided pair apart, so a
+     * guided pass of one stream is 2), guided passes run without their twin, so a machine that falls behind does
+     * half the SoundStorm work per level until it catches up, at the cost of the guidance's gain on the chunks
+     * decoded meanwhile. 0: never. */
     readonly shedGuidanceQueued: number;
     /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
      * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */

@@ -108,23 +108,28 @@ test("shedding guidance (the server behind) runs guided passes without their twi
   assert.equal(none.shedPasses, 0);
 });
 
-test("the synthesizer sheds guidance while its backend's queue holds shedGuidanceQueued calls; off by default", () => {
+test("the synthesizer sheds guidance while its backend's queue holds shedGuidanceQueued jobs; off by default", () => {
   let queued = 0;
   const withGuidance = loadManifest(fixtureCopy((raw) => {
     raw.soundstorm.null_semantic_id = U;
     raw.decoding.semantic_guidance = { weight: 1, levels: 2 };
   }));
   const backend = { manifest: withGuidance, graph: () => ({}) as never, passRunner: async () => new Float32Array(0), queued: () => queued };
-  const synth = new Synthesizer(backend, { shedGuidanceQueued: 3 });
+  const synth = new Synthesizer(backend, { shedGuidanceQueued: 16 });
   assert.ok(synth.shedGuidance);
-  queued = 2;
+  queued = 15;
   assert.equal(synth.shedGuidance(), false);
-  queued = 3;
+  queued = 16;
   assert.equal(synth.shedGuidance(), true, "read at each call: the queue's length now");
   assert.equal(new Synthesizer(backend).shedGuidance, undefined, "off unless the synthesizer is given a threshold");
   const { queued: _q, ...inThread } = backend;
-  assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 3 }).shedGuidance, undefined, "a backend without a queue never sheds");
-  assert.equal(new Synthesizer({ ...backend, manifest: fixture }, { shedGuidanceQueued: 3 }).shedGuidance, undefined, "nothing to shed without guidance");
+  assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "a backend without a queue never sheds");
+  assert.equal(new Synthesizer({ ...backend, manifest: fixture }, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "nothing to shed without guidance");
+  const weightless = loadManifest(fixtureCopy((raw) => {
+    raw.soundstorm.null_semantic_id = U;
+    raw.decoding.semantic_guidance = { weight: 0, levels: 2 };
+  }));
+  assert.equal(new Synthesizer({ ...backend, manifest: weightless }, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "no pass guided at weight 0");
   assert.equal(buildConfig().inference.shedGuidanceQueued, 4);
   assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0" })).inference.shedGuidanceQueued, 0);
   assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "6" })).inference.shedGuidanceQueued, 6);

@@ -13,7 +13,9 @@ function recorder(): { gen: AcousticGenerator; windows: { tail: number; n: numbe
     levels: Q,
     async generate(req: AcousticRequest) {
       windows.push({ tail: req.tailSemantic.length, n: req.semantic.length });
-      return { acoustic: new Int32Array(req.semantic.length * Q).fill(7), passes: 1 };
+      // a window sheds as many passes as the shedGuidance callback says yes to, once per window here
+      const shed = req.shedGuidance?.() ? 1 : 0;
+      return { acoustic: new Int32Array(req.semantic.length * Q).fill(7), passes: 1, shedPasses: shed };
     },
   } as unknown as AcousticGenerator;
   return { gen, windows };
@@ -47,4 +49,16 @@ test("tailFrames 0 conditions no window on the one before (slice(-0) would have 
   // without a tail, only the stream's first window is capped (an empty tail does not mean a stream's start)
   assert.equal(r.windows[0].n, 25);
   assert.ok(r.windows.slice(1).every((w) => w.n > 25), JSON.stringify(r.windows));
+});
+
+test("the shed-guidance question reaches every window, and the passes each window shed are summed", async () => {
+  const r = recorder();
+  const tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
+  let asked = 0;
+  const res = await generateInWindows(r.gen, voice, tail, new Int32Array(900), { ...opts, shedGuidance: () => ++asked !== 2 });
+  assert.ok(r.windows.length >= 3, JSON.stringify(r.windows));
+  assert.equal(asked, r.windows.length);
+  assert.equal(res.shedPasses, r.windows.length - 1, "every window but the second shed one");
+  const none = await generateInWindows(recorder().gen, voice, tail, new Int32Array(100), opts);
+  assert.equal(none.shedPasses, 0);
 });

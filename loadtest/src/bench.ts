@@ -162,8 +162,11 @@ async function main(): Promise<void> {
   }
   if (!skip.has("capacity")) {
     const cap = { durationS: flags.capacityDuration, pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };
-    const on = await phase("capacity-batching-on", n, cap);
-    const off = await phase("capacity-batching-off", n, cap, { SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
+    // both without load shedding: otherwise the two servers shed different shares of their passes, and the ratio
+    // would measure that rather than batching
+    const noShed = { SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0" };
+    const on = await phase("capacity-batching-on", n, cap, noShed);
+    const off = await phase("capacity-batching-off", n, cap, { ...noShed, SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
     const tp = (p: Phase) => p.result.audio_seconds / p.result.duration_s;
     out.capacity = {
       streams: n, on: brief(on.result, on.counters), off: brief(off.result, off.counters), throughput_ratio: Math.round((100 * tp(on)) / tp(off)) / 100,

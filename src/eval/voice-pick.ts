@@ -76,7 +76,8 @@ export async function pickVoices(o: VoicePickOptions): Promise<VoicePickReport> 
   const tune = tuningSentences(lines, new Set([...cands.values()].flat().map((u) => u.text)), o.sentences ?? 24);
   if (tune.length === 0) throw new Error(`no tuning sentences in ${o.corpusDir}/valid.jsonl`);
 
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2 } });
+  // candidates are scored as served to one listener, whatever the machine's load: no load shedding
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0 } });
   const { synth, models } = await loadSynthesizer(config);
   const cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: 2 }, { ...config.voices, minSpeechS: 2.5 });
   const metrics = createMetrics();

@@ -28,7 +28,7 @@ export const CreateContext = Type.Object({
   voice: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: "Voice name from the model's voices; server default when omitted" })),
   format: Type.Optional(OutputFormat),
   latency: Type.Optional(LatencyProfile),
-  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: "Sampling seed. The server also adapts decoding to its load (fewer passes for a chunk that is due soon, queued chunks merged), so the same seed and text give the same audio only when they are chunked and scheduled alike" })),
+  seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295, description: "Sampling seed. The server also adapts decoding to its load (fewer passes for a chunk that is due soon, queued chunks merged, guidance shed while behind), so the same seed and text give the same audio only when they are chunked and scheduled alike" })),
   pacing: Type.Optional(Type.Union([Type.Literal("realtime"), Type.Literal("burst")], { description: "realtime (default): audio is sent at most the server's lead (300 ms) ahead of real time; burst: as fast as it is generated" })),
   speed: Type.Optional(Type.Number({ minimum: 0.5, maximum: 2, description: "Speaking rate: every phoneme's predicted duration is divided by it (1, the default, is the voice's own pace; > 1 is faster)" })),
 }, { additionalProperties: false });

@@ -93,7 +93,8 @@ export interface InferenceBackend {
   /** `voice`: the voice's own variant of the graph where the model has one (a voice's codec decoder). */
   graph(name: GraphName, voice?: string): GraphRunner;
   readonly passRunner: PassRunner;
-  /** Model calls waiting for a worker (the inference pool's queue); absent where calls run in this thread. */
+  /** Jobs waiting for a worker (the inference pool's queue: each row and each half of a guided pair counts); absent
+   * where calls run in this thread. */
   readonly queued?: () => number;
 }
 
@@ -109,7 +110,7 @@ export function localBackend(models: ModelSet): InferenceBackend {
 export interface SynthesizerOptions {
   /** RVQ levels SoundStorm generates (config inference.acousticLevels); 0 or absent: all. */
   readonly acousticLevels?: number;
-  /** Guided passes skip their unconditional twin while at least this many model calls wait for a worker (config
+  /** Guided passes skip their unconditional twin while at least this many jobs wait for a worker (config
    * inference.shedGuidanceQueued); 0 or absent: never. Needs a backend that reports its queue. */
   readonly shedGuidanceQueued?: number;
 }
@@ -119,7 +120,7 @@ export class Synthesizer {
   readonly phonemizer: Phonemizer;
   private readonly t2s: TextToSemantic;
   private readonly acoustic: AcousticGenerator;
-  /** True while the backend is behind (shedGuidanceQueued calls waiting): streams then run guided passes without
+  /** True while the backend is behind (shedGuidanceQueued jobs waiting): streams then run guided passes without
    * their unconditional twin. Undefined when guidance is never shed. */
   readonly shedGuidance: (() => boolean) | undefined;
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
@@ -132,7 +133,7 @@ export class Synthesizer {
     this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
     const shedAt = o.shedGuidanceQueued ?? 0;
     const queued = backend.queued;
-    this.shedGuidance = shedAt > 0 && queued && m.decoding.semantic_guidance ? () => queued() >= shedAt : undefined;
+    this.shedGuidance = shedAt > 0 && queued && this.acoustic.guided ? () => queued() >= shedAt : undefined;
     const levels = this.acoustic.generatedLevels;
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);

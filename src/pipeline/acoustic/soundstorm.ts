@@ -102,6 +102,11 @@ export class AcousticGenerator {
   /** Guidance by the units (decoding.semantic_guidance), or null. */
   private readonly guidance: { readonly weights: readonly number[]; readonly nullId: number } | null;
 
+  /** Whether any generated level runs guided passes (so there is something to shed). */
+  get guided(): boolean {
+    return this.guidance !== null && this.guidance.weights.some((w, q) => w > 0 && q < this.generatedLevels);
+  }
+
   constructor(private readonly pass: PassRunner, private readonly manifest: ServingManifest, o: AcousticOptions = {}) {
     this.levels = manifest.codec.levels;
     const g = o.generatedLevels ?? 0;
