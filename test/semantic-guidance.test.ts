@@ -4,13 +4,19 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { loadManifest, servingManifest, type ServingManifest } from "../src/models/manifest.js";
 import { AcousticGenerator, directPassRunner, guidanceWeights, guideLogits, type PassRunner } from "../src/pipeline/acoustic/soundstorm.js";
-import { loadModelSet } from "../src/models/model-set.js";
+import { loadModelSet, SERVING_GRAPHS } from "../src/models/model-set.js";
 import type { GraphRunner } from "../src/models/ort.js";
 import type { PassRequest } from "../src/engine/batch.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
-import { Synthesizer } from "../src/synth/synthesizer.js";
+import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
 import { buildConfig, fromEnv } from "../src/config.js";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { createMetrics } from "../src/metrics.js";
+import { runTurn } from "../src/eval/e2e-eval.js";
+import { ChunkMetrics } from "../src/protocol/messages.js";
 import { fixtureCopy } from "./helpers.js";
+
+const chunkMetrics = TypeCompiler.Compile(ChunkMetrics);
 
 const fixture = loadManifest("models/fixture");
 const U = fixture.semantic!.vocab_size, K = fixture.codec.codebook_size, Q = fixture.codec.levels;
@@ -197,6 +203,35 @@ test("the direct runner puts passes asked for together into one model call, each
       assert.equal(t.length, alone[i].length);
       assert.ok(t.every((x, j) => Math.abs(x - alone[i][j]) < 1e-4), `row ${i}: the same logits as alone`);
     }
+  } finally {
+    await models.dispose();
+  }
+});
+
+test("a context whose server is behind reports the passes it shed in chunk_metrics and the metric (random-weight fixture)", async () => {
+  // every guided pass is shed, so the fixture's graph never sees the null id (its embedding has no row for it)
+  const dir = fixtureCopy((raw) => {
+    raw.soundstorm.null_semantic_id = U;
+    raw.decoding.semantic_guidance = { weight: 1, levels: 2 };
+  });
+  const models = await loadModelSet(dir, { intraOpThreads: 1 }, SERVING_GRAPHS);
+  try {
+    const synth = new Synthesizer({ ...localBackend(models), queued: () => 99 }, { shedGuidanceQueued: 1 });
+    const config = buildConfig({ modelDir: dir });
+    const metrics = createMetrics();
+    const r = await runTurn(synth, config, metrics, synth.voices[0], ["Hello there, how are you?"], 0, {}, "virtual");
+    const cm = r.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev] : []));
+    assert.ok(cm.length >= 1);
+    const { decoding } = synth.manifest;
+    const schedule = decoding.fast_schedule ?? decoding.schedule;
+    const guidedPerWindow = schedule[0] + schedule[1];
+    let shed = 0;
+    for (const ev of cm) {
+      assert.ok((ev.guidance_shed_passes ?? 0) >= guidedPerWindow, JSON.stringify(ev));
+      assert.ok(chunkMetrics.Check(ev), "the event still meets the published schema");
+      shed += ev.guidance_shed_passes!;
+    }
+    assert.equal((await metrics.guidanceShed.get()).values[0].value, shed);
   } finally {
     await models.dispose();
   }
