@@ -42,7 +42,10 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
   try {
     const synth = new Synthesizer(
       { manifest, graph: (name, voice) => pool.graph(name, voice), passRunner: pool.passRunner, queued: () => pool.load.queued },
-      { acousticLevels: config.inference.acousticLevels, shedGuidanceQueued: config.inference.shedGuidanceQueued });
+      {
+        acousticLevels: config.inference.acousticLevels, shedGuidanceQueued: config.inference.shedGuidanceQueued,
+        ...(metrics ? { onShed: () => metrics.guidanceShed.inc() } : {}),
+      });
     // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
     const stream = synth.openStream(synth.voices[0], 0);
     await stream.synthesize("Ready.");

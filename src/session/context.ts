@@ -321,7 +321,6 @@ export class SynthesisContext {
     const stages = { ...result.stages, encode_ms: encodeMs };
     for (const [k, v] of Object.entries(stages)) metrics.stage.observe({ stage: k.replace(/_ms$/, "") }, v / 1000);
     metrics.chunks.inc();
-    if (result.shedPasses > 0) metrics.guidanceShed.inc(result.shedPasses);
     const sr = synth.manifest.audio.sample_rate;
     this.emitJson({
       type: "chunk_metrics", context_id: this.id, chunk_index: chunk.index, text: chunk.text,

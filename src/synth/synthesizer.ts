@@ -113,6 +113,8 @@ export interface SynthesizerOptions {
   /** Guided passes skip their unconditional twin while at least this many jobs wait for a worker (config
    * inference.shedGuidanceQueued); 0 or absent: never. Needs a backend that reports its queue. */
   readonly shedGuidanceQueued?: number;
+  /** Called once for every guided pass shed, by any stream (the server counts them, cancelled chunks included). */
+  readonly onShed?: () => void;
 }
 
 export class Synthesizer {
@@ -133,7 +135,11 @@ export class Synthesizer {
     this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
     const shedAt = o.shedGuidanceQueued ?? 0;
     const queued = backend.queued;
-    this.shedGuidance = shedAt > 0 && queued && this.acoustic.guided ? () => queued() >= shedAt : undefined;
+    const onShed = o.onShed;
+    // asked only before a guided pass, which is shed exactly when this says yes: so it counts the passes shed
+    this.shedGuidance = shedAt > 0 && queued && this.acoustic.guided
+      ? () => { const shed = queued() >= shedAt; if (shed) onShed?.(); return shed; }
+      : undefined;
     const levels = this.acoustic.generatedLevels;
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
