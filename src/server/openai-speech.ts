@@ -101,9 +101,7 @@ export async function streamSpeech(synth: Synthesizer, config: ServerConfig, req
     for (const chunk of [...chunker.push(req.input), ...chunker.flush()]) {
       await body.writable();
       if (signal.aborted) break;
-      const r = await stream.synthesize(chunk.text, {
-        signal, speed: req.speed ?? 1, priority: deadline(), ...(synth.shedGuidance ? { shedGuidance: synth.shedGuidance } : {}),
-      });
+      const r = await stream.synthesize(chunk.text, { signal, speed: req.speed ?? 1, priority: deadline() });
       if (r) emit(r.pcm);
     }
     if (!signal.aborted) {

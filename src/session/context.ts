@@ -298,7 +298,6 @@ export class SynthesisContext {
       const urgent = this.chunks === 1 && slack < this.deps.config.inference.urgentSlackMs;
       result = await this.stream.synthesize(chunk.text, {
         signal: this.abort.signal, priority: deadline, sink, fast, urgent, speed: this.opts.speed,
-        ...(this.deps.synth.shedGuidance ? { shedGuidance: this.deps.synth.shedGuidance } : {}),
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       });
     } catch (e) {

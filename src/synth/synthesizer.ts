@@ -45,8 +45,6 @@ export interface SynthesisOptions {
   readonly urgent?: boolean;
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
-  /** Asked before each guided SoundStorm pass: true skips its unconditional twin (Synthesizer.shedGuidance). */
-  readonly shedGuidance?: () => boolean;
   readonly sink?: ChunkSink;
 }
 
@@ -219,7 +217,7 @@ export class Synthesizer {
     // name, with the shared one (or the one of the built-in voice it was added to stand in for)
     const decoder = this.backend.graph("codec_decoder", e.decoderOf);
     return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
-      new CodecStreamDecoder(decoder, this.manifest));
+      new CodecStreamDecoder(decoder, this.manifest), this.shedGuidance);
   }
 }
 
@@ -256,6 +254,8 @@ export class SpeechStream {
     private readonly voicePhonemes: Int32Array,
     seed: number,
     private readonly codec: CodecStreamDecoder,
+    /** The synthesizer's load-shedding question (Synthesizer.shedGuidance), asked before each guided pass. */
+    private readonly shedGuidance?: () => boolean,
   ) {
     this.repeat = manifest.semantic.repeat;
     this.voicePrompt = promptTokensOf(voice, this.repeat);
@@ -298,7 +298,7 @@ export class SpeechStream {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames, capFirstWindow: o.urgent === true } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
-      ...(o.shedGuidance ? { shedGuidance: o.shedGuidance } : {}),
+      ...(this.shedGuidance ? { shedGuidance: this.shedGuidance } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),
       onWindow: async (codes) => {
