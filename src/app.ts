@@ -44,7 +44,8 @@ export async function loadSynthesizer(config: ServerConfig, metrics?: Metrics): 
       { manifest, graph: (name, voice) => pool.graph(name, voice), passRunner: pool.passRunner, queued: () => pool.load.queued },
       {
         acousticLevels: config.inference.acousticLevels, shedGuidanceQueued: config.inference.shedGuidanceQueued,
-        ...(metrics ? { onShed: () => metrics.guidanceShed.inc() } : {}),
+        shedLevelsQueued: config.inference.shedLevelsQueued, shedLevelsKeep: config.inference.shedLevelsKeep,
+        ...(metrics ? { onShed: () => metrics.guidanceShed.inc(), onShedLevels: (n: number) => metrics.levelsShed.inc(n) } : {}),
       });
     // warm-up: the first phonemizer call and first session runs are slow; pay that before serving
     const stream = synth.openStream(synth.voices[0], 0);

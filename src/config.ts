@@ -94,6 +94,15 @@ export interface ServerConfig {
      * half the SoundStorm work per level until it catches up, at the cost of the guidance's gain on the chunks
      * decoded meanwhile. 0: never. */
     readonly shedGuidanceQueued: number;
+    /** The second step of load shedding, for a machine further behind: while at least this many jobs wait in the
+     * queue (counted as for shedGuidanceQueued), a SoundStorm window about to decode a level past the coarsest
+     * shedLevelsKeep leaves it and every finer level ungenerated; they reach the codec decoder as its absent code
+     * (as with acousticLevels). Asked level by level, window by window. Costs the fine spectral detail of those
+     * levels (about a point of WER where every window sheds: BENCHMARKS.md sessions 25 and 57). 0: never; models
+     * whose codec has no absent code never shed levels. */
+    readonly shedLevelsQueued: number;
+    /** Coarsest levels every window keeps when levels are shed (>= 1). */
+    readonly shedLevelsKeep: number;
     /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
      * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */
     readonly urgentSlackMs: number;
@@ -215,6 +224,8 @@ export const DEFAULT_CONFIG: ServerConfig = {
     fastScheduleSlackMs: 3000,
     acousticLevels: 0,
     shedGuidanceQueued: 4,
+    shedLevelsQueued: 8,
+    shedLevelsKeep: 4,
     urgentSlackMs: 700,
     coalesce: { enabled: true, maxChars: 240 },
   },
@@ -298,6 +309,10 @@ export function fromEnv(env: NodeJS.ProcessEnv): ConfigOverrides {
   if (levels !== undefined) inference.acousticLevels = levels;
   const shed = intEnv(env, "SOUNDSTORM_SHED_GUIDANCE_QUEUED");
   if (shed !== undefined) inference.shedGuidanceQueued = shed;
+  const shedLevels = intEnv(env, "SOUNDSTORM_SHED_LEVELS_QUEUED");
+  if (shedLevels !== undefined) inference.shedLevelsQueued = shedLevels;
+  const keepLevels = intEnv(env, "SOUNDSTORM_SHED_LEVELS_KEEP");
+  if (keepLevels !== undefined) inference.shedLevelsKeep = keepLevels;
   const coalesce = boolEnv(env, "SOUNDSTORM_COALESCE");
   if (coalesce !== undefined) inference.coalesce = { ...DEFAULT_CONFIG.inference.coalesce, enabled: coalesce };
   if (Object.keys(inference).length) o.inference = inference;
@@ -412,6 +427,8 @@ function validate(c: ServerConfig): void {
   if (!(c.inference.fastScheduleSlackMs >= 0)) bad("inference.fastScheduleSlackMs must be >= 0");
   if (!Number.isInteger(c.inference.acousticLevels) || c.inference.acousticLevels < 0) bad("inference.acousticLevels must be an integer >= 0 (0: all)");
   if (!Number.isInteger(c.inference.shedGuidanceQueued) || c.inference.shedGuidanceQueued < 0) bad("inference.shedGuidanceQueued must be an integer >= 0 (0: never)");
+  if (!Number.isInteger(c.inference.shedLevelsQueued) || c.inference.shedLevelsQueued < 0) bad("inference.shedLevelsQueued must be an integer >= 0 (0: never)");
+  if (!Number.isInteger(c.inference.shedLevelsKeep) || c.inference.shedLevelsKeep < 1) bad("inference.shedLevelsKeep must be an integer >= 1");
   if (!(c.inference.urgentSlackMs >= 0)) bad("inference.urgentSlackMs must be >= 0");
   if (!(c.pacing.maxQueuedMs >= 0)) bad("pacing.maxQueuedMs must be >= 0 (0: no cap)");
   if (!(c.capacity.maxActiveContexts >= 1)) bad("capacity.maxActiveContexts must be >= 1");

@@ -33,6 +33,11 @@ export function createMetrics() {
       help: "Guided SoundStorm passes run without their unconditional twin while the inference queue was behind (inference.shedGuidanceQueued)",
       registers: [registry],
     }),
+    levelsShed: new Counter({
+      name: "soundstorm_levels_shed_total",
+      help: "RVQ levels SoundStorm windows left ungenerated while the inference queue was far behind (inference.shedLevelsQueued)",
+      registers: [registry],
+    }),
     contexts: new Counter({
       name: "soundstorm_contexts_total", help: "Contexts finished, by outcome",
       labelNames: ["outcome"] as const, registers: [registry],

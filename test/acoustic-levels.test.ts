@@ -9,12 +9,17 @@ import assert from "node:assert/strict";
 import { buildConfig, fromEnv } from "../src/config.js";
 import { promptKey } from "../src/engine/prompt-cache.js";
 import { loadManifest, servingManifest } from "../src/models/manifest.js";
-import { loadModelSet } from "../src/models/model-set.js";
+import { loadModelSet, SERVING_GRAPHS } from "../src/models/model-set.js";
 import { Graph } from "../src/models/ort.js";
 import { AcousticGenerator, directPassRunner } from "../src/pipeline/acoustic/soundstorm.js";
-import { Synthesizer } from "../src/synth/synthesizer.js";
+import { localBackend, Synthesizer } from "../src/synth/synthesizer.js";
+import { TypeCompiler } from "@sinclair/typebox/compiler";
+import { createMetrics } from "../src/metrics.js";
+import { runTurn } from "../src/eval/e2e-eval.js";
+import { ChunkMetrics } from "../src/protocol/messages.js";
 import { fixtureCopy } from "./helpers.js";
 
+const chunkMetrics = TypeCompiler.Compile(ChunkMetrics);
 const fixture = servingManifest(loadManifest("models/fixture"));
 const Q = fixture.codec.levels, K = fixture.codec.codebook_size, U = fixture.semantic.vocab_size, MASK = fixture.soundstorm.mask_id;
 
@@ -101,5 +106,87 @@ test("trained decoder: the absent code adds nothing (a level of absent codes dec
     assert.ok(diff > 0 && diff < rms(full), `difference ${diff} against ${rms(full)}`);
   } finally {
     await dec.dispose();
+  }
+});
+
+test("a window sheds its finer levels when asked, level by level: the coarse ones decode as before, the rest stay masked", () => withGenerator(0, async (gen) => {
+  const semantic = Int32Array.from({ length: 20 }, (_, i) => (3 * i) % U);
+  const base = { voice, tailSemantic: NONE, tailAcoustic: NONE, semantic, seed: 2, greedy: true } as const;
+  const full = await gen.generate(base);
+  const asked: number[] = [];
+  const shed = await gen.generate({ ...base, shedding: { level: (q) => { asked.push(q); return q >= 2; } } });
+  assert.deepEqual(asked, [0, 1, 2], "asked before each level until the first yes, never after");
+  const schedule = fixture.decoding.schedule;
+  assert.equal(shed.passes, schedule[0] + schedule[1]);
+  assert.equal(shed.shedLevels, Q - 2);
+  for (let f = 0; f < semantic.length; f++) {
+    for (let q = 0; q < Q; q++) {
+      assert.equal(shed.acoustic[f * Q + q], q < 2 ? full.acoustic[f * Q + q] : MASK, `frame ${f} level ${q + 1}`);
+    }
+  }
+  const never = await gen.generate({ ...base, shedding: { level: () => false } });
+  assert.deepEqual([...never.acoustic], [...full.acoustic]);
+  assert.equal(never.shedLevels, 0);
+  // the next window, with the server caught up, follows a tail whose finer levels were shed: it fills every level
+  // of its own frames and leaves the tail's as they were
+  const next = await gen.generate({ ...base, tailSemantic: semantic, tailAcoustic: shed.acoustic, semantic: semantic.map((u) => (u + 1) % U) });
+  assert.equal(next.passes, schedule.reduce((a, b) => a + b, 0));
+  assert.equal(next.shedLevels, 0);
+  assert.ok(!next.acoustic.includes(MASK), "every cell of the new frames generated");
+}));
+
+test("the synthesizer sheds levels past shedLevelsKeep while its backend's queue holds shedLevelsQueued jobs; configured and validated", () => {
+  let queued = 0;
+  const shedCounts: number[] = [];
+  const withAbsent = loadManifest(fixtureCopy((raw) => { raw.codec.absent_code = K; }));
+  const backend = { manifest: withAbsent, graph: () => ({}) as never, passRunner: async () => new Float32Array(0), queued: () => queued };
+  const synth = new Synthesizer(backend, { shedLevelsQueued: 8, shedLevelsKeep: 2, onShedLevels: (n) => shedCounts.push(n) });
+  const ask = synth.shedding?.level;
+  assert.ok(ask);
+  assert.equal(synth.shedding?.guidance, undefined, "the fixture is unguided: no guidance to shed");
+  queued = 7;
+  assert.equal(ask(2), false);
+  queued = 8;
+  assert.equal(ask(1), false, "the kept levels are never shed");
+  assert.equal(ask(2), true, "read at each call: the queue's length now");
+  assert.equal(ask(Q - 1), true);
+  assert.deepEqual(shedCounts, [Q - 2, 1], "each yes counts the levels it leaves out");
+  assert.equal(new Synthesizer(backend).shedding, undefined, "off unless the synthesizer is given a threshold");
+  const withoutAbsent = { ...backend, manifest: loadManifest("models/fixture") };
+  assert.equal(new Synthesizer(withoutAbsent, { shedLevelsQueued: 8 }).shedding, undefined, "a decoder without an absent code needs every level");
+  assert.equal(new Synthesizer(backend, { shedLevelsQueued: 8, shedLevelsKeep: Q }).shedding, undefined, "nothing past the kept levels");
+  assert.equal(new Synthesizer(backend, { shedLevelsQueued: 8, acousticLevels: 2, shedLevelsKeep: 2 }).shedding, undefined, "nothing past the generated levels");
+  const { queued: _q, ...inThread } = backend;
+  assert.equal(new Synthesizer(inThread, { shedLevelsQueued: 8 }).shedding, undefined, "a backend without a queue never sheds");
+  const d = buildConfig().inference;
+  assert.deepEqual([d.shedLevelsQueued, d.shedLevelsKeep], [8, 4]);
+  const e = buildConfig(fromEnv({ SOUNDSTORM_SHED_LEVELS_QUEUED: "0", SOUNDSTORM_SHED_LEVELS_KEEP: "2" })).inference;
+  assert.deepEqual([e.shedLevelsQueued, e.shedLevelsKeep], [0, 2]);
+  assert.throws(() => buildConfig({ inference: { shedLevelsQueued: -1 } } as never), /inference\.shedLevelsQueued must be an integer >= 0/);
+  assert.throws(() => buildConfig({ inference: { shedLevelsKeep: 0 } } as never), /inference\.shedLevelsKeep must be an integer >= 1/);
+});
+
+test("trained model: a context whose server is far behind speaks with its finer levels shed, reports them in chunk_metrics and counts each once", async () => {
+  const models = await loadModelSet("models/default", { intraOpThreads: 1 }, SERVING_GRAPHS);
+  try {
+    let counted = 0;
+    const keep = 3;
+    const synth = new Synthesizer({ ...localBackend(models), queued: () => 99 }, { shedLevelsQueued: 1, shedLevelsKeep: keep, onShedLevels: (n) => { counted += n; } });
+    const levels = synth.manifest.codec.levels;
+    const r = await runTurn(synth, buildConfig(), createMetrics(), synth.voices[0], ["Hello there, how are you today?"], 0, {}, "virtual");
+    const cm = r.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev] : []));
+    assert.ok(cm.length >= 1);
+    let shed = 0;
+    for (const ev of cm) {
+      assert.ok((ev.levels_shed ?? 0) >= levels - keep, JSON.stringify(ev));
+      assert.equal((ev.levels_shed ?? 0) % (levels - keep), 0, "whole windows' worth of levels");
+      assert.ok(chunkMetrics.Check(ev), "the event meets the published schema");
+      shed += ev.levels_shed!;
+    }
+    assert.equal(counted, shed, "the server's counter (app.ts wires onShedLevels to soundstorm_levels_shed_total)");
+    const pcm = r.pcm;
+    assert.ok(pcm.length > 16000 * 0.5 && pcm.every(Number.isFinite), `${pcm.length} samples`);
+  } finally {
+    await models.dispose();
   }
 });

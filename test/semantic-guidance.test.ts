@@ -54,7 +54,7 @@ async function run(m: ServingManifest, seen: PassRequest[], tail = 0, shedGuidan
   return gen.generate({ voice: { key: promptKey(vs, va), semantic: vs, acoustic: va },
     tailSemantic: Int32Array.from({ length: tail }, () => 3), tailAcoustic: new Int32Array(tail * Q).fill(5),
     semantic, seed: 1, greedy: true, schedule: Array.from({ length: Q }, (_, q) => (q === 0 ? 3 : 1)),
-    ...(shedGuidance ? { shedGuidance } : {}) });
+    ...(shedGuidance ? { shedding: { guidance: shedGuidance } } : {}) });
 }
 
 test("guided level 1 picks each frame's own code, which the conditioned logits alone do not", async () => {
@@ -122,20 +122,21 @@ test("the synthesizer sheds guidance while its backend's queue holds shedGuidanc
   }));
   const backend = { manifest: withGuidance, graph: () => ({}) as never, passRunner: async () => new Float32Array(0), queued: () => queued };
   const synth = new Synthesizer(backend, { shedGuidanceQueued: 16 });
-  assert.ok(synth.shedGuidance);
+  const ask = synth.shedding?.guidance;
+  assert.ok(ask);
   queued = 15;
-  assert.equal(synth.shedGuidance(), false);
+  assert.equal(ask(), false);
   queued = 16;
-  assert.equal(synth.shedGuidance(), true, "read at each call: the queue's length now");
-  assert.equal(new Synthesizer(backend).shedGuidance, undefined, "off unless the synthesizer is given a threshold");
+  assert.equal(ask(), true, "read at each call: the queue's length now");
+  assert.equal(new Synthesizer(backend).shedding, undefined, "off unless the synthesizer is given a threshold");
   const { queued: _q, ...inThread } = backend;
-  assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "a backend without a queue never sheds");
-  assert.equal(new Synthesizer({ ...backend, manifest: fixture }, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "nothing to shed without guidance");
+  assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 16 }).shedding, undefined, "a backend without a queue never sheds");
+  assert.equal(new Synthesizer({ ...backend, manifest: fixture }, { shedGuidanceQueued: 16 }).shedding, undefined, "nothing to shed without guidance");
   const weightless = loadManifest(fixtureCopy((raw) => {
     raw.soundstorm.null_semantic_id = U;
     raw.decoding.semantic_guidance = { weight: 0, levels: 2 };
   }));
-  assert.equal(new Synthesizer({ ...backend, manifest: weightless }, { shedGuidanceQueued: 16 }).shedGuidance, undefined, "no pass guided at weight 0");
+  assert.equal(new Synthesizer({ ...backend, manifest: weightless }, { shedGuidanceQueued: 16 }).shedding, undefined, "no pass guided at weight 0");
   assert.equal(buildConfig().inference.shedGuidanceQueued, 4);
   assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0" })).inference.shedGuidanceQueued, 0);
   assert.equal(buildConfig(fromEnv({ SOUNDSTORM_SHED_GUIDANCE_QUEUED: "6" })).inference.shedGuidanceQueued, 6);

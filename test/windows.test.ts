@@ -13,9 +13,11 @@ function recorder(): { gen: AcousticGenerator; windows: { tail: number; n: numbe
     levels: Q,
     async generate(req: AcousticRequest) {
       windows.push({ tail: req.tailSemantic.length, n: req.semantic.length });
-      // a window sheds as many passes as the shedGuidance callback says yes to, once per window here
-      const shed = req.shedGuidance?.() ? 1 : 0;
-      return { acoustic: new Int32Array(req.semantic.length * Q).fill(7), passes: 1, shedPasses: shed };
+      // a window sheds as many passes as the guidance question says yes to, once per window here, and the finer of
+      // its two levels when the level question says yes to it
+      const shed = req.shedding?.guidance?.() ? 1 : 0;
+      const shedLevels = req.shedding?.level?.(1) ? 1 : 0;
+      return { acoustic: new Int32Array(req.semantic.length * Q).fill(7), passes: 1, shedPasses: shed, shedLevels };
     },
   } as unknown as AcousticGenerator;
   return { gen, windows };
@@ -51,14 +53,19 @@ test("tailFrames 0 conditions no window on the one before (slice(-0) would have 
   assert.ok(r.windows.slice(1).every((w) => w.n > 25), JSON.stringify(r.windows));
 });
 
-test("the shed-guidance question reaches every window, and the passes each window shed are summed", async () => {
+test("the load-shedding questions reach every window, and the passes and levels each window shed are summed", async () => {
   const r = recorder();
   const tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
   let asked = 0;
-  const res = await generateInWindows(r.gen, voice, tail, new Int32Array(900), { ...opts, shedGuidance: () => ++asked !== 2 });
+  let askedLevel = 0;
+  const res = await generateInWindows(r.gen, voice, tail, new Int32Array(900),
+    { ...opts, shedding: { guidance: () => ++asked !== 2, level: () => ++askedLevel === 3 } });
   assert.ok(r.windows.length >= 3, JSON.stringify(r.windows));
   assert.equal(asked, r.windows.length);
   assert.equal(res.shedPasses, r.windows.length - 1, "every window but the second shed one");
+  assert.equal(askedLevel, r.windows.length);
+  assert.equal(res.shedLevels, 1, "only the third window shed its finer level");
   const none = await generateInWindows(recorder().gen, voice, tail, new Int32Array(100), opts);
   assert.equal(none.shedPasses, 0);
+  assert.equal(none.shedLevels, 0);
 });

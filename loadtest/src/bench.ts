@@ -57,7 +57,7 @@ interface Phase {
   readonly streams: number;
   readonly result: LoadResult;
   readonly server: Record<string, string>;
-  /** The server's own counts over the phase (chunks, guidance shed); null if /metrics could not be read. */
+  /** The server's own counts over the phase (chunks, guidance and levels shed); null if /metrics could not be read. */
   readonly counters: ServerCounters | null;
 }
 
@@ -76,7 +76,7 @@ function marginSummary(records: LoadResult["records"]) {
 
 function brief(r: LoadResult, c: ServerCounters | null = null) {
   return {
-    ...(c ? { server_chunks: c.chunks, guidance_shed_passes: c.guidance_shed_passes } : {}),
+    ...(c ? { server_chunks: c.chunks, guidance_shed_passes: c.guidance_shed_passes, levels_shed: c.levels_shed } : {}),
     turns: r.turns, completed: r.completed, errors: r.errors, errors_by_code: r.errors_by_code, error_messages: r.error_messages, client_errors: r.client_errors, underruns: r.underruns,
     underrun_ms: r.underrun_ms, ttfa_p50_ms: r.ttfa_ms.p50, ttfa_p95_ms: r.ttfa_ms.p95, ttfa_max_ms: r.ttfa_ms.max,
     rtf: r.rtf, audio_seconds: r.audio_seconds, wall_s: r.duration_s,
@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     const cap = { durationS: flags.capacityDuration, pacing: "burst" as const, tokensPerS: 100_000, rampS: 1 };
     // both without load shedding: otherwise the two servers shed different shares of their passes, and the ratio
     // would measure that rather than batching
-    const noShed = { SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0" };
+    const noShed = { SOUNDSTORM_SHED_GUIDANCE_QUEUED: "0", SOUNDSTORM_SHED_LEVELS_QUEUED: "0" };
     const on = await phase("capacity-batching-on", n, cap, noShed);
     const off = await phase("capacity-batching-off", n, cap, { ...noShed, SOUNDSTORM_BATCHING: "0", SOUNDSTORM_COALESCE: "0" });
     const tp = (p: Phase) => p.result.audio_seconds / p.result.duration_s;

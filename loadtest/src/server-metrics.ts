@@ -6,6 +6,8 @@ export interface ServerCounters {
   chunks: number;
   /** Guided SoundStorm passes the server ran without their unconditional twin (load shedding). */
   guidance_shed_passes: number;
+  /** RVQ levels the server's SoundStorm windows left ungenerated (load shedding, second step). */
+  levels_shed: number;
 }
 
 function sum(body: string, name: string): number {
@@ -37,6 +39,7 @@ export async function readCounters(url: string): Promise<ServerCounters | null> 
       errors: sum(body, "soundstorm_errors_total"),
       chunks: sum(body, "soundstorm_chunks_total"),
       guidance_shed_passes: sum(body, "soundstorm_guidance_shed_passes_total"),
+      levels_shed: sum(body, "soundstorm_levels_shed_total"),
     };
   } catch {
     return null;
@@ -48,5 +51,6 @@ export function diff(a: ServerCounters, b: ServerCounters): ServerCounters {
   return {
     audio_seconds: r(b.audio_seconds - a.audio_seconds), contexts: r(b.contexts - a.contexts), errors: r(b.errors - a.errors),
     chunks: r(b.chunks - a.chunks), guidance_shed_passes: r(b.guidance_shed_passes - a.guidance_shed_passes),
+    levels_shed: r(b.levels_shed - a.levels_shed),
   };
 }

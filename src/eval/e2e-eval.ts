@@ -165,7 +165,7 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
 export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const log = o.log ?? (() => {});
   // turns run one at a time, and what they measure must not depend on the machine's load: no load shedding
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0, ...(o.acousticLevels ? { acousticLevels: o.acousticLevels } : {}) } });
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0, shedLevelsQueued: 0, ...(o.acousticLevels ? { acousticLevels: o.acousticLevels } : {}) } });
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;

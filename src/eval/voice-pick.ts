@@ -77,7 +77,7 @@ export async function pickVoices(o: VoicePickOptions): Promise<VoicePickReport> 
   if (tune.length === 0) throw new Error(`no tuning sentences in ${o.corpusDir}/valid.jsonl`);
 
   // candidates are scored as served to one listener, whatever the machine's load: no load shedding
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0 } });
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0, shedLevelsQueued: 0 } });
   const { synth, models } = await loadSynthesizer(config);
   const cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: 2 }, { ...config.voices, minSpeechS: 2.5 });
   const metrics = createMetrics();

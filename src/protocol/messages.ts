@@ -140,6 +140,7 @@ export const ChunkMetrics = Type.Object({
   stages: StageTimings,
   soundstorm_passes: Type.Integer(),
   guidance_shed_passes: Type.Optional(Type.Integer({ minimum: 1, description: "Present when the server was behind while this chunk was decoded: this many of its guided SoundStorm passes ran without their unconditional twin (load shedding, config inference.shedGuidanceQueued)" })),
+  levels_shed: Type.Optional(Type.Integer({ minimum: 1, description: "Present when the server was far behind while this chunk was decoded: its SoundStorm windows left this many RVQ levels ungenerated in all (the finest ones, past the coarsest inference.shedLevelsKeep; less fine spectral detail; load shedding, config inference.shedLevelsQueued)" })),
   merged_chunks: Type.Optional(Type.Integer({ minimum: 2, description: "Present when the context fell behind and this many consecutive chunks (chunk_index and the ones after it) were synthesized together; the next chunk_metrics then skips their indexes" })),
 }, { additionalProperties: false });
 

@@ -328,6 +328,7 @@ export class SynthesisContext {
       queue_ms: round(started - readyAt), stages: roundAll(stages), soundstorm_passes: result.passes,
       ...(merged > 1 ? { merged_chunks: merged } : {}),
       ...(result.shedPasses > 0 ? { guidance_shed_passes: result.shedPasses } : {}),
+      ...(result.shedLevels > 0 ? { levels_shed: result.shedLevels } : {}),
     });
   }
 

@@ -8,7 +8,7 @@
 import { servingManifest, type GraphName, type Manifest, type ServingManifest, type VoicePrompt } from "../models/manifest.js";
 import type { ModelSet } from "../models/model-set.js";
 import type { GraphRunner, RunOptions } from "../models/ort.js";
-import { AcousticGenerator, directPassRunner, type PassRunner } from "../pipeline/acoustic/soundstorm.js";
+import { AcousticGenerator, directPassRunner, type LoadShedding, type PassRunner } from "../pipeline/acoustic/soundstorm.js";
 import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic, type SemanticResult } from "../pipeline/semantic/text-to-semantic.js";
@@ -55,8 +55,10 @@ export interface ChunkAudio {
   readonly frames: number;
   readonly phonemes: number;
   readonly passes: number;
-  /** Guided SoundStorm passes that ran without their unconditional twin (shedGuidance). */
+  /** Guided SoundStorm passes that ran without their unconditional twin (load shedding). */
   readonly shedPasses: number;
+  /** RVQ levels left ungenerated, summed over the chunk's SoundStorm windows (load shedding). */
+  readonly shedLevels: number;
   readonly stages: StageTimes;
   /** Word timestamps relative to this chunk's first frame and text. */
   readonly words: WordTime[];
@@ -111,8 +113,38 @@ export interface SynthesizerOptions {
   /** Guided passes skip their unconditional twin while at least this many jobs wait for a worker (config
    * inference.shedGuidanceQueued); 0 or absent: never. Needs a backend that reports its queue. */
   readonly shedGuidanceQueued?: number;
+  /** A window's levels past the coarsest shedLevelsKeep are left ungenerated while at least this many jobs wait for
+   * a worker (config inference.shedLevelsQueued); 0 or absent: never. Needs a backend that reports its queue and a
+   * model whose codec decoder has an absent code. */
+  readonly shedLevelsQueued?: number;
+  /** Levels always generated when levels are shed (config inference.shedLevelsKeep). */
+  readonly shedLevelsKeep?: number;
   /** Called once for every guided pass shed, by any stream (the server counts them, cancelled chunks included). */
   readonly onShed?: () => void;
+  /** Called with the number of levels each time a window leaves finer levels ungenerated. */
+  readonly onShedLevels?: (levels: number) => void;
+}
+
+/**
+ * The load-shedding questions streams ask (see SynthesizerOptions), or undefined when nothing can be shed: no queue to
+ * read, no guided level (guidance), no absent code in the codec decoder or no level past those kept (levels).
+ */
+function loadShedding(queued: (() => number) | undefined, acoustic: AcousticGenerator, m: ServingManifest, o: SynthesizerOptions): LoadShedding | undefined {
+  if (!queued) return undefined;
+  const guideAt = o.shedGuidanceQueued ?? 0;
+  const levelsAt = o.shedLevelsQueued ?? 0;
+  const keep = Math.max(1, o.shedLevelsKeep ?? 4);
+  const { onShed, onShedLevels } = o;
+  const generated = acoustic.generatedLevels;
+  const shedding: LoadShedding = {
+    // asked only before a guided pass, which is shed exactly when this says yes: so it counts the passes shed
+    ...(guideAt > 0 && acoustic.guided ? { guidance: () => { const shed = queued() >= guideAt; if (shed) onShed?.(); return shed; } } : {}),
+    // asked before each level with work; a yes ends the window's decoding there, so it counts the levels left out
+    ...(levelsAt > 0 && m.codec.absent_code !== undefined && keep < generated
+      ? { level: (q: number) => { const shed = q >= keep && queued() >= levelsAt; if (shed) onShedLevels?.(generated - q); return shed; } }
+      : {}),
+  };
+  return shedding.guidance || shedding.level ? shedding : undefined;
 }
 
 export class Synthesizer {
@@ -120,9 +152,9 @@ export class Synthesizer {
   readonly phonemizer: Phonemizer;
   private readonly t2s: TextToSemantic;
   private readonly acoustic: AcousticGenerator;
-  /** True while the backend is behind (shedGuidanceQueued jobs waiting): streams then run guided passes without
-   * their unconditional twin. Undefined when guidance is never shed. */
-  readonly shedGuidance: (() => boolean) | undefined;
+  /** What streams skip while the backend is behind (guided passes' twins at shedGuidanceQueued jobs waiting,
+   * finer levels at shedLevelsQueued); undefined when nothing is ever shed. */
+  readonly shedding: LoadShedding | undefined;
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
   private readonly registry = new Map<string, VoiceEntry>();
 
@@ -131,13 +163,7 @@ export class Synthesizer {
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
     this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
-    const shedAt = o.shedGuidanceQueued ?? 0;
-    const queued = backend.queued;
-    const onShed = o.onShed;
-    // asked only before a guided pass, which is shed exactly when this says yes: so it counts the passes shed
-    this.shedGuidance = shedAt > 0 && queued && this.acoustic.guided
-      ? () => { const shed = queued() >= shedAt; if (shed) onShed?.(); return shed; }
-      : undefined;
+    this.shedding = loadShedding(backend.queued, this.acoustic, m, o);
     const levels = this.acoustic.generatedLevels;
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
@@ -217,7 +243,7 @@ export class Synthesizer {
     // name, with the shared one (or the one of the built-in voice it was added to stand in for)
     const decoder = this.backend.graph("codec_decoder", e.decoderOf);
     return new SpeechStream(this.manifest, this.phonemizer, this.t2s, this.acoustic, e.prompt, e.phonemes, seed,
-      new CodecStreamDecoder(decoder, this.manifest), this.shedGuidance);
+      new CodecStreamDecoder(decoder, this.manifest), this.shedding);
   }
 }
 
@@ -254,8 +280,8 @@ export class SpeechStream {
     private readonly voicePhonemes: Int32Array,
     seed: number,
     private readonly codec: CodecStreamDecoder,
-    /** The synthesizer's load-shedding question (Synthesizer.shedGuidance), asked before each guided pass. */
-    private readonly shedGuidance?: () => boolean,
+    /** The synthesizer's load-shedding questions (Synthesizer.shedding), asked before the work they may skip. */
+    private readonly shedding?: LoadShedding,
   ) {
     this.repeat = manifest.semantic.repeat;
     this.voicePrompt = promptTokensOf(voice, this.repeat);
@@ -294,11 +320,11 @@ export class SpeechStream {
     const newSem = repeatTokens(conditioningIds(m, sem.tokens, ph.ids, sem.durations), this.repeat);
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
-    const { passes, shedPasses } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
+    const { passes, shedPasses, shedLevels } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
       maxWindowFrames: m.soundstorm.max_window_frames, tailFrames: m.soundstorm.tail_frames, seed,
       ...(o.firstWindowFrames ? { firstWindowFrames: o.firstWindowFrames, capFirstWindow: o.urgent === true } : {}),
       ...(o.fast && m.decoding.fast_schedule ? { schedule: m.decoding.fast_schedule } : {}),
-      ...(this.shedGuidance ? { shedGuidance: this.shedGuidance } : {}),
+      ...(this.shedding ? { shedding: this.shedding } : {}),
       ...(signal ? { signal } : {}),
       ...(priority !== undefined ? { priority } : {}),
       onWindow: async (codes) => {
@@ -311,7 +337,7 @@ export class SpeechStream {
     });
     stages.soundstorm_ms = performance.now() - t1 - stages.codec_ms;
     const pcm = pieces.length === 1 ? pieces[0] : concatF32(pieces);
-    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, shedPasses, stages, words };
+    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, shedPasses, shedLevels, stages, words };
   }
 
   /**
@@ -355,16 +381,13 @@ export class SpeechStream {
     this.prevSemantic = semantic.slice(semantic.length - keepFrames);
   }
 
-  /** A window's codes as the codec decoder reads them: levels SoundStorm did not generate (still the mask
-   * id) become the absent code, which adds nothing. */
+  /** A window's codes as the codec decoder reads them: cells SoundStorm did not generate (still the mask id: levels
+   * past acousticLevels, or shed) become the absent code, which adds nothing. */
   private forCodec(codes: Int32Array): Int32Array {
-    const Q = this.manifest.codec.levels;
-    const from = this.acoustic.generatedLevels;
-    if (from >= Q) return codes;
-    const absent = this.manifest.codec.absent_code!;
-    const out = codes.slice();
-    for (let at = 0; at < out.length; at += Q) out.fill(absent, at + from, at + Q);
-    return out;
+    const { absent_code: absent } = this.manifest.codec;
+    const mask = this.manifest.soundstorm.mask_id;
+    if (absent === undefined || !codes.includes(mask)) return codes;
+    return codes.map((c) => (c === mask ? absent : c));
   }
 
   /** The audio the codec holds back for right context, now: at the end of the stream, and at a flush (the

@@ -6,7 +6,7 @@
  */
 import { promptKey, type PromptTokens } from "../engine/prompt-cache.js";
 import type { VoicePrompt } from "../models/manifest.js";
-import type { AcousticGenerator } from "../pipeline/acoustic/soundstorm.js";
+import type { AcousticGenerator, LoadShedding } from "../pipeline/acoustic/soundstorm.js";
 
 /** What a stream carries from one window to the next (frame rate; acoustic row-major [frames, levels]). */
 export interface WindowTail {
@@ -24,8 +24,8 @@ export interface WindowOptions {
   readonly schedule?: readonly number[];
   readonly greedy?: boolean;
   readonly priority?: number;
-  /** See AcousticRequest.shedGuidance. */
-  readonly shedGuidance?: () => boolean;
+  /** See AcousticRequest.shedding. */
+  readonly shedding?: LoadShedding;
   /** At a stream's start (empty tail), the first window holds at most this many new frames... */
   readonly firstWindowFrames?: number;
   /** ...and mid-stream too when set (the listener is about to run out of audio). */
@@ -40,6 +40,8 @@ export interface WindowResult {
   readonly passes: number;
   /** Guided passes run without their unconditional twin. */
   readonly shedPasses: number;
+  /** Levels left ungenerated, summed over the windows. */
+  readonly shedLevels: number;
   readonly windows: number;
 }
 
@@ -76,6 +78,7 @@ export async function generateInWindows(
   const codes = new Int32Array(semantic.length * Q);
   let passes = 0;
   let shedPasses = 0;
+  let shedLevels = 0;
   let windows = 0;
   for (let done = 0; done < semantic.length;) {
     const promptFrames = voice.semantic.length + tail.semantic.length;
@@ -95,10 +98,11 @@ export async function generateInWindows(
       ...(o.schedule ? { schedule: o.schedule } : {}),
       ...(o.greedy ? { greedy: true } : {}),
       ...(o.priority !== undefined ? { priority: o.priority } : {}),
-      ...(o.shedGuidance ? { shedGuidance: o.shedGuidance } : {}),
+      ...(o.shedding ? { shedding: o.shedding } : {}),
     });
     passes += res.passes;
     shedPasses += res.shedPasses;
+    shedLevels += res.shedLevels;
     windows++;
     codes.set(res.acoustic, done * Q);
     if (o.onWindow) await o.onWindow(res.acoustic);
@@ -108,5 +112,5 @@ export async function generateInWindows(
     tail.generated = (tail.generated ?? 0) + n;
     done += n;
   }
-  return { codes, passes, shedPasses, windows };
+  return { codes, passes, shedPasses, shedLevels, windows };
 }

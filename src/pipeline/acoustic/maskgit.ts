@@ -30,6 +30,9 @@ export interface MaskGitOptions {
   readonly temperatureStart: number;
   readonly temperatureEnd: number;
   readonly noiseScale: number;
+  /** Asked before each level that has cells to fill (0 = coarsest): true leaves it and every finer level masked
+   * (the server shedding work while behind). Absent: every level of the schedule is decoded. */
+  readonly stopBefore?: (level: number) => boolean;
 }
 
 /** Returns [(frames - logitsFrom) * codebookSize] logits of `level` given the current grid. */
@@ -37,6 +40,8 @@ export type PredictLevel = (level: number, grid: TokenGrid) => Promise<Float32Ar
 
 export interface MaskGitTrace {
   passes: number;
+  /** Levels left masked because stopBefore said so (0 when it never did). */
+  stoppedLevels: number;
   /** commits[level][step] = cells committed at that step. */
   commits: number[][];
 }
@@ -61,7 +66,7 @@ export async function decodeMaskGit(
   if (opts.schedule.length !== levels) throw new Error(`schedule has ${opts.schedule.length} levels, grid has ${levels}`);
   if (tokens.length !== frames * levels) throw new Error(`grid of ${tokens.length} cells is not ${frames}x${levels}`);
   const from = grid.logitsFrom ?? 0;
-  const trace: MaskGitTrace = { passes: 0, commits: [] };
+  const trace: MaskGitTrace = { passes: 0, stoppedLevels: 0, commits: [] };
   const sampled = new Int32Array(frames);
   const conf = new Float64Array(frames);
   const probs = new Float64Array(K);
@@ -72,10 +77,15 @@ export async function decodeMaskGit(
       trace.commits.push([]);
       continue;
     }
+    // a masked cell before `from` is a level an earlier window left ungenerated (shed): it stays masked, and the
+    // model reads the mask id there as it reads the finer levels of the frames it fills
     const masked: number[] = [];
-    for (let f = 0; f < frames; f++) if (tokens[f * levels + q] === opts.maskId) masked.push(f);
-    if (masked.length && masked[0] < from) throw new Error(`frame ${masked[0]} is masked but logits start at frame ${from}`);
+    for (let f = from; f < frames; f++) if (tokens[f * levels + q] === opts.maskId) masked.push(f);
     const n = masked.length;
+    if (n > 0 && opts.stopBefore?.(q) === true) {
+      for (let r = q; r < levels; r++) if (opts.schedule[r] > 0) trace.stoppedLevels++;
+      break;
+    }
     const commits: number[] = [];
     trace.commits.push(commits);
     if (n === 0) continue;

@@ -68,9 +68,19 @@ export interface AcousticRequest {
   readonly greedy?: boolean;
   /** Scheduling priority of every pass (see RunOptions). */
   readonly priority?: number;
-  /** Asked before each guided pass: true runs the conditioned pass alone, without its unconditional twin (half the
-   * work of that level, unguided), as the server does while it is behind (config inference.shedGuidanceQueued). */
-  readonly shedGuidance?: () => boolean;
+  /** Work the server may skip while it is behind, asked just before the work (absent: nothing is skipped). */
+  readonly shedding?: LoadShedding;
+}
+
+/** Questions a window's decoding asks before work it can do without. Each is asked again before the next such
+ * piece of work, so a stream gets its full decoding back as soon as the server catches up. */
+export interface LoadShedding {
+  /** Before each guided pass: true runs the conditioned pass alone, without its unconditional twin (half the work
+   * of that level, unguided; config inference.shedGuidanceQueued). */
+  readonly guidance?: () => boolean;
+  /** Before each level of a window that has cells to fill (0 = coarsest): true leaves it and every finer level
+   * ungenerated (the mask id, which reaches the codec decoder as its absent code; config inference.shedLevelsQueued). */
+  readonly level?: (level: number) => boolean;
 }
 
 export interface AcousticResult {
@@ -78,8 +88,10 @@ export interface AcousticResult {
   readonly acoustic: Int32Array;
   /** Model passes run; a guided pass counts two (conditioned and unconditioned). */
   readonly passes: number;
-  /** Passes the manifest guides that ran without their twin (shedGuidance). */
+  /** Passes the manifest guides that ran without their twin (shedding.guidance). */
   readonly shedPasses: number;
+  /** Levels this window would have generated but left at the mask id (shedding.level). */
+  readonly shedLevels: number;
 }
 
 export interface AcousticOptions {
@@ -150,9 +162,11 @@ export class AcousticGenerator {
     tokens.set(req.tailAcoustic.subarray(cached * Q), 0);
     const grid: TokenGrid = { frames: W, levels: Q, tokens, logitsFrom: inWindow };
     const schedule = (req.schedule ?? this.defaults.schedule).map((steps, q) => (q < this.generatedLevels ? steps : 0));
-    const opts = {
+    const shedLevel = req.shedding?.level;
+    const opts: MaskGitOptions = {
       ...this.defaults,
       schedule,
+      ...(shedLevel ? { stopBefore: shedLevel } : {}),
       ...(req.greedy ? { temperatureStart: 0, temperatureEnd: 0, noiseScale: 0 } : {}),
     };
     const runOpts: RunOptions = { ...(req.priority !== undefined ? { priority: req.priority } : {}), ...(req.signal ? { signal: req.signal } : {}) };
@@ -167,7 +181,7 @@ export class AcousticGenerator {
       const cond = { prompt, semantic, tokens: g.tokens, level, logitsFrom: inWindow };
       let logits: Float32Array;
       const w = guide?.weights[level] ?? 0;
-      const shed = guide !== null && w > 0 && req.shedGuidance?.() === true;
+      const shed = guide !== null && w > 0 && req.shedding?.guidance?.() === true;
       if (shed) shedPasses++;
       if (guide && w > 0 && !shed) {
         // both passes go out together, so the inference pool batches them into one model call
@@ -182,7 +196,7 @@ export class AcousticGenerator {
       if (level === 0 && prior) addPriorRows(logits, prior, newUnits, this.defaults.codebookSize);
       return logits;
     }, new Rng(req.seed), req.signal);
-    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses, shedPasses };
+    return { acoustic: tokens.slice(inWindow * Q), passes: trace.passes + extraPasses, shedPasses, shedLevels: trace.stoppedLevels };
   }
 }
 
