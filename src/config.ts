@@ -98,10 +98,11 @@ export interface ServerConfig {
      * queue (counted as for shedGuidanceQueued), a SoundStorm window about to decode a level past the coarsest
      * shedLevelsKeep leaves it and every finer level ungenerated; they reach the codec decoder as its absent code
      * (as with acousticLevels). Asked level by level, window by window. Costs the fine spectral detail of those
-     * levels (about a point of WER where every window sheds: BENCHMARKS.md sessions 25 and 57). 0: never; models
-     * whose codec has no absent code never shed levels. */
+     * levels (0.8-1.7 WER points where every window sheds: BENCHMARKS.md session 57). Meant as the deeper step:
+     * at or above shedGuidanceQueued (not enforced). 0: never; models whose codec has no absent code never shed
+     * levels. */
     readonly shedLevelsQueued: number;
-    /** Coarsest levels every window keeps when levels are shed (>= 1). */
+    /** Coarsest levels every window keeps when levels are shed (>= 1; at or above the levels generated, nothing is shed). */
     readonly shedLevelsKeep: number;
     /** A stream's second chunk due within this many ms also gets its profile's firstWindowFrames cap on
      * its first window, so its first audio comes after a short window (a first chunk is often under 0.5 s). */

@@ -128,7 +128,7 @@ test("a window sheds its finer levels when asked, level by level: the coarse one
   assert.deepEqual([...never.acoustic], [...full.acoustic]);
   assert.equal(never.shedLevels, 0);
   // the next window, with the server caught up, follows a tail whose finer levels were shed: it fills every level
-  // of its own frames and leaves the tail's as they were
+  // of its own frames (that the tail's shed cells stay masked is maskgit.test's)
   const next = await gen.generate({ ...base, tailSemantic: semantic, tailAcoustic: shed.acoustic, semantic: semantic.map((u) => (u + 1) % U) });
   assert.equal(next.passes, schedule.reduce((a, b) => a + b, 0));
   assert.equal(next.shedLevels, 0);

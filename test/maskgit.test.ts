@@ -115,3 +115,46 @@ test("an aborted signal stops decoding between passes", async () => {
   }, new Rng(1), ac.signal), DecodeAborted);
   assert.equal(passes, 3);
 });
+
+/** fakeModel for a grid whose logits start at `from` (a prompt the model reads but does not predict). */
+function fakeModelFrom(from: number, calls: { level: number; snapshot: Int32Array }[] = []) {
+  return async (level: number, g: TokenGrid) => {
+    calls.push({ level, snapshot: g.tokens.slice() });
+    const r = new Rng(level + 11);
+    return Float32Array.from({ length: (g.frames - from) * K }, () => r.next() * 4);
+  };
+}
+
+test("stopBefore ends a window's decoding before a level: it and the finer levels stay masked, the coarser are untouched", async () => {
+  const frames = 20, levels = 4, prompt = 5;
+  const full = grid(frames, levels, prompt);
+  await decodeMaskGit({ ...full, logitsFrom: prompt }, opts([3, 1, 1, 1]), fakeModelFrom(prompt), new Rng(3));
+  const g = grid(frames, levels, prompt);
+  const asked: number[] = [];
+  const trace = await decodeMaskGit({ ...g, logitsFrom: prompt }, { ...opts([3, 1, 1, 1]), stopBefore: (q) => { asked.push(q); return q === 2; } },
+    fakeModelFrom(prompt), new Rng(3));
+  assert.deepEqual(asked, [0, 1, 2]);
+  assert.equal(trace.passes, 3 + 1);
+  assert.equal(trace.stoppedLevels, 2);
+  assert.equal(trace.commits.length, 2, "no entries for the levels after the stop");
+  for (let f = prompt; f < frames; f++) {
+    for (let q = 0; q < levels; q++) assert.equal(g.tokens[f * levels + q], q < 2 ? full.tokens[f * levels + q] : MASK, `frame ${f} level ${q}`);
+  }
+});
+
+test("prompt cells of levels never generated stay masked and are read as such; any other masked prompt cell is an error", async () => {
+  const frames = 16, levels = 4, prompt = 6;
+  const g = grid(frames, levels, prompt);
+  for (let f = 2; f < prompt; f++) g.tokens.fill(MASK, f * levels + 2, (f + 1) * levels);   // frames 2-5: levels 3-4 shed
+  const before = g.tokens.slice();
+  const calls: { level: number; snapshot: Int32Array }[] = [];
+  const trace = await decodeMaskGit({ ...g, logitsFrom: prompt }, opts([2, 1, 1, 1]), fakeModelFrom(prompt, calls), new Rng(5));
+  assert.equal(trace.passes, 2 + 1 + 1 + 1);
+  assert.deepEqual([...g.tokens.subarray(0, prompt * levels)], [...before.subarray(0, prompt * levels)], "the prompt is as it was");
+  for (const c of calls) assert.deepEqual([...c.snapshot.subarray(0, prompt * levels)], [...before.subarray(0, prompt * levels)], "the model reads the masks");
+  assert.ok(!g.tokens.subarray(prompt * levels).includes(MASK), "every cell of the new frames is decoded");
+  const holey = grid(frames, levels, prompt);
+  holey.tokens[3 * levels + 1] = MASK;   // level 2 missing under a level 3 that is there
+  await assert.rejects(decodeMaskGit({ ...holey, logitsFrom: prompt }, opts([2, 1, 1, 1]), fakeModelFrom(prompt), new Rng(5)),
+    /prompt frame 3 has level 3 without the levels before it/);
+});

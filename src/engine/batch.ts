@@ -19,7 +19,8 @@ export interface PassRequest {
   readonly tokens: Int32Array;
   /** 0-based RVQ level to predict. */
   readonly level: number;
-  /** First frame whose logits are wanted (the tail before it is never masked). */
+  /** First frame whose logits are wanted (the tail before it is never decoded; only its levels that were never
+   * generated hold the mask id). */
   readonly logitsFrom: number;
 }
 

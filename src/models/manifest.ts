@@ -31,7 +31,8 @@ const Codec = Type.Object({
   decoder_right_context_frames: Type.Integer({ minimum: 0 }),
   /** A code the decoder reads as "level not generated": its codebooks have an all-zero row there, so
    * the level adds nothing, as in quantizer-dropout training. Lets SoundStorm stop after fewer levels
-   * (config inference.acousticLevels). Default none: every level must be generated. */
+   * (config inference.acousticLevels, and load shedding's inference.shedLevelsQueued). Default none: every level
+   * must be generated. */
   absent_code: Type.Optional(Type.Integer({ minimum: 0 })),
   /** Decoders fine-tuned on one voice's own recordings (voice name -> ONNX file with exactly
    * graphs.codec_decoder's contract, decoding the same codes): a stream in that voice decodes with its

@@ -121,7 +121,8 @@ export interface SynthesizerOptions {
   readonly shedLevelsKeep?: number;
   /** Called once for every guided pass shed, by any stream (the server counts them, cancelled chunks included). */
   readonly onShed?: () => void;
-  /** Called with the number of levels each time a window leaves finer levels ungenerated. */
+  /** Called with the number of levels each time a window leaves finer levels ungenerated, by any stream (cancelled
+   * chunks included, so the server's counter may exceed the sum of chunk_metrics.levels_shed). */
   readonly onShedLevels?: (levels: number) => void;
 }
 

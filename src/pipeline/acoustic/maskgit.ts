@@ -18,7 +18,8 @@ export interface TokenGrid {
   readonly levels: number;
   /** Row-major [frames, levels]; maskId marks cells to generate. Updated in place. */
   readonly tokens: Int32Array;
-  /** Frames before this one are prompt (never masked); the model returns logits from here on. Default 0. */
+  /** Frames before this one are prompt: never decoded (a cell there is masked only where its frame's finer levels all
+   * are too: levels an earlier window left ungenerated). The model returns logits from here on. Default 0. */
   readonly logitsFrom?: number;
 }
 
@@ -42,7 +43,7 @@ export interface MaskGitTrace {
   passes: number;
   /** Levels left masked because stopBefore said so (0 when it never did). */
   stoppedLevels: number;
-  /** commits[level][step] = cells committed at that step. */
+  /** commits[level][step] = cells committed at that step (levels after a stop have no entry). */
   commits: number[][];
 }
 
@@ -66,6 +67,12 @@ export async function decodeMaskGit(
   if (opts.schedule.length !== levels) throw new Error(`schedule has ${opts.schedule.length} levels, grid has ${levels}`);
   if (tokens.length !== frames * levels) throw new Error(`grid of ${tokens.length} cells is not ${frames}x${levels}`);
   const from = grid.logitsFrom ?? 0;
+  // prompt frames may lack their finer levels (never generated: acousticLevels, or shed), nothing else
+  for (let f = 0; f < from; f++) {
+    let q = 0;
+    while (q < levels && tokens[f * levels + q] !== opts.maskId) q++;
+    for (; q < levels; q++) if (tokens[f * levels + q] !== opts.maskId) throw new Error(`prompt frame ${f} has level ${q + 1} without the levels before it`);
+  }
   const trace: MaskGitTrace = { passes: 0, stoppedLevels: 0, commits: [] };
   const sampled = new Int32Array(frames);
   const conf = new Float64Array(frames);

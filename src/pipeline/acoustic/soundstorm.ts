@@ -84,7 +84,7 @@ export interface LoadShedding {
 }
 
 export interface AcousticResult {
-  /** Row-major [frames, levels] for the new frames only; levels past generatedLevels hold the mask id. */
+  /** Row-major [frames, levels] for the new frames only; levels past generatedLevels, and shed ones, hold the mask id. */
   readonly acoustic: Int32Array;
   /** Model passes run; a guided pass counts two (conditioned and unconditioned). */
   readonly passes: number;

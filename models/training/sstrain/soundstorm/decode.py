@@ -2,8 +2,11 @@
 (src/pipeline/acoustic/maskgit.ts) must match token for token in greedy mode:
 
 - levels coarse to fine; level q runs schedule[q] passes over the whole window;
-- only still-masked cells of the current level are ranked and committed; prompt and committed
-  cells never change;
+- only still-masked cells of the current level in frames from `logits_from` on are ranked and
+  committed; prompt and committed cells never change (a prompt cell is masked only where its level
+  was never generated, and it stays so);
+- `stop_before(q)`, asked before each level with cells to fill, ends decoding there when true
+  (the server shedding its finer levels while behind): that level and the finer ones stay masked;
 - after step i of S, floor(n cos(pi/2 (i+1)/S)) of the level's n masked cells stay masked
   (at least one is committed per step); the last step commits all, by argmax;
 - greedy mode (temperature 0, no noise): token = argmax, confidence = its log-probability,
@@ -22,14 +25,19 @@ def masked_after_step(n: int, i: int, s: int) -> int:
     return 0 if i >= s - 1 else int(math.floor(n * math.cos(math.pi / 2 * (i + 1) / s)))
 
 
-def decode_greedy(tokens: np.ndarray, mask_id: int, schedule: list[int], predict: Predict) -> tuple[np.ndarray, int]:
+def decode_greedy(tokens: np.ndarray, mask_id: int, schedule: list[int], predict: Predict, logits_from: int = 0,
+                  stop_before: Callable[[int], bool] | None = None) -> tuple[np.ndarray, int]:
     """tokens [T, Q] with mask_id in the cells to generate -> (filled tokens, forward passes)."""
     tokens = tokens.copy()
     T, Q = tokens.shape
     passes = 0
     for q in range(Q):
-        open_ = [f for f in range(T) if tokens[f, q] == mask_id]
+        if schedule[q] == 0:
+            continue
+        open_ = [f for f in range(logits_from, T) if tokens[f, q] == mask_id]
         n = len(open_)
+        if n and stop_before is not None and stop_before(q):
+            break
         for i in range(schedule[q]):
             if not open_:
                 break
