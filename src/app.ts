@@ -85,6 +85,7 @@ export async function createApp(overrides: ConfigOverrides = {}, log: (m: string
     await server.close();
     throw e;
   }
+  log(`load shedding: ${synth.sheddingSummary}`);
   if (models.manifest.kind === "fixture") {
     log(`WARNING: serving the RANDOM-WEIGHT fixture model '${models.manifest.name}' from ${models.manifest.dir}: it produces noise, not speech`);
   }

@@ -151,13 +151,19 @@ test("the synthesizer sheds levels past shedLevelsKeep while its backend's queue
   assert.equal(ask(2), true, "read at each call: the queue's length now");
   assert.equal(ask(Q - 1), true);
   assert.deepEqual(shedCounts, [Q - 2, 1], "each yes counts the levels it leaves out");
+  assert.equal(synth.sheddingSummary, "guidance off; levels past the coarsest 2 shed at 8 queued jobs");
   assert.equal(new Synthesizer(backend).shedding, undefined, "off unless the synthesizer is given a threshold");
   const withoutAbsent = { ...backend, manifest: loadManifest("models/fixture") };
-  assert.equal(new Synthesizer(withoutAbsent, { shedLevelsQueued: 8 }).shedding, undefined, "a decoder without an absent code needs every level");
+  const noAbsent = new Synthesizer(withoutAbsent, { shedLevelsQueued: 8, shedGuidanceQueued: 4 });
+  assert.equal(noAbsent.shedding, undefined, "a decoder without an absent code needs every level");
+  assert.equal(noAbsent.sheddingSummary,
+    "guidance off (the model guides no level); levels off (the codec decoder has no absent code: it needs every level)", "the boot log says why");
   assert.equal(new Synthesizer(backend, { shedLevelsQueued: 8, shedLevelsKeep: Q }).shedding, undefined, "nothing past the kept levels");
   assert.equal(new Synthesizer(backend, { shedLevelsQueued: 8, acousticLevels: 2, shedLevelsKeep: 2 }).shedding, undefined, "nothing past the generated levels");
   const { queued: _q, ...inThread } = backend;
   assert.equal(new Synthesizer(inThread, { shedLevelsQueued: 8 }).shedding, undefined, "a backend without a queue never sheds");
+  assert.match(new Synthesizer(inThread, { shedLevelsQueued: 8 }).sheddingSummary, /levels off \(calls run in this thread: no queue\)/);
+  assert.match(new Synthesizer(backend, { shedLevelsQueued: 8, shedLevelsKeep: Q }).sheddingSummary, new RegExp(`levels off \\(all ${Q} levels generated are kept\\)`));
   const d = buildConfig().inference;
   assert.deepEqual([d.shedLevelsQueued, d.shedLevelsKeep], [8, 4]);
   const e = buildConfig(fromEnv({ SOUNDSTORM_SHED_LEVELS_QUEUED: "0", SOUNDSTORM_SHED_LEVELS_KEEP: "2" })).inference;

@@ -128,6 +128,7 @@ test("the synthesizer sheds guidance while its backend's queue holds shedGuidanc
   assert.equal(ask(), false);
   queued = 16;
   assert.equal(ask(), true, "read at each call: the queue's length now");
+  assert.equal(synth.sheddingSummary, "guidance shed at 16 queued jobs; levels off");
   assert.equal(new Synthesizer(backend).shedding, undefined, "off unless the synthesizer is given a threshold");
   const { queued: _q, ...inThread } = backend;
   assert.equal(new Synthesizer(inThread, { shedGuidanceQueued: 16 }).shedding, undefined, "a backend without a queue never sheds");

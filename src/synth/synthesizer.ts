@@ -128,24 +128,32 @@ export interface SynthesizerOptions {
 
 /**
  * The load-shedding questions streams ask (see SynthesizerOptions), or undefined when nothing can be shed: no queue to
- * read, no guided level (guidance), no absent code in the codec decoder or no level past those kept (levels).
+ * read, no guided level (guidance), no absent code in the codec decoder or no level past those kept (levels); and a
+ * line saying which step is on and why not, for the server's boot log.
  */
-function loadShedding(queued: (() => number) | undefined, acoustic: AcousticGenerator, m: ServingManifest, o: SynthesizerOptions): LoadShedding | undefined {
-  if (!queued) return undefined;
+function loadShedding(queued: (() => number) | undefined, acoustic: AcousticGenerator, m: ServingManifest, o: SynthesizerOptions):
+  { shedding: LoadShedding | undefined; summary: string } {
   const guideAt = o.shedGuidanceQueued ?? 0;
   const levelsAt = o.shedLevelsQueued ?? 0;
   const keep = Math.max(1, o.shedLevelsKeep ?? 4);
-  const { onShed, onShedLevels } = o;
   const generated = acoustic.generatedLevels;
-  const shedding: LoadShedding = {
-    // asked only before a guided pass, which is shed exactly when this says yes: so it counts the passes shed
-    ...(guideAt > 0 && acoustic.guided ? { guidance: () => { const shed = queued() >= guideAt; if (shed) onShed?.(); return shed; } } : {}),
-    // asked before each level with work; a yes ends the window's decoding there, so it counts the levels left out
-    ...(levelsAt > 0 && m.codec.absent_code !== undefined && keep < generated
-      ? { level: (q: number) => { const shed = q >= keep && queued() >= levelsAt; if (shed) onShedLevels?.(generated - q); return shed; } }
-      : {}),
+  const noQueue = "off (calls run in this thread: no queue)";
+  const guideOff = !queued ? noQueue : guideAt <= 0 ? "off" : !acoustic.guided ? "off (the model guides no level)" : null;
+  const levelsOff = !queued ? noQueue : levelsAt <= 0 ? "off"
+    : m.codec.absent_code === undefined ? "off (the codec decoder has no absent code: it needs every level)"
+      : keep >= generated ? `off (all ${generated} levels generated are kept)` : null;
+  const summary = `guidance ${guideOff ?? `shed at ${guideAt} queued jobs`}; levels ${levelsOff ?? `past the coarsest ${keep} shed at ${levelsAt} queued jobs`}`;
+  if (!queued || (guideOff && levelsOff)) return { shedding: undefined, summary };
+  const { onShed, onShedLevels } = o;
+  return {
+    summary,
+    shedding: {
+      // asked only before a guided pass, which is shed exactly when this says yes: so it counts the passes shed
+      ...(guideOff ? {} : { guidance: () => { const shed = queued() >= guideAt; if (shed) onShed?.(); return shed; } }),
+      // asked before each level with work; a yes ends the window's decoding there, so it counts the levels left out
+      ...(levelsOff ? {} : { level: (q: number) => { const shed = q >= keep && queued() >= levelsAt; if (shed) onShedLevels?.(generated - q); return shed; } }),
+    },
   };
-  return shedding.guidance || shedding.level ? shedding : undefined;
 }
 
 export class Synthesizer {
@@ -156,6 +164,8 @@ export class Synthesizer {
   /** What streams skip while the backend is behind (guided passes' twins at shedGuidanceQueued jobs waiting,
    * finer levels at shedLevelsQueued); undefined when nothing is ever shed. */
   readonly shedding: LoadShedding | undefined;
+  /** Which load-shedding steps are on, and why a configured one is not (one line, for the boot log). */
+  readonly sheddingSummary: string;
   /** The voices this instance serves: the manifest's, then any added at run time (insertion order). */
   private readonly registry = new Map<string, VoiceEntry>();
 
@@ -164,7 +174,7 @@ export class Synthesizer {
     this.phonemizer = new Phonemizer(m);
     this.t2s = new TextToSemantic(backend.graph("t2s_duration"), backend.graph("t2s_tokens"), m);
     this.acoustic = new AcousticGenerator(backend.passRunner, m, { generatedLevels: o.acousticLevels ?? 0 });
-    this.shedding = loadShedding(backend.queued, this.acoustic, m, o);
+    ({ shedding: this.shedding, summary: this.sheddingSummary } = loadShedding(backend.queued, this.acoustic, m, o));
     const levels = this.acoustic.generatedLevels;
     if (levels < m.codec.levels && m.codec.absent_code === undefined) {
       throw new Error(`acoustic levels ${levels} of ${m.codec.levels}: model '${m.name}' has no codec.absent_code, so its decoder needs every level`);
