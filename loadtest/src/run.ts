@@ -61,6 +61,9 @@ export interface ChunkTiming {
   soundstorm_ms: number;
   codec_ms: number;
   passes: number;
+  /** Present when the server shed work on this chunk (load shedding): guided passes run alone, RVQ levels left out. */
+  guidance_shed_passes?: number;
+  levels_shed?: number;
 }
 
 /** Chunks per turn whose timings a record keeps. */
@@ -242,6 +245,8 @@ export async function runLoad(o: LoadOptions, onProgress?: (p: Progress) => void
         rec.chunks.push({
           chars: m.text.length, audio_ms: r(m.audio_ms), queue_ms: r(m.queue_ms), t2s_ms: r(m.stages.t2s_ms),
           soundstorm_ms: r(m.stages.soundstorm_ms), codec_ms: r(m.stages.codec_ms), passes: m.soundstorm_passes,
+          ...(m.guidance_shed_passes ? { guidance_shed_passes: m.guidance_shed_passes } : {}),
+          ...(m.levels_shed ? { levels_shed: m.levels_shed } : {}),
         });
       });
       c.on("audio", (f) => {
