@@ -194,6 +194,10 @@ export interface ServerConfig {
 
 const ROOT = resolve(fileURLToPath(new URL("../..", import.meta.url)));
 
+/** Every load-shedding step off: for tools whose measurements must not depend on the machine's load (evaluations,
+ * voice picking), whatever steps the server gains. */
+export const NO_LOAD_SHEDDING = { shedGuidanceQueued: 0, shedLevelsQueued: 0 } as const;
+
 export const DEFAULT_CONFIG: ServerConfig = {
   host: "0.0.0.0",
   port: 8080,

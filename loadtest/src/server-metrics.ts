@@ -1,14 +1,20 @@
 /** Reads the server's Prometheus counters, to check what the load tester saw against what the server counted. */
-export interface ServerCounters {
-  audio_seconds: number;
-  contexts: number;
-  errors: number;
-  chunks: number;
+
+/** Each count the load tester reads, and the server's counter it sums (over all label sets). */
+const COUNTERS = {
+  audio_seconds: "soundstorm_audio_seconds_total",
+  contexts: "soundstorm_contexts_total",
+  errors: "soundstorm_errors_total",
+  chunks: "soundstorm_chunks_total",
   /** Guided SoundStorm passes the server ran without their unconditional twin (load shedding). */
-  guidance_shed_passes: number;
+  guidance_shed_passes: "soundstorm_guidance_shed_passes_total",
   /** RVQ levels the server's SoundStorm windows left ungenerated (load shedding, second step). */
-  levels_shed: number;
-}
+  levels_shed: "soundstorm_levels_shed_total",
+} as const;
+
+export type ServerCounters = Record<keyof typeof COUNTERS, number>;
+
+const names = Object.keys(COUNTERS) as (keyof typeof COUNTERS)[];
 
 function sum(body: string, name: string): number {
   let total = 0;
@@ -33,14 +39,7 @@ export async function readCounters(url: string): Promise<ServerCounters | null> 
     const res = await fetch(url);
     if (!res.ok) return null;
     const body = await res.text();
-    return {
-      audio_seconds: sum(body, "soundstorm_audio_seconds_total"),
-      contexts: sum(body, "soundstorm_contexts_total"),
-      errors: sum(body, "soundstorm_errors_total"),
-      chunks: sum(body, "soundstorm_chunks_total"),
-      guidance_shed_passes: sum(body, "soundstorm_guidance_shed_passes_total"),
-      levels_shed: sum(body, "soundstorm_levels_shed_total"),
-    };
+    return Object.fromEntries(names.map((k) => [k, sum(body, COUNTERS[k])])) as ServerCounters;
   } catch {
     return null;
   }
@@ -48,9 +47,5 @@ export async function readCounters(url: string): Promise<ServerCounters | null> 
 
 export function diff(a: ServerCounters, b: ServerCounters): ServerCounters {
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  return {
-    audio_seconds: r(b.audio_seconds - a.audio_seconds), contexts: r(b.contexts - a.contexts), errors: r(b.errors - a.errors),
-    chunks: r(b.chunks - a.chunks), guidance_shed_passes: r(b.guidance_shed_passes - a.guidance_shed_passes),
-    levels_shed: r(b.levels_shed - a.levels_shed),
-  };
+  return Object.fromEntries(names.map((k) => [k, r(b[k] - a[k])])) as ServerCounters;
 }

@@ -7,7 +7,7 @@
  * see runTurn).
  */
 import { loadSynthesizer } from "../app.js";
-import { buildConfig, type ServerConfig } from "../config.js";
+import { buildConfig, NO_LOAD_SHEDDING, type ServerConfig } from "../config.js";
 import { createMetrics, type Metrics } from "../metrics.js";
 import { decodeAudioMessage } from "../protocol/audio-header.js";
 import type { LatencyProfile, ServerEvent } from "../protocol/messages.js";
@@ -165,7 +165,7 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
 export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
   const log = o.log ?? (() => {});
   // turns run one at a time, and what they measure must not depend on the machine's load: no load shedding
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0, shedLevelsQueued: 0, ...(o.acousticLevels ? { acousticLevels: o.acousticLevels } : {}) } });
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, ...NO_LOAD_SHEDDING, ...(o.acousticLevels ? { acousticLevels: o.acousticLevels } : {}) } });
   const { synth, models } = await loadSynthesizer(config);
   const metrics = createMetrics();
   const wps = o.wordsPerSecond ?? 20;

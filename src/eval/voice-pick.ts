@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadSynthesizer } from "../app.js";
-import { buildConfig } from "../config.js";
+import { buildConfig, NO_LOAD_SHEDDING } from "../config.js";
 import { createMetrics } from "../metrics.js";
 import { voicePromptToJson } from "../models/manifest.js";
 import { encodeWav } from "../pipeline/audio/wav.js";
@@ -77,7 +77,7 @@ export async function pickVoices(o: VoicePickOptions): Promise<VoicePickReport> 
   if (tune.length === 0) throw new Error(`no tuning sentences in ${o.corpusDir}/valid.jsonl`);
 
   // candidates are scored as served to one listener, whatever the machine's load: no load shedding
-  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, shedGuidanceQueued: 0, shedLevelsQueued: 0 } });
+  const config = buildConfig({ modelDir: o.modelDir, inference: { intraOpThreads: 2, ...NO_LOAD_SHEDDING } });
   const { synth, models } = await loadSynthesizer(config);
   const cloner = new VoiceCloner(synth.manifest, synth.phonemizer, { intraOpThreads: 2 }, { ...config.voices, minSpeechS: 2.5 });
   const metrics = createMetrics();

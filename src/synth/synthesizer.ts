@@ -397,7 +397,7 @@ export class SpeechStream {
   private forCodec(codes: Int32Array): Int32Array {
     const { absent_code: absent } = this.manifest.codec;
     const mask = this.manifest.soundstorm.mask_id;
-    if (absent === undefined || !codes.includes(mask)) return codes;
+    if (absent === undefined || absent === mask || !codes.includes(mask)) return codes;
     return codes.map((c) => (c === mask ? absent : c));
   }
 
