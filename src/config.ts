@@ -27,6 +27,12 @@ export interface ChunkPolicy {
    * waits for a phrase boundary (or maxChars, flush, end), which makes fewer, better-cut chunks and less
    * work per second of audio. 0: maxDelayMs always cuts. */
   readonly holdAheadMs: number;
+  /** A cut at maxDelayMs waits until this many characters of complete words are buffered (0: any word),
+   * so text arriving at about speaking pace (a live captioner's ~3 words/s) is not spoken a word at a time:
+   * one-word chunks lose the words' prosody and read 4-10 points worse (BENCHMARKS.md, session 58)... */
+  readonly deadlineMinChars: number;
+  /** ...for at most this long after text started waiting (ms): then the words go as they are. */
+  readonly deadlineMaxWaitMs: number;
   /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
    * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
   readonly firstWindowFrames: number;
@@ -217,9 +223,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 800, firstWindowFrames: 25 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, firstWindowFrames: 40 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, firstWindowFrames: 0 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 800, deadlineMinChars: 0, deadlineMaxWaitMs: 0, firstWindowFrames: 25 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, deadlineMinChars: 16, deadlineMaxWaitMs: 1200, firstWindowFrames: 40 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, deadlineMinChars: 30, deadlineMaxWaitMs: 2400, firstWindowFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,
@@ -420,6 +426,10 @@ function validate(c: ServerConfig): void {
     if (!Number.isInteger(p.firstWindowFrames) || p.firstWindowFrames < 0) bad(`chunking.${name}.firstWindowFrames must be an integer >= 0`);
     if (!(p.maxDelayMs >= 0 && Number.isFinite(p.maxDelayMs))) bad(`chunking.${name}.maxDelayMs must be a finite number >= 0`);
     if (!(p.holdAheadMs >= 0 && Number.isFinite(p.holdAheadMs))) bad(`chunking.${name}.holdAheadMs must be a finite number >= 0 (0: never hold)`);
+    if (!(Number.isInteger(p.deadlineMinChars) && p.deadlineMinChars >= 0 && p.deadlineMinChars <= p.maxChars)) {
+      bad(`chunking.${name}.deadlineMinChars must be an integer from 0 to maxChars`);
+    }
+    if (!(p.deadlineMaxWaitMs >= 0 && Number.isFinite(p.deadlineMaxWaitMs))) bad(`chunking.${name}.deadlineMaxWaitMs must be a finite number >= 0`);
   }
   if (!Number.isInteger(c.opusComplexity) || c.opusComplexity < 0 || c.opusComplexity > 10) bad("opusComplexity must be an integer 0-10");
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");

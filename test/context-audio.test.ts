@@ -1,5 +1,5 @@
 /** A context's audio at its edges: what a flush releases, where the chunk-start flag goes, when the delay
- * timer cuts after a cut, and how a context that was cancelled while pacing out is counted
+ * timer cuts after a cut and at speaking pace, and how a context that was cancelled while pacing out is counted
  * (random-weight fixture: mechanics only). */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -90,7 +90,7 @@ test("the chunk-start flag marks the frame where the chunk's own audio begins, n
 
 test("after a cut, the words left over wait a whole maxDelayMs before the delay cuts them", async () => {
   const clock = new ManualClock();
-  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20 };
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 0 };
   const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
   const settle = () => r.ctx.settled();
   r.ctx.append("The weather today is");
@@ -103,6 +103,31 @@ test("after a cut, the words left over wait a whole maxDelayMs before the delay 
   assert.deepEqual(cut(), ["The weather today is sunny and warm,"]);
   await clock.advance(60, settle);                 // 560 ms: 300 ms after the cut
   assert.deepEqual(cut(), ["The weather today is sunny and warm,", "with a"]);
+  r.ctx.cancel();
+});
+
+test("at speaking pace a deadline cut waits for deadlineMinChars of words, and no longer than deadlineMaxWaitMs", async () => {
+  const clock = new ManualClock();
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 16, deadlineMaxWaitMs: 1200 };
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
+  const settle = () => r.ctx.settled();
+  const cut = () => r.events.flatMap((e) => (e.type === "chunk_metrics" ? [e.text] : []));
+  // a live captioner's 3 words a second: without the minimum, every 300 ms deadline would cut one word
+  // (at fractional times, as 1000 / 3 ms gives: the wait must end on its own timer, not on a comparison of times)
+  for (const w of ["Open ", "the ", "front "]) {
+    r.ctx.append(w);
+    await clock.advance(1000 / 3, settle);
+  }
+  assert.deepEqual(cut(), [], "14 characters of words at 1,000 ms: still waiting");
+  r.ctx.append("door ");                           // 19 characters: the overdue words go at once
+  await settle();
+  assert.deepEqual(cut(), ["Open the front door"]);
+  // text that stops short goes after deadlineMaxWaitMs from when it started waiting
+  r.ctx.append("now. ");
+  await clock.advance(1150, settle);
+  assert.deepEqual(cut(), ["Open the front door"]);
+  await clock.advance(100, settle);
+  assert.deepEqual(cut(), ["Open the front door", "now."]);
   r.ctx.cancel();
 });
 

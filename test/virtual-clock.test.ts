@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { loadSynthesizer } from "../src/app.js";
 import { buildConfig } from "../src/config.js";
 import { createMetrics } from "../src/metrics.js";
-import { runTurn } from "../src/eval/e2e-eval.js";
+import { listenerTimeline, runTurn } from "../src/eval/e2e-eval.js";
 import { ManualClock } from "../src/session/clock.js";
 import { FIXTURE_MODEL } from "./helpers.js";
 
@@ -33,7 +33,7 @@ test("ManualClock runs due timers in time order, settling after each, and only w
 
 test("a streamed turn on the virtual clock is cut the same way every time, deadlines counted from the waiting text", async () => {
   // holdAheadMs 0: the delay always cuts, so the cuts depend on text timing alone (not on the fixture's durations)
-  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0 };
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, deadlineMinChars: 0 };
   const config = buildConfig({ modelDir: FIXTURE_MODEL, inference: { intraOpThreads: 1, workers: 1 }, chunking: { balanced } });
   const { synth, models } = await loadSynthesizer(config);
   try {
@@ -43,6 +43,10 @@ test("a streamed turn on the virtual clock is cut the same way every time, deadl
       return r.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev.text] : []));
     };
     const a = await cuts();
+    const heard = (await runTurn(synth, config, createMetrics(), synth.voices[0], words, 50, { latency: "balanced" }, "virtual")).listener;
+    // the first chunk is cut by the comma when "hot," arrives (200 ms) and synthesis takes no virtual time
+    assert.equal(heard.firstAudioMs, 200);
+    assert.ok(heard.stallMs >= 0);
     // the comma cuts the first chunk at 200 ms; the space after it is no text, so the next deadline runs from
     // "so" (250 ms) to 550 ms, when "minute." (due at 550) has not arrived yet; "for a" waits for the word it is
     // read with, and end() flushes them together
@@ -51,4 +55,12 @@ test("a streamed turn on the virtual clock is cut the same way every time, deadl
   } finally {
     await models.dispose();
   }
+});
+
+test("the listener's timeline: first audio, then the silences while it waits for more", () => {
+  // pieces at 100 ms (300 ms long), 350 ms (100 ms: played on from 400), 700 ms (after 200 ms of silence)
+  assert.deepEqual(listenerTimeline(0, [{ at: 100, ms: 300 }, { at: 350, ms: 100 }, { at: 700, ms: 50 }]), { firstAudioMs: 100, stallMs: 200 });
+  assert.deepEqual(listenerTimeline(10, [{ at: 10, ms: 40 }, { at: 20, ms: 40 }]), { firstAudioMs: 0, stallMs: 0 });
+  const none = listenerTimeline(0, []);
+  assert.ok(Number.isNaN(none.firstAudioMs) && none.stallMs === 0);
 });

@@ -28,7 +28,7 @@ const USAGE = `usage:
                              [--transcripts]
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
-                      [--acoustic-levels K]
+                      [--acoustic-levels K] [--words-per-second 0.5-100]
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -116,7 +116,7 @@ async function evaluate(argv: string[]): Promise<void> {
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
     "speaker-classifier": { type: "string" }, sweep: { type: "string" }, "one-frame-per-pass": { type: "boolean" },
     "long-seconds": { type: "string" }, "long-streams": { type: "string" }, "whole-only": { type: "boolean" }, speed: { type: "string" }, latency: { type: "string" }, seed: { type: "string" }, clock: { type: "string" }, "acoustic-levels": { type: "string" },
-    transcripts: { type: "boolean" },
+    "words-per-second": { type: "string" }, transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
     throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
@@ -158,9 +158,12 @@ async function evaluate(argv: string[]): Promise<void> {
     const clock = values.clock;
     if (clock !== undefined && !TURN_CLOCKS.includes(clock as TurnClock)) throw new UsageError(`--clock must be one of ${TURN_CLOCKS.join(", ")}, got '${clock}'`);
     const levels = values["acoustic-levels"];
+    // the streamed variant's text rate: 20 (an LLM's tokens) by default; ~3 is a live captioner's, at speaking pace
+    const wps = rangedFlag("words-per-second", values["words-per-second"], { minimum: 0.5, maximum: 100 }, false);
     if (levels !== undefined && !/^[1-9]\d*$/.test(levels)) throw new UsageError(`--acoustic-levels must be a positive integer, got '${levels}'`);
     report = await evalE2E({ modelDir, sentences, log, ...voices, streaming: !values["whole-only"], speed,
       ...(levels !== undefined ? { acousticLevels: Number(levels) } : {}),
+      ...(wps !== undefined ? { wordsPerSecond: wps } : {}),
       ...(clock !== undefined ? { clock: clock as TurnClock } : {}),
       ...(values.transcripts ? { transcripts: true } : {}), ...seeded,
       ...(latency !== undefined ? { latency: latency as LatencyProfile } : {}) });

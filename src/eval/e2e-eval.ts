@@ -63,6 +63,10 @@ interface VoiceScore {
   streaming_minus_whole_ci95?: [number, number];
   /** Mean chunks a word-by-word turn was cut into (merged chunks count once). */
   streaming_chunks_per_turn?: number;
+  /** Word-by-word turns on the virtual clock, means per turn (ms): from the first word to the first audio, and the
+   * silence a listener playing the audio as it comes hears after that (waiting for text; synthesis takes no time). */
+  streaming_first_audio_ms?: number;
+  streaming_stall_ms?: number;
   /** Mean absolute difference (ms) between our word times and pocketsphinx's, on correctly recognized words. */
   word_timing_mae_ms: number; word_timing_words: number;
   /** Sentences left out for this voice because its prompt speaks them (they are not held out). */
@@ -91,6 +95,28 @@ export interface E2EEvalReport {
 export interface TurnResult {
   readonly pcm: Float32Array;
   readonly events: ServerEvent[];
+  /** What a listener playing each audio message as it arrives hears, on the turn's clock: time from the first
+   * text to the first audio, and the silence after that while it waits for the next audio (ms). On the virtual
+   * clock synthesis takes no time, so this is what the chunking alone costs: waiting for text. */
+  readonly listener: ListenerTimeline;
+}
+
+export interface ListenerTimeline {
+  readonly firstAudioMs: number;
+  readonly stallMs: number;
+}
+
+/** Plays audio pieces (arrival time, duration; ms, in arrival order) back to back, each no earlier than it
+ * arrived: when the first began and the silence between the first and the last. */
+export function listenerTimeline(start: number, pieces: readonly { at: number; ms: number }[]): ListenerTimeline {
+  if (pieces.length === 0) return { firstAudioMs: NaN, stallMs: 0 };
+  let end = pieces[0].at;
+  let stall = 0;
+  for (const p of pieces) {
+    if (p.at > end) { stall += p.at - end; end = p.at; }
+    end += p.ms;
+  }
+  return { firstAudioMs: pieces[0].at - start, stallMs: stall };
 }
 
 /** pocketsphinx's transcripts of `pcms` and their corpus WER (%, two decimals) against `sentences`. */
@@ -126,6 +152,10 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
   // unhandled rejection, and rethrown by the `await done` below
   done.catch(() => {});
   const virtual = clock === "virtual" ? new ManualClock() : null;
+  const now = () => (virtual ? virtual.now() : performance.now());
+  // pcm_16000 output: the model's rate
+  const sampleRate = synth.manifest.audio.sample_rate;
+  const arrivals: { at: number; ms: number }[] = [];
   const ctx = new SynthesisContext(
     { id: "eval", index: 0, voice, format: "pcm_16000", latency, seed, pacing: "burst", speed },
     {
@@ -138,7 +168,9 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
         },
         sendBinary(bytes) {
           const { payload } = decodeAudioMessage(bytes);
-          parts.push(new Int16Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength)));
+          const samples = new Int16Array(payload.buffer.slice(payload.byteOffset, payload.byteOffset + payload.byteLength));
+          parts.push(samples);
+          if (samples.length > 0) arrivals.push({ at: now(), ms: (1000 * samples.length) / sampleRate });
         },
       },
       onIdle() {},
@@ -146,6 +178,7 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
       ...(virtual ? { clock: virtual } : {}),
     });
   const settle = () => ctx.settled();
+  const start = now();
   for (const [i, p] of pieces.entries()) {
     ctx.append(p);
     if (i === pieces.length - 1 || intervalMs <= 0) continue;
@@ -159,7 +192,7 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
   const pcm = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   let off = 0;
   for (const p of parts) for (let i = 0; i < p.length; i++) pcm[off++] = p[i] / 32768;
-  return { pcm, events };
+  return { pcm, events, listener: listenerTimeline(start, arrivals) };
 }
 
 export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
@@ -191,6 +224,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
       const { sentences, skipped } = prompt ? await promptSentences.without(prompt.phonemes, o.sentences) : { sentences: [...o.sentences], skipped: 0 };
       if (skipped) log(`  ${v}: ${skipped} sentence(s) left out: the voice prompt speaks them`);
       const ref: Float32Array[] = [], whole: Float32Array[] = [], streamed: Float32Array[] = [], cuts: string[][] = [];
+      const heard: ListenerTimeline[] = [];
       const wordEvents: { word: string; start_ms: number; end_ms: number }[][] = [];
       for (const [i, text] of sentences.entries()) {
         ref.push(fliteSpeak(text, v).pcm);
@@ -205,6 +239,7 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
           const words = text.split(/(?<=\s)/);
           const st = await runTurn(synth, config, metrics, v, words, 1000 / wps, turn, clock);
           streamed.push(st.pcm);
+          heard.push(st.listener);
           cuts.push(st.events.flatMap((ev) => (ev.type === "chunk_metrics" ? [ev.text] : [])));
         }
         if ((i + 1) % 10 === 0) log(`  ${v}: ${i + 1}/${sentences.length}`);
@@ -222,7 +257,13 @@ export async function evalE2E(o: E2EEvalOptions): Promise<E2EEvalReport> {
         ...(s ? { streaming_minus_whole_ci95: differenceWithInterval(pairErrors(errorsIn(s), we)).ci95 } : {}),
         word_timing_mae_ms: errs.length ? Math.round(errs.reduce((a, b) => a + b, 0) / errs.length) : NaN,
         word_timing_words: errs.length / 2,
-        ...(s ? { streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100 } : {}),
+        ...(s ? {
+          streaming_wer: s.wer, streaming_chunks_per_turn: Math.round((cuts.flat().length / cuts.length) * 100) / 100,
+          ...(clock === "virtual" ? {
+            streaming_first_audio_ms: Math.round(mean(heard.map((h) => h.firstAudioMs))),
+            streaming_stall_ms: Math.round(mean(heard.map((h) => h.stallMs))),
+          } : {}),
+        } : {}),
         utterances: sentences.length,
         ...(skipped ? { prompt_sentences_left_out: skipped } : {}),
       };
@@ -275,4 +316,8 @@ export function timingErrors(ours: readonly { word: string; start_ms: number; en
     else j++;
   }
   return out;
+}
+
+function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }

@@ -7,7 +7,7 @@
  * falls behind, chunks queued behind the one being synthesized are merged into
  * one (fewer, longer windows).
  */
-import type { ServerConfig } from "../config.js";
+import type { ChunkPolicy, ServerConfig } from "../config.js";
 import { ServiceError } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 import { createAudioOutput, type AudioOutput, type AudioPayload } from "../pipeline/opus/audio-output.js";
@@ -74,6 +74,10 @@ export class SynthesisContext {
   /** Chunks cut but not yet started, oldest first. */
   private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
   private delayTimer: ClockTimer | null = null;
+  /** When the text now buffered started waiting (clock ms): the deadlines run from it. */
+  private waitingSince = 0;
+  /** maxDelayMs has passed, but fewer than deadlineMinChars of words wait: they go once enough have come. */
+  private overdue = false;
   private readonly clock: Clock;
   private textChars = 0;
   private seq = 0;
@@ -133,10 +137,12 @@ export class SynthesisContext {
     this.textChars += text.length;
     const cut = this.chunker.push(text);
     this.enqueue(cut);
+    if (cut.length > 0) this.overdue = false;
     // the deadline runs from when text started waiting, not from the latest piece; after a cut, the words
     // left over wait from now (no chunk was cut for maxDelayMs is the rule, not "text arrived maxDelayMs ago")
     if (this.chunker.pending === 0) this.clearDelayTimer();
-    else if (!this.delayTimer || cut.length > 0) this.armDelayTimer();
+    else if (this.overdue && this.chunker.completeWordChars >= this.policy.deadlineMinChars) this.deadlineCut();
+    else if (!this.delayTimer || cut.length > 0) this.startWaiting();
   }
 
   flush(): void {
@@ -171,20 +177,43 @@ export class SynthesisContext {
     if (this.state !== "open") throw new ServiceError("context_ended", undefined, this.id);
   }
 
-  private armDelayTimer(): void {
+  private get policy(): ChunkPolicy {
+    return this.deps.config.chunking[this.opts.latency];
+  }
+
+  /** The buffered text starts waiting now: its deadline is maxDelayMs away. */
+  private startWaiting(): void {
+    this.waitingSince = this.clock.now();
+    this.armDelayTimer(this.policy.maxDelayMs);
+  }
+
+  private armDelayTimer(ms: number): void {
     this.clearDelayTimer();
-    const { maxDelayMs, holdAheadMs } = this.deps.config.chunking[this.opts.latency];
+    const { maxDelayMs, holdAheadMs, deadlineMinChars, deadlineMaxWaitMs } = this.policy;
     this.delayTimer = this.clock.setTimeout(() => {
       this.delayTimer = null;
       if (this.state !== "open") return;
       // the listener has plenty to play: cutting now would only make a short chunk; wait for a boundary
-      if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer();
-      else {
-        this.enqueue(this.chunker.flushWords());
-        // words kept back for the word after them (a number, title, function word) go out at the next deadline if nothing follows
-        if (this.chunker.holdsWholeWord) this.armDelayTimer();
-      }
-    }, maxDelayMs, true);
+      if (holdAheadMs > 0 && this.aheadMs() > holdAheadMs) this.armDelayTimer(maxDelayMs);
+      else if (!this.overdue && this.chunker.completeWordChars < deadlineMinChars) {
+        // text still coming at about speaking pace: a word or two alone would be spoken without their phrase.
+        // (The flag, not a comparison of times, ends the wait: fractional clock times could re-arm it at 0 ms.)
+        const waited = this.clock.now() - this.waitingSince;
+        if (waited >= deadlineMaxWaitMs) this.deadlineCut();
+        else {
+          this.armDelayTimer(deadlineMaxWaitMs - waited);
+          this.overdue = true;
+        }
+      } else this.deadlineCut();
+    }, ms, true);
+  }
+
+  /** The deadline's cut: the complete words buffered, less any kept back for the word after them. */
+  private deadlineCut(): void {
+    this.clearDelayTimer();
+    this.enqueue(this.chunker.flushWords());
+    // words kept back for the word after them (a number, title, function word) go out at the next deadline if nothing follows
+    if (this.chunker.holdsWholeWord) this.startWaiting();
   }
 
   /** Generated audio the listener has not played yet (ms); 0 before the first audio went out. */
@@ -196,6 +225,8 @@ export class SynthesisContext {
   private clearDelayTimer(): void {
     if (this.delayTimer) this.clock.clearTimeout(this.delayTimer);
     this.delayTimer = null;
+    // the words waiting now are in a chunk or wait afresh
+    this.overdue = false;
   }
 
   private enqueue(chunks: TextChunk[]): void {

@@ -41,12 +41,23 @@ export class TextChunker {
   /** Absolute character offset of buf[0] in everything pushed so far. */
   private offset = 0;
 
-  constructor(private readonly policy: Omit<ChunkPolicy, "firstWindowFrames" | "holdAheadMs">) {}
+  constructor(private readonly policy: Pick<ChunkPolicy, "firstMinChars" | "minChars" | "phraseChars" | "maxChars">) {}
 
   /** Characters of text buffered, not yet in a chunk. Whitespace alone does not count: the space left
    * after a cut is in no chunk, and a deadline must not run from it. */
   get pending(): number {
     return this.buf.trim().length;
+  }
+
+  /** Chunks cut so far. */
+  get chunksCut(): number {
+    return this.emitted;
+  }
+
+  /** Characters of the complete words buffered (what `flushWords` could cut, before it keeps any back). */
+  get completeWordChars(): number {
+    const m = /\s(?=\S*$)/.exec(this.buf);
+    return m ? this.buf.slice(0, m.index).trim().length : 0;
   }
 
   /** Whether a complete word is buffered (one `flushWords` keeps back for the word after it). */
