@@ -130,3 +130,17 @@ test("at the delay deadline trailing function words wait for the word they lean 
   f.push("Close the door And ");
   assert.deepEqual(f.flushWords().map((x) => x.text), ["Close the door"]);
 });
+
+test("a delay cut never makes a chunk of marks alone: they wait for the words they belong with", () => {
+  const c = new TextChunker(P);
+  assert.deepEqual(c.push("One heartburn cocktail coming up. ").map((x) => x.text), ["One heartburn cocktail coming up."]);
+  c.push(", ");                                     // an LLM's lone "," token, after the cut
+  assert.ok(c.holdsWholeWord);
+  assert.deepEqual(c.flushWords(), []);
+  c.push("Cheers ");
+  assert.deepEqual(c.flushWords().map((x) => x.text), [", Cheers"]);
+  // marks that read as words are speakable: "&" is "and"
+  const d = new TextChunker(P);
+  d.push("Salt & ");
+  assert.deepEqual(d.flushWords().map((x) => x.text), ["Salt &"]);
+});

@@ -164,7 +164,8 @@ export async function runTurn(synth: Synthesizer, config: ServerConfig, metrics:
         sendJson(ev) {
           events.push(ev);
           if (ev.type === "context_done") resolveDone();
-          if (ev.type === "error") rejectDone(new Error(`${ev.code}: ${ev.message}`));
+          // a chunk with nothing to say is skipped and the turn goes on, as for a client; other errors end it
+          if (ev.type === "error" && ev.code !== "no_speakable_text") rejectDone(new Error(`${ev.code}: ${ev.message}`));
         },
         sendBinary(bytes) {
           const { payload } = decodeAudioMessage(bytes);

@@ -5,6 +5,7 @@
  */
 import type { ChunkPolicy } from "../../config.js";
 import { isAbbreviationPeriod } from "./abbreviations.js";
+import { isSpeakable, normalizeText } from "./normalize.js";
 
 // A run of marks is taken whole (lookahead + backreference: an atomic group), so a long run with no space after
 // it fails once instead of being retried at every length (which made "....." thousands long take seconds).
@@ -99,6 +100,9 @@ export class TextChunker {
     }
     const staying = (w: RegExpMatchArray) => !leansOnNext(this.buf, w[0], w.index! + w[0].length);
     if (held < cut && [...this.buf.slice(0, held).matchAll(/\S+/g)].some(staying)) cut = held;
+    // a lone mark (an LLM's "," token after a cut) waits for the words it belongs with: as a chunk of its own
+    // it would only be skipped, with a no_speakable_text error the client did nothing to cause
+    if (!isSpeakable(normalizeText(this.buf.slice(0, cut)))) return [];
     const chunk = this.take(cut);
     return chunk.text ? [chunk] : [];
   }
