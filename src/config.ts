@@ -29,7 +29,7 @@ export interface ChunkPolicy {
   readonly holdAheadMs: number;
   /** A cut at maxDelayMs waits until this many characters of complete words are buffered (0: any word),
    * so text arriving at about speaking pace (a live captioner's ~3 words/s) is not spoken a word at a time:
-   * one-word chunks lose the words' prosody and read 4-10 points worse (BENCHMARKS.md, session 58)... */
+   * one-word chunks lose their phrase and read up to 10 points worse (BENCHMARKS.md, session 58)... */
   readonly deadlineMinChars: number;
   /** ...for at most this long after text started waiting (ms): then the words go as they are. */
   readonly deadlineMaxWaitMs: number;
