@@ -50,11 +50,6 @@ export class TextChunker {
     return this.buf.trim().length;
   }
 
-  /** Chunks cut so far. */
-  get chunksCut(): number {
-    return this.emitted;
-  }
-
   /** Characters of the complete words buffered (what `flushWords` could cut, before it keeps any back). */
   get completeWordChars(): number {
     const m = /\s(?=\S*$)/.exec(this.buf);
