@@ -137,12 +137,12 @@ export class SynthesisContext {
     this.textChars += text.length;
     const cut = this.chunker.push(text);
     this.enqueue(cut);
-    if (cut.length > 0) this.overdue = false;
     // the deadline runs from when text started waiting, not from the latest piece; after a cut, the words
-    // left over wait from now (no chunk was cut for maxDelayMs is the rule, not "text arrived maxDelayMs ago")
+    // left over wait from now (no chunk was cut for maxDelayMs is the rule, not "text arrived maxDelayMs ago");
+    // overdue words (a timer is then always pending) go as soon as there are enough of them
     if (this.chunker.pending === 0) this.clearDelayTimer();
-    else if (this.overdue && this.chunker.completeWordChars >= this.policy.deadlineMinChars) this.deadlineCut();
     else if (!this.delayTimer || cut.length > 0) this.startWaiting();
+    else if (this.overdue && this.chunker.completeWordChars >= this.policy.deadlineMinChars) this.deadlineCut();
   }
 
   flush(): void {
