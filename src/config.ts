@@ -33,6 +33,11 @@ export interface ChunkPolicy {
   readonly deadlineMinChars: number;
   /** ...for at most this long after text started waiting (ms): then the words go as they are. */
   readonly deadlineMaxWaitMs: number;
+  /** A deadline cut ends mid-phrase, and its last word, said without the words after it, is where streamed text
+   * lost words (spoken as a phrase end, then the phrase going on: BENCHMARKS.md, session 59). So that word is made
+   * but not spoken: the next chunk starts with it and says it again with what follows. If no chunk has come when
+   * the listener has less than this much audio left (ms), the word is spoken as it was made. 0: never held. */
+  readonly holdLastWordMs: number;
   /** Codec frames (50 per second) in the stream's first SoundStorm window; the rest of the first
    * chunk follows in later windows. Small: first audio after a fraction of the work. 0: no cap. */
   readonly firstWindowFrames: number;
@@ -223,9 +228,9 @@ export const DEFAULT_CONFIG: ServerConfig = {
     maxSocketsPerAddress: 64,
   },
   chunking: {
-    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 800, deadlineMinChars: 0, deadlineMaxWaitMs: 0, firstWindowFrames: 25 },
-    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, deadlineMinChars: 16, deadlineMaxWaitMs: 1200, firstWindowFrames: 40 },
-    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, deadlineMinChars: 30, deadlineMaxWaitMs: 2400, firstWindowFrames: 0 },
+    low: { firstMinChars: 2, minChars: 40, phraseChars: 60, maxChars: 200, maxDelayMs: 150, holdAheadMs: 800, deadlineMinChars: 0, deadlineMaxWaitMs: 0, holdLastWordMs: 0, firstWindowFrames: 25 },
+    balanced: { firstMinChars: 20, minChars: 60, phraseChars: 100, maxChars: 250, maxDelayMs: 300, holdAheadMs: 2000, deadlineMinChars: 16, deadlineMaxWaitMs: 1200, holdLastWordMs: 400, firstWindowFrames: 40 },
+    quality: { firstMinChars: 60, minChars: 100, phraseChars: 180, maxChars: 350, maxDelayMs: 800, holdAheadMs: 2000, deadlineMinChars: 30, deadlineMaxWaitMs: 2400, holdLastWordMs: 400, firstWindowFrames: 0 },
   },
   inference: {
     intraOpThreads: 0,
@@ -430,6 +435,7 @@ function validate(c: ServerConfig): void {
       bad(`chunking.${name}.deadlineMinChars must be an integer from 0 to maxChars`);
     }
     if (!(p.deadlineMaxWaitMs >= 0 && Number.isFinite(p.deadlineMaxWaitMs))) bad(`chunking.${name}.deadlineMaxWaitMs must be a finite number >= 0`);
+    if (!(p.holdLastWordMs >= 0 && Number.isFinite(p.holdLastWordMs))) bad(`chunking.${name}.holdLastWordMs must be a finite number >= 0`);
   }
   if (!Number.isInteger(c.opusComplexity) || c.opusComplexity < 0 || c.opusComplexity > 10) bad("opusComplexity must be an integer 0-10");
   if (typeof c.frameGuard.enabled !== "boolean") bad("frameGuard.enabled must be a boolean");

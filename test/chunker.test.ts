@@ -144,3 +144,14 @@ test("a delay cut never makes a chunk of marks alone: they wait for the words th
   d.push("Salt & ");
   assert.deepEqual(d.flushWords().map((x) => x.text), ["Salt &"]);
 });
+
+test("chunks cut mid-phrase (at a deadline or at maxChars) say so; those cut at a sentence or phrase end do not", () => {
+  const c = new TextChunker(P);
+  const ends = c.push("Well, hello there, my friend. How are you today? ");
+  assert.deepEqual(ends.map((x) => [x.text, x.midPhrase]), [["Well, hello there,", undefined], ["my friend. How are you today?", undefined]]);
+  c.push("The weather today looks sunny and");
+  assert.deepEqual(c.flushWords().map((x) => [x.text, x.midPhrase]), [["The weather today looks sunny", true]]);
+  const long = c.push(" warm " + "word ".repeat(20));
+  assert.ok(long.length >= 1 && long.every((x) => x.midPhrase === true && x.text.length <= P.maxChars));
+  assert.deepEqual(c.flush().map((x) => x.midPhrase), [undefined], "a flush or end is where the text stops");
+});

@@ -23,6 +23,7 @@ test("refused: idle timeouts uWS aborts on, unknown enums, NaN or negative delay
     [{ chunking: { ...DEFAULT_CONFIG.chunking, balanced: { ...DEFAULT_CONFIG.chunking.balanced, holdAheadMs: -1 } } }, /chunking.balanced.holdAheadMs/],
     [{ chunking: { ...DEFAULT_CONFIG.chunking, balanced: { ...DEFAULT_CONFIG.chunking.balanced, deadlineMinChars: 1.5 } } }, /chunking.balanced.deadlineMinChars/],
     [{ chunking: { ...DEFAULT_CONFIG.chunking, quality: { ...DEFAULT_CONFIG.chunking.quality, deadlineMaxWaitMs: Infinity } } }, /chunking.quality.deadlineMaxWaitMs/],
+    [{ chunking: { ...DEFAULT_CONFIG.chunking, balanced: { ...DEFAULT_CONFIG.chunking.balanced, holdLastWordMs: -400 } } }, /chunking.balanced.holdLastWordMs/],
   ];
   for (const [o, re] of refused) assert.throws(() => buildConfig(o), re, JSON.stringify(o));
   assert.doesNotThrow(() => buildConfig({ limits: { idleTimeoutS: 8 }, defaultLatency: "low", pacing: { default: "burst" } }));

@@ -90,7 +90,7 @@ test("the chunk-start flag marks the frame where the chunk's own audio begins, n
 
 test("after a cut, the words left over wait a whole maxDelayMs before the delay cuts them", async () => {
   const clock = new ManualClock();
-  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 0 };
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 0, holdLastWordMs: 0 };
   const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
   const settle = () => r.ctx.settled();
   r.ctx.append("The weather today is");
@@ -108,7 +108,7 @@ test("after a cut, the words left over wait a whole maxDelayMs before the delay 
 
 test("at speaking pace a deadline cut waits for deadlineMinChars of words, and no longer than deadlineMaxWaitMs", async () => {
   const clock = new ManualClock();
-  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 16, deadlineMaxWaitMs: 1200 };
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 16, deadlineMaxWaitMs: 1200, holdLastWordMs: 0 };
   const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
   const settle = () => r.ctx.settled();
   const cut = () => r.events.flatMap((e) => (e.type === "chunk_metrics" ? [e.text] : []));
@@ -129,6 +129,91 @@ test("at speaking pace a deadline cut waits for deadlineMinChars of words, and n
   await clock.advance(100, settle);
   assert.deepEqual(cut(), ["Open the front door", "now."]);
   r.ctx.cancel();
+});
+
+/** A context on the virtual clock whose delay deadline (300 ms) cuts mid-phrase, with the held word on. */
+function holding(holdLastWordMs = 400): { r: Run; clock: ManualClock; settle: () => Promise<void> } {
+  const clock = new ManualClock();
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, firstMinChars: 20, deadlineMinChars: 0, holdLastWordMs };
+  const r = open(buildConfig({ modelDir: FIXTURE_MODEL, chunking: { balanced } }), { latency: "balanced" }, clock);
+  return { r, clock, settle: () => r.ctx.settled() };
+}
+
+const texts = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "chunk_metrics" ? [e.text] : []));
+const indices = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "chunk_metrics" ? [e.chunk_index] : []));
+const spoken = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "words" ? e.words.map((w) => [w.word, w.char_offset]) : []));
+
+/** Every word of `text` once, in order, at its offset: what the words events of a whole turn must say. */
+function allWords(text: string): (string | number)[][] {
+  return [...text.matchAll(/[A-Za-z]+/g)].map((m) => [m[0], m.index ?? 0]);
+}
+
+test("a deadline cut's last word is held back and said again at the start of the next chunk", async () => {
+  const { r, clock, settle } = holding();
+  const hop = r.synth.manifest.audio.hop_length;
+  const text = "The weather today looks sunny and warm.";
+  r.ctx.append("The weather today looks sunny ");
+  await clock.advance(300, settle);                // the deadline cuts mid-phrase
+  assert.deepEqual(texts(r.events), ["The weather today looks"], "the chunk's audio stops before its last word");
+  r.ctx.append("and warm.");
+  r.ctx.end();
+  await settle();
+  assert.deepEqual(texts(r.events), ["The weather today looks", "sunny and warm."]);
+  assert.deepEqual(indices(r.events), [0, 1]);
+  assert.deepEqual(spoken(r.events), allWords(text), "each word is timed once, at its own offset");
+  const frames = chunkFrames(r.events).reduce((a, b) => a + b, 0);
+  assert.equal(samples(r), frames * hop, "every frame made is sent once");
+});
+
+test("a held word no chunk takes is spoken as it was made before the listener runs out, or at end", async () => {
+  const { r, clock, settle } = holding();
+  const hop = r.synth.manifest.audio.hop_length;
+  r.ctx.append("The weather today looks sunny ");
+  await clock.advance(300, settle);
+  const first = samples(r);
+  assert.ok(first > 0);
+  // the text pauses: the word goes on its own when the listener has less than 400 ms left, as its own chunk
+  const audioMs = (first * 1000) / r.synth.manifest.audio.sample_rate;
+  assert.ok(audioMs > 500, `the first chunk's audio (${audioMs} ms) outlasts the 400 ms margin`);
+  await clock.advance(Math.max(0, audioMs - 400) - 20, settle);
+  assert.deepEqual(texts(r.events), ["The weather today looks"], "still held while the listener has more than 400 ms");
+  await clock.advance(40, settle);
+  assert.deepEqual(texts(r.events), ["The weather today looks", "sunny"]);
+  assert.deepEqual(indices(r.events), [0, 1]);
+  r.ctx.append("Then rain. ");
+  r.ctx.end();
+  await settle();
+  assert.deepEqual(texts(r.events), ["The weather today looks", "sunny", "Then rain."]);
+  assert.deepEqual(indices(r.events), [0, 1, 2]);
+  assert.deepEqual(spoken(r.events), allWords("The weather today looks sunny Then rain. "));
+  assert.equal(samples(r), chunkFrames(r.events).reduce((a, b) => a + b, 0) * hop);
+
+  // a turn that ends right after the cut: the held word is spoken at end, before the last frame
+  const e = holding();
+  e.r.ctx.append("The weather today looks sunny ");
+  await e.clock.advance(300, e.settle);
+  e.r.ctx.end();
+  await e.settle();
+  assert.deepEqual(texts(e.r.events), ["The weather today looks", "sunny"]);
+  assert.equal(samples(e.r), chunkFrames(e.r.events).reduce((a, b) => a + b, 0) * hop);
+});
+
+test("holdLastWordMs 0 never holds a word; a flush speaks a held word", async () => {
+  const off = holding(0);
+  off.r.ctx.append("The weather today looks sunny ");
+  await off.clock.advance(300, off.settle);
+  assert.deepEqual(texts(off.r.events), ["The weather today looks sunny"]);
+  off.r.ctx.cancel();
+
+  const f = holding();
+  f.r.ctx.append("The weather today looks sunny ");
+  await f.clock.advance(300, f.settle);
+  f.r.ctx.flush();
+  await f.settle();
+  assert.deepEqual(texts(f.r.events), ["The weather today looks", "sunny"]);
+  const hop = f.r.synth.manifest.audio.hop_length;
+  assert.equal(samples(f.r), chunkFrames(f.r.events).reduce((a, b) => a + b, 0) * hop, "a flush makes everything audible");
+  f.r.ctx.cancel();
 });
 
 test("a context cancelled while its last audio is paced out counts as cancelled in soundstorm_contexts_total", async () => {

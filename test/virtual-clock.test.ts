@@ -32,8 +32,9 @@ test("ManualClock runs due timers in time order, settling after each, and only w
 });
 
 test("a streamed turn on the virtual clock is cut the same way every time, deadlines counted from the waiting text", async () => {
-  // holdAheadMs 0: the delay always cuts, so the cuts depend on text timing alone (not on the fixture's durations)
-  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, deadlineMinChars: 0 };
+  // holdAheadMs 0: the delay always cuts, so the cuts depend on text timing alone (not on the fixture's durations);
+  // holdLastWordMs 0: chunk texts are the cuts as made (no word held back for the next chunk)
+  const balanced = { ...buildConfig().chunking.balanced, maxDelayMs: 300, holdAheadMs: 0, deadlineMinChars: 0, holdLastWordMs: 0 };
   const config = buildConfig({ modelDir: FIXTURE_MODEL, inference: { intraOpThreads: 1, workers: 1 }, chunking: { balanced } });
   const { synth, models } = await loadSynthesizer(config);
   try {

@@ -73,6 +73,10 @@ export class SynthesisContext {
   private work: Promise<void> = Promise.resolve();
   /** Chunks cut but not yet started, oldest first. */
   private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
+  /** The last word of a mid-phrase chunk, made but held back by the stream (policy.holdLastWordMs): the next
+   * chunk starts with it, or it is spoken on its own when the listener is about to run out. */
+  private heldWord: TextChunk | null = null;
+  private heldWordTimer: ClockTimer | null = null;
   private delayTimer: ClockTimer | null = null;
   /** When the text now buffered started waiting (clock ms): the deadlines run from it. */
   private waitingSince = 0;
@@ -149,8 +153,9 @@ export class SynthesisContext {
     this.requireOpen();
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
-    // the codec holds back its last frames for the next chunk's right context: a flush is a pause, send them
-    this.work = this.work.then(() => this.sendHeldBack());
+    // a word held back for the text after it is spoken now if no chunk took it; and the codec holds back its last
+    // frames for the next chunk's right context: a flush is a pause, send them
+    this.work = this.work.then(() => this.releaseHeldWord()).then(() => this.sendHeldBack());
   }
 
   end(): void {
@@ -158,7 +163,7 @@ export class SynthesisContext {
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
     this.state = "ending";
-    this.work = this.work.then(() => this.finish());
+    this.work = this.work.then(() => this.releaseHeldWord()).then(() => this.finish());
   }
 
   /** Stop all work; pending chunks are dropped, the current model pass is the last, and audio not yet sent
@@ -168,6 +173,7 @@ export class SynthesisContext {
     if (this.closed && this.pacer.pending === 0) return;
     this.abort.abort();
     this.clearDelayTimer();
+    this.clearHeldWordTimer();
     this.pacer.clear();
     this.close("cancelled");
     if (reason === "client") this.deps.sink.sendJson(this.doneEvent(true));
@@ -245,6 +251,14 @@ export class SynthesisContext {
     if (!next) return;
     let { chunk } = next;
     let merged = 1;
+    // a held word is said again at the start of the chunk after it (the text's own spacing between them)
+    const held = this.heldWord;
+    if (held) {
+      this.clearHeldWordTimer();
+      this.heldWord = null;
+      const gap = Math.max(0, chunk.charOffset - (held.charOffset + held.text.length));
+      chunk = { ...chunk, charOffset: held.charOffset, text: held.text + " ".repeat(gap) + chunk.text };
+    }
     const co = this.deps.config.inference.coalesce;
     // never the first chunk: it is the one the listener is waiting for
     if (co.enabled && this.chunks > 0) {
@@ -253,12 +267,37 @@ export class SynthesisContext {
         const gap = b.charOffset - (chunk.charOffset + chunk.text.length);
         if (gap < 0 || chunk.text.length + gap + b.text.length > co.maxChars) break;
         // keep the text's own spacing so word offsets stay offsets into the context's text
-        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text };
+        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text, ...(b.midPhrase ? { midPhrase: true } : {}) };
         this.pending.shift();
         merged++;
       }
     }
-    await this.process(chunk, next.readyAt, merged);
+    await this.process(chunk, next.readyAt, merged, held ? "resume" : "chunk");
+  }
+
+  /** Speak a held word on its own, as it was made: no chunk came for it in time, or the text paused or ended. */
+  private async releaseHeldWord(): Promise<void> {
+    const held = this.heldWord;
+    if (!held || this.closed) return;
+    this.clearHeldWordTimer();
+    this.heldWord = null;
+    await this.process({ text: held.text, charOffset: held.charOffset, index: this.chunker.nextIndex() }, this.clock.now(), 1, "release");
+  }
+
+  /** Release the held word when the listener has less than holdLastWordMs of audio left, if no chunk took it by then. */
+  private armHeldWordTimer(): void {
+    this.clearHeldWordTimer();
+    const wait = Math.max(0, this.aheadMs() - this.policy.holdLastWordMs);
+    this.heldWordTimer = this.clock.setTimeout(() => {
+      this.heldWordTimer = null;
+      // a chunk already cut takes the word when its turn comes; otherwise it goes now, in order with the work
+      if (this.heldWord && this.pending.length === 0 && this.state !== "closed") this.work = this.work.then(() => this.releaseHeldWord());
+    }, wait, true);
+  }
+
+  private clearHeldWordTimer(): void {
+    if (this.heldWordTimer) this.clock.clearTimeout(this.heldWordTimer);
+    this.heldWordTimer = null;
   }
 
   /** Realtime pacing: wait while more than pacing.maxQueuedMs of audio is waiting to be sent, so text that
@@ -279,7 +318,8 @@ export class SynthesisContext {
     }
   }
 
-  private async process(chunk: TextChunk, readyAt: number, merged: number): Promise<void> {
+  /** `how`: a chunk as cut, a chunk that starts with the held word ("resume"), or the held word alone ("release"). */
+  private async process(chunk: TextChunk, readyAt: number, merged: number, how: "chunk" | "resume" | "release"): Promise<void> {
     if (this.closed) return;
     const started = this.clock.now();
     const computeStarted = performance.now();
@@ -327,10 +367,14 @@ export class SynthesisContext {
       // first audio after a short window. Only the second: under overload every chunk is late, and an
       // extra window for each would add work exactly when there is none to spare.
       const urgent = this.chunks === 1 && slack < this.deps.config.inference.urgentSlackMs;
-      result = await this.stream.synthesize(chunk.text, {
+      const o = {
         signal: this.abort.signal, priority: deadline, sink, fast, urgent, speed: this.opts.speed,
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
-      });
+      };
+      // hold a mid-phrase chunk's last word for the text after it, unless the text already ended
+      const hold = chunk.midPhrase === true && policy.holdLastWordMs > 0 && this.state === "open";
+      result = how === "release" ? await this.stream.releaseHeld({ ...o, fast: true })
+        : await this.stream.synthesize(chunk.text, { ...o, ...(hold ? { holdLastWord: true } : {}), ...(how === "resume" ? { resumesHeld: true } : {}) });
     } catch (e) {
       this.fail(e);
       return;
@@ -342,6 +386,11 @@ export class SynthesisContext {
       this.deps.metrics.errors.inc({ code: err.code });
       this.emitJson({ ...err.toEvent(), chunk_index: chunk.index });
       return;
+    }
+    if (result.heldFrom !== undefined) {
+      const at = result.heldFrom;
+      this.heldWord = { text: chunk.text.slice(at), charOffset: chunk.charOffset + at, index: chunk.index };
+      chunk = { ...chunk, text: chunk.text.slice(0, at).trimEnd() };
     }
     const elapsed = performance.now() - computeStarted;
     this.generationMs += elapsed;
@@ -361,6 +410,7 @@ export class SynthesisContext {
       ...(result.shedPasses > 0 ? { guidance_shed_passes: result.shedPasses } : {}),
       ...(result.shedLevels > 0 ? { levels_shed: result.shedLevels } : {}),
     });
+    if (this.heldWord) this.armHeldWordTimer();
   }
 
   /** When this context's listener runs out of audio (clock ms): the scheduler's priority. */
@@ -482,6 +532,7 @@ export class SynthesisContext {
     this.state = "closed";
     this.outcome = outcome;
     this.clearDelayTimer();
+    this.clearHeldWordTimer();
     this.output.dispose();
     this.deps.metrics.activeContexts.dec();
     this.deps.onIdle(this);

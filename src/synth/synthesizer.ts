@@ -13,7 +13,7 @@ import { CodecStreamDecoder } from "../pipeline/codec/stream-decoder.js";
 import { Phonemizer } from "../pipeline/phonemes/g2p.js";
 import { TextToSemantic, type SemanticResult } from "../pipeline/semantic/text-to-semantic.js";
 import { isSpeakable, normalizeText } from "../pipeline/text/normalize.js";
-import { alignWords, spokenGroups, type WordTime } from "../pipeline/text/word-timing.js";
+import { alignWords, spokenGroups, writtenWords, type WordTime } from "../pipeline/text/word-timing.js";
 import type { PromptTokens } from "../engine/prompt-cache.js";
 import { conditioningIds } from "../pipeline/acoustic/conditioning.js";
 import { concatI32, generateInWindows, promptTokensOf, repeatTokens, type WindowTail } from "./windows.js";
@@ -46,6 +46,12 @@ export interface SynthesisOptions {
   /** Decode with the model's fast schedule (decoding.fast_schedule) if it has one. */
   readonly fast?: boolean;
   readonly sink?: ChunkSink;
+  /** The text goes on past this chunk mid-phrase (a deadline cut): leave its last word unspoken and hold its semantic
+   * tokens. The next chunk, which must then start with that word (`resumesHeld`), says it again knowing the words
+   * after it; `releaseHeld` speaks it as it was made instead. Ignored for a chunk of one word. */
+  readonly holdLastWord?: boolean;
+  /** This text starts with the word held back from the previous chunk: the held tokens are dropped. */
+  readonly resumesHeld?: boolean;
 }
 
 export interface ChunkAudio {
@@ -62,6 +68,24 @@ export interface ChunkAudio {
   readonly stages: StageTimes;
   /** Word timestamps relative to this chunk's first frame and text. */
   readonly words: WordTime[];
+  /** With holdLastWord: where in the chunk's text the word held back (not in this audio) starts. */
+  readonly heldFrom?: number;
+}
+
+/** Where a chunk's last word starts: in its text, its symbols and its semantic frames. */
+interface WordSplit {
+  readonly textAt: number;
+  readonly symbol: number;
+  readonly frames: number;
+}
+
+/** A chunk's last word, made by text to semantic but not yet spoken (SynthesisOptions.holdLastWord). */
+interface HeldWord {
+  readonly text: string;
+  readonly ids: Int32Array;
+  readonly sem: SemanticResult;
+  readonly speed: number;
+  readonly seed: number;
 }
 
 /** Where a voice comes from: the model's manifest, or cloned at run time (POST /v1/voices). */
@@ -281,6 +305,7 @@ export class SpeechStream {
   /** Tail of committed frames (frame-rate semantic and acoustic), for acoustic conditioning. */
   private readonly tail: WindowTail = { semantic: new Int32Array(0), acoustic: new Int32Array(0) };
   private chunkSeed: number;
+  private held: HeldWord | null = null;
 
   constructor(
     private readonly manifest: ServingManifest,
@@ -305,10 +330,11 @@ export class SpeechStream {
 
   /** Synthesize one chunk of text; null when it has nothing speakable. */
   async synthesize(text: string, o: SynthesisOptions = {}): Promise<ChunkAudio | null> {
-    const { signal, priority, sink } = o;
+    if (this.held && !o.resumesHeld) throw new Error("a word is held back: the next chunk must resume it, or release it first");
+    if (!this.held && o.resumesHeld) throw new Error("no word is held back to resume");
+    this.held = null;
+    const { signal, priority } = o;
     const speed = o.speed ?? 1;
-    const m = this.manifest;
-    const { acoustic } = this;
     const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
     let t0 = performance.now();
     const clean = normalizeText(text);
@@ -320,15 +346,86 @@ export class SpeechStream {
 
     const run: RunOptions = { ...(priority !== undefined ? { priority } : {}), ...(signal ? { signal } : {}) };
     t0 = performance.now();
-    const sem = await this.semanticFor(ph.ids, seed, speed, run);
+    let ids = ph.ids;
+    // where the held word starts is known once text to semantic has made the chunk (it reads the durations)
+    const found: { split: WordSplit | null } = { split: null };
+    let sem = await this.semanticFor(ids, seed, speed, run, o.holdLastWord
+      ? (all) => (found.split = this.lastWordSplit(text, all))?.symbol ?? ids.length : undefined);
+    const { split } = found;
     stages.t2s_ms = performance.now() - t0;
     if (signal?.aborted) return null;
+    let spoken = text;
+    let heldFrom: number | undefined;
+    if (split) {
+      const frames = split.frames;
+      this.held = {
+        text: text.slice(split.textAt), ids: ids.slice(split.symbol), speed, seed,
+        sem: { tokens: sem.tokens.slice(frames), durations: sem.durations.slice(split.symbol) },
+      };
+      ids = ids.subarray(0, split.symbol);
+      sem = { tokens: sem.tokens.subarray(0, frames), durations: sem.durations.subarray(0, split.symbol) };
+      spoken = text.slice(0, split.textAt);
+      heldFrom = split.textAt;
+    }
+    const audio = await this.speak(spoken, ids, sem, seed, stages, o, run);
+    return { ...audio, phonemes: ph.ids.length, ...(heldFrom !== undefined ? { heldFrom } : {}) };
+  }
+
+  /** Whether a word is held back (see SynthesisOptions.holdLastWord). */
+  get holdsWord(): boolean {
+    return this.held !== null;
+  }
+
+  /** Speak the held word as it was made (the text after it did not come in time, or the stream pauses); null when
+   * none is held. Its text and words are relative to the held word's first character. */
+  async releaseHeld(o: Omit<SynthesisOptions, "holdLastWord" | "resumesHeld"> = {}): Promise<ChunkAudio | null> {
+    const h = this.held;
+    if (!h) return null;
+    this.held = null;
+    this.remember(h.ids, h.sem);
+    this.prevSpeed = h.speed;
+    const run: RunOptions = { ...(o.priority !== undefined ? { priority: o.priority } : {}), ...(o.signal ? { signal: o.signal } : {}) };
+    const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
+    const audio = await this.speak(h.text, h.ids, h.sem, h.seed, stages, { ...o, firstWindowFrames: 0 }, run);
+    return { ...audio, phonemes: h.ids.length };
+  }
+
+  /**
+   * Where a chunk's last word starts, when it can be held back: the chunk has another spoken word before it, and
+   * the last written word is the last spoken group alone (not a word espeak-ng joined to the one before, or split).
+   * `symbol`: index of its first symbol (just after a word separator); `frames`: the semantic frames before it.
+   */
+  private lastWordSplit(text: string, r: { ids: Int32Array; sem: SemanticResult }): WordSplit | null {
+    const { isSeparator, isSilent } = this.phonemizer;
+    const groups = spokenGroups(r.ids, r.sem.durations, isSeparator, isSilent);
+    const written = writtenWords(text);
+    if (groups.length < 2 || written.length < 2) return null;
+    const words = alignWords(text, groups, 1, 0, 0);
+    const last = words[words.length - 1];
+    const g = groups[groups.length - 1];
+    if (words.length !== written.length || last.start_ms !== g.startFrame || words[words.length - 2].end_ms > g.startFrame) return null;
+    // back from the last spoken symbol (past any marks or separator after it) to the separator before its word
+    let symbol = r.ids.length;
+    while (symbol > 0 && (isSeparator(r.ids[symbol - 1]) || isSilent(r.ids[symbol - 1]))) symbol--;
+    while (symbol > 0 && !isSeparator(r.ids[symbol - 1])) symbol--;
+    if (symbol === 0) return null;
+    let frames = 0;
+    for (let i = 0; i < symbol; i++) frames += r.sem.durations[i];
+    return { textAt: written[written.length - 1].offset, symbol, frames };
+  }
+
+  /** Acoustic tokens and PCM for semantic tokens already made; each window's codes go to the codec (and its PCM to
+   * the sink) as soon as they exist. */
+  private async speak(text: string, ids: Int32Array, sem: SemanticResult, seed: number, stages: StageTimes, o: SynthesisOptions, run: RunOptions):
+    Promise<Omit<ChunkAudio, "phonemes">> {
+    const m = this.manifest;
+    const { acoustic } = this;
+    const { signal, priority, sink } = o;
     const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
-    const words = alignWords(text, spokenGroups(ph.ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
+    const words = alignWords(text, spokenGroups(ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
     sink?.words?.(words);
 
-    // each window's codes go to the codec (and its PCM to the sink) as soon as they exist
-    const newSem = repeatTokens(conditioningIds(m, sem.tokens, ph.ids, sem.durations), this.repeat);
+    const newSem = repeatTokens(conditioningIds(m, sem.tokens, ids, sem.durations), this.repeat);
     const pieces: Float32Array[] = [];
     const t1 = performance.now();
     const { passes, shedPasses, shedLevels } = await generateInWindows(acoustic, this.voicePrompt, this.tail, newSem, {
@@ -348,7 +445,7 @@ export class SpeechStream {
     });
     stages.soundstorm_ms = performance.now() - t1 - stages.codec_ms;
     const pcm = pieces.length === 1 ? pieces[0] : concatF32(pieces);
-    return { pcm, frames: newSem.length, phonemes: ph.ids.length, passes, shedPasses, shedLevels, stages, words };
+    return { pcm, frames: newSem.length, passes, shedPasses, shedLevels, stages, words };
   }
 
   /**
@@ -356,23 +453,32 @@ export class SpeechStream {
    * piece. A chunk longer than text_to_semantic.max_input_symbols goes in pieces cut at word
    * boundaries, each piece the "previous chunk" of the next, as the models were trained.
    */
-  private async semanticFor(ids: Int32Array, seed: number, speed: number, run: RunOptions): Promise<SemanticResult> {
+  private async semanticFor(ids: Int32Array, seed: number, speed: number, run: RunOptions,
+    keep: (all: { ids: Int32Array; sem: SemanticResult }) => number = () => ids.length): Promise<SemanticResult> {
     const pieces = splitAtWords(ids, this.manifest.text_to_semantic.max_input_symbols ?? Infinity, this.phonemizer.isSeparator);
     const tokens: Int32Array[] = [];
     const durations: Int32Array[] = [];
-    for (const piece of pieces) {
+    let start = 0;
+    for (const [i, piece] of pieces.entries()) {
       // the stream's context at the voice's own pace: the duration model reads the speaking rate from it, and
       // context already slowed (or sped up) by `speed` would have the change applied again, chunk after chunk
       const sem = await this.t2s.generate(piece, {
         phonemes: concatI32(this.voicePhonemes, this.prevPhonemes),
         semantic: concatI32(this.t2sVoiceSemantic, atNaturalPace(this.prevSemantic, this.prevSpeed)),
       }, seed, speed, run);
-      this.prevSpeed = speed;
-      this.remember(piece, sem);
       tokens.push(sem.tokens);
       durations.push(sem.durations);
+      this.prevSpeed = speed;
+      if (i < pieces.length - 1) { this.remember(piece, sem); start += piece.length; continue; }
+      // the last piece's context is what of it is spoken now: all of it, or up to a word held back
+      const all = { tokens: tokens.reduce(concatI32), durations: durations.reduce(concatI32) };
+      const n = Math.max(0, keep({ ids, sem: all }) - start);
+      let frames = 0;
+      for (let k = 0; k < n; k++) frames += sem.durations[k];
+      this.remember(piece.subarray(0, n), { tokens: sem.tokens.subarray(0, frames), durations: sem.durations.subarray(0, n) });
+      return all;
     }
-    return { tokens: tokens.reduce(concatI32), durations: durations.reduce(concatI32) };
+    throw new Error("no phonemes");
   }
 
   /**

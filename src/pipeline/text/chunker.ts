@@ -66,9 +66,10 @@ export class TextChunker {
     this.buf += text;
     const out: TextChunk[] = [];
     for (;;) {
-      const cut = this.findCut();
-      if (cut <= 0) break;
-      out.push(this.take(cut));
+      const { at, midPhrase } = this.findCut();
+      if (at <= 0) break;
+      const chunk = this.take(at);
+      out.push(midPhrase ? { ...chunk, midPhrase } : chunk);
     }
     return out;
   }
@@ -99,7 +100,12 @@ export class TextChunker {
     // it would only be skipped, with a no_speakable_text error the client did nothing to cause
     if (!isSpeakable(normalizeText(this.buf.slice(0, cut)))) return [];
     const chunk = this.take(cut);
-    return chunk.text ? [chunk] : [];
+    return chunk.text ? [{ ...chunk, midPhrase: true }] : [];
+  }
+
+  /** A chunk index for a chunk made outside the chunker (a held word spoken on its own): indices stay unique and in order. */
+  nextIndex(): number {
+    return this.emitted++;
   }
 
   private take(n: number): TextChunk {
@@ -116,9 +122,9 @@ export class TextChunker {
    * Index just past the cut, or 0 when no chunk is ready yet. The earliest
    * qualifying boundary wins: a sentence end past minChars or a phrase end past
    * phraseChars (for the first chunk, either past firstMinChars), never beyond
-   * maxChars; at maxChars, the last word boundary.
+   * maxChars; at maxChars, the last word boundary (mid-phrase).
    */
-  private findCut(): number {
+  private findCut(): { at: number; midPhrase: boolean } {
     const p = this.policy;
     const first = this.emitted === 0;
     const sentenceMin = first ? p.firstMinChars : p.minChars;
@@ -135,17 +141,17 @@ export class TextChunker {
       return 0;
     };
     const cuts = [earliest(SENTENCE_END, sentenceMin), earliest(PHRASE_END, phraseMin)].filter((c) => c > 0);
-    if (cuts.length) return Math.min(...cuts);
+    if (cuts.length) return { at: Math.min(...cuts), midPhrase: false };
     if (this.buf.length >= p.maxChars) {
       // after the last whitespace of any kind (newline, tab, no-break space) at or before maxChars
       let ws = p.maxChars;
       while (ws > 0 && !/\s/.test(head[ws])) ws--;
-      if (ws > 0) return ws + 1;
+      if (ws > 0) return { at: ws + 1, midPhrase: true };
       // one word longer than maxChars: cut it, but not between the two halves of a surrogate pair
       const hi = this.buf.charCodeAt(p.maxChars - 1);
-      return p.maxChars > 1 && hi >= 0xd800 && hi <= 0xdbff ? p.maxChars - 1 : p.maxChars;
+      return { at: p.maxChars > 1 && hi >= 0xd800 && hi <= 0xdbff ? p.maxChars - 1 : p.maxChars, midPhrase: true };
     }
-    return 0;
+    return { at: 0, midPhrase: false };
   }
 }
 
@@ -154,4 +160,6 @@ export interface TextChunk {
   /** Offset of text[0] in the whole text of the context. */
   readonly charOffset: number;
   readonly index: number;
+  /** Cut at a deadline or at maxChars, not at a sentence or phrase end: the text goes on mid-phrase. */
+  readonly midPhrase?: boolean;
 }
