@@ -72,7 +72,7 @@ export class SynthesisContext {
   private readonly firstSamples: number;
   private work: Promise<void> = Promise.resolve();
   /** Chunks cut but not yet started, oldest first. */
-  private readonly pending: { chunk: TextChunk; readyAt: number }[] = [];
+  private readonly pending: { chunk: TextChunk; readyAt: number; holdable: boolean }[] = [];
   /** The last word of a mid-phrase chunk, made but held back by the stream (policy.holdLastWordMs): the next
    * chunk starts with it, or it is spoken on its own when the listener is about to run out. */
   private heldWord: TextChunk | null = null;
@@ -216,8 +216,11 @@ export class SynthesisContext {
 
   /** The deadline's cut: the complete words buffered, less any kept back for the word after them. */
   private deadlineCut(): void {
+    // overdue words came at about speaking pace: the next chunk will not come before the listener needs the
+    // chunk's last word, so holding it back for that chunk would only cost a window of its own
+    const slowText = this.overdue;
     this.clearDelayTimer();
-    this.enqueue(this.chunker.flushWords());
+    this.enqueue(this.chunker.flushWords(), !slowText);
     // words kept back for the word after them (a number, title, function word) go out at the next deadline if nothing follows
     if (this.chunker.holdsWholeWord) this.startWaiting();
   }
@@ -235,11 +238,12 @@ export class SynthesisContext {
     this.overdue = false;
   }
 
-  private enqueue(chunks: TextChunk[]): void {
+  /** `mayHold`: a mid-phrase chunk among these may hold back its last word for the next (see process). */
+  private enqueue(chunks: TextChunk[], mayHold = true): void {
     for (const chunk of chunks) {
       const readyAt = this.clock.now();
       if (this.firstChunkReadyAt === null) this.firstChunkReadyAt = readyAt;
-      this.pending.push({ chunk, readyAt });
+      this.pending.push({ chunk, readyAt, holdable: mayHold && chunk.midPhrase === true });
       // one step per chunk; a step finds nothing to do when its chunk was merged into an earlier one
       this.work = this.work.then(() => this.processNext());
     }
@@ -249,7 +253,7 @@ export class SynthesisContext {
     await this.roomForAudio();
     const next = this.pending.shift();
     if (!next) return;
-    let { chunk } = next;
+    let { chunk, holdable } = next;
     let merged = 1;
     // a held word is said again at the start of the chunk after it (the text's own spacing between them)
     const held = this.heldWord;
@@ -267,12 +271,12 @@ export class SynthesisContext {
         const gap = b.charOffset - (chunk.charOffset + chunk.text.length);
         if (gap < 0 || chunk.text.length + gap + b.text.length > co.maxChars) break;
         // keep the text's own spacing so word offsets stay offsets into the context's text
-        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text, ...(b.midPhrase ? { midPhrase: true } : {}) };
-        this.pending.shift();
+        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text };
+        ({ holdable } = this.pending.shift()!);
         merged++;
       }
     }
-    await this.process(chunk, next.readyAt, merged, held ? "resume" : "chunk");
+    await this.process(chunk, next.readyAt, merged, held ? "resume" : "chunk", holdable);
   }
 
   /** Speak a held word on its own, as it was made: no chunk came for it in time, or the text paused or ended. */
@@ -318,8 +322,9 @@ export class SynthesisContext {
     }
   }
 
-  /** `how`: a chunk as cut, a chunk that starts with the held word ("resume"), or the held word alone ("release"). */
-  private async process(chunk: TextChunk, readyAt: number, merged: number, how: "chunk" | "resume" | "release"): Promise<void> {
+  /** `how`: a chunk as cut, one that starts with the word held back ("resume"), or the held word alone ("release").
+   * `holdable`: cut mid-phrase from text arriving faster than it is spoken, so its last word may wait for the next chunk. */
+  private async process(chunk: TextChunk, readyAt: number, merged: number, how: "chunk" | "resume" | "release", holdable = false): Promise<void> {
     if (this.closed) return;
     const started = this.clock.now();
     const computeStarted = performance.now();
@@ -372,7 +377,7 @@ export class SynthesisContext {
         ...(policy.firstWindowFrames > 0 ? { firstWindowFrames: policy.firstWindowFrames } : {}),
       };
       // hold a mid-phrase chunk's last word for the text after it, unless the text already ended
-      const hold = chunk.midPhrase === true && policy.holdLastWordMs > 0 && this.state === "open";
+      const hold = holdable && policy.holdLastWordMs > 0 && this.state === "open";
       result = how === "release" ? await this.stream.releaseHeld({ ...o, fast: true })
         : await this.stream.synthesize(chunk.text, { ...o, ...(hold ? { holdLastWord: true } : {}), ...(how === "resume" ? { resumesHeld: true } : {}) });
     } catch (e) {
