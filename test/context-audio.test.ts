@@ -141,6 +141,8 @@ function holding(holdLastWordMs = 400): { r: Run; clock: ManualClock; settle: ()
   return { r, clock, settle: () => r.ctx.settled() };
 }
 
+/** Cut by the 300 ms deadline mid-phrase, with "sunny" as the word held back. */
+const CUT_MID_PHRASE = "The weather today looks sunny ";
 const texts = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "chunk_metrics" ? [e.text] : []));
 const indices = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "chunk_metrics" ? [e.chunk_index] : []));
 const spoken = (events: ServerEvent[]) => events.flatMap((e) => (e.type === "words" ? e.words.map((w) => [w.word, w.char_offset]) : []));
@@ -154,7 +156,7 @@ test("a deadline cut's last word is held back and said again at the start of the
   const { r, clock, settle } = holding();
   const hop = r.synth.manifest.audio.hop_length;
   const text = "The weather today looks sunny and warm.";
-  r.ctx.append("The weather today looks sunny ");
+  r.ctx.append(CUT_MID_PHRASE);
   await clock.advance(300, settle);                // the deadline cuts mid-phrase
   assert.deepEqual(texts(r.events), ["The weather today looks"], "the chunk's audio stops before its last word");
   r.ctx.append("and warm.");
@@ -167,10 +169,10 @@ test("a deadline cut's last word is held back and said again at the start of the
   assert.equal(samples(r), frames * hop, "every frame made is sent once");
 });
 
-test("a held word no chunk takes is spoken as it was made before the listener runs out, or at end", async () => {
+test("a held word no chunk takes is spoken as it was made before the listener runs out", async () => {
   const { r, clock, settle } = holding();
   const hop = r.synth.manifest.audio.hop_length;
-  r.ctx.append("The weather today looks sunny ");
+  r.ctx.append(CUT_MID_PHRASE);
   await clock.advance(300, settle);
   const first = samples(r);
   assert.ok(first > 0);
@@ -189,33 +191,31 @@ test("a held word no chunk takes is spoken as it was made before the listener ru
   assert.deepEqual(indices(r.events), [0, 1, 2]);
   assert.deepEqual(spoken(r.events), allWords("The weather today looks sunny Then rain. "));
   assert.equal(samples(r), chunkFrames(r.events).reduce((a, b) => a + b, 0) * hop);
-
-  // a turn that ends right after the cut: the held word is spoken at end, before the last frame
-  const e = holding();
-  e.r.ctx.append("The weather today looks sunny ");
-  await e.clock.advance(300, e.settle);
-  e.r.ctx.end();
-  await e.settle();
-  assert.deepEqual(texts(e.r.events), ["The weather today looks", "sunny"]);
-  assert.equal(samples(e.r), chunkFrames(e.r.events).reduce((a, b) => a + b, 0) * hop);
 });
 
-test("holdLastWordMs 0 never holds a word; a flush speaks a held word", async () => {
+/** A turn cut mid-phrase at the deadline, then ended or flushed at once: the held word goes as a chunk of its own,
+ * and everything made is audible. */
+async function stopAfterHeldCut(stop: "end" | "flush"): Promise<void> {
+  const { r, clock, settle } = holding();
+  r.ctx.append(CUT_MID_PHRASE);
+  await clock.advance(300, settle);
+  if (stop === "end") r.ctx.end();
+  else r.ctx.flush();
+  await settle();
+  assert.deepEqual(texts(r.events), ["The weather today looks", "sunny"], stop);
+  const hop = r.synth.manifest.audio.hop_length;
+  assert.equal(samples(r), chunkFrames(r.events).reduce((a, b) => a + b, 0) * hop, `after ${stop}, every frame made is sent`);
+  r.ctx.cancel();
+}
+
+test("end and flush speak a held word; holdLastWordMs 0 never holds one", async () => {
+  await stopAfterHeldCut("end");
+  await stopAfterHeldCut("flush");
   const off = holding(0);
-  off.r.ctx.append("The weather today looks sunny ");
+  off.r.ctx.append(CUT_MID_PHRASE);
   await off.clock.advance(300, off.settle);
   assert.deepEqual(texts(off.r.events), ["The weather today looks sunny"]);
   off.r.ctx.cancel();
-
-  const f = holding();
-  f.r.ctx.append("The weather today looks sunny ");
-  await f.clock.advance(300, f.settle);
-  f.r.ctx.flush();
-  await f.settle();
-  assert.deepEqual(texts(f.r.events), ["The weather today looks", "sunny"]);
-  const hop = f.r.synth.manifest.audio.hop_length;
-  assert.equal(samples(f.r), chunkFrames(f.r.events).reduce((a, b) => a + b, 0) * hop, "a flush makes everything audible");
-  f.r.ctx.cancel();
 });
 
 test("a context cancelled while its last audio is paced out counts as cancelled in soundstorm_contexts_total", async () => {
