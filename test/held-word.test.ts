@@ -24,6 +24,7 @@ test("holdLastWord speaks all but the last word and keeps that word's frames; re
   assert.equal(stream.holdsWord, false);
   // text to semantic made the chunk once: the held word's frames are the rest of the same tokens
   assert.equal(first.frames + rest.frames, whole.frames);
+  assert.equal(first.phonemes + rest.phonemes, whole.phonemes, "each symbol is counted where it is spoken");
   assert.deepEqual(rest.words.map((w) => [w.word, w.char_offset]), [["sunny", 0]]);
   assert.equal(rest.words[0].start_ms, 0, "the released word's times count from its own first frame");
   assert.equal(await stream.releaseHeld(), null, "nothing is held any more");

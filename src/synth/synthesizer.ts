@@ -368,7 +368,8 @@ export class SpeechStream {
       heldFrom = split.textAt;
     }
     const audio = await this.speak(spoken, ids, sem, seed, stages, o, run);
-    return { ...audio, phonemes: ph.ids.length, ...(heldFrom !== undefined ? { heldFrom } : {}) };
+    // the held word's symbols are counted where it is spoken
+    return { ...audio, phonemes: ids.length, ...(heldFrom !== undefined ? { heldFrom } : {}) };
   }
 
   /** Whether a word is held back (see SynthesisOptions.holdLastWord). */
