@@ -208,6 +208,20 @@ async function stopAfterHeldCut(stop: "end" | "flush"): Promise<void> {
   r.ctx.cancel();
 }
 
+test("a held word released by a flush keeps its place in chunk_index order before text appended right after", async () => {
+  const { r, clock, settle } = holding();
+  r.ctx.append(CUT_MID_PHRASE);
+  await clock.advance(300, settle);
+  r.ctx.flush();
+  r.ctx.append("Then rain.");                      // cut by end before the release has run
+  r.ctx.end();
+  await settle();
+  assert.deepEqual(texts(r.events), ["The weather today looks", "sunny", "Then rain."]);
+  const idx = indices(r.events);
+  assert.deepEqual([...idx].sort((a, b) => a - b), idx, "chunk_index increases with the audio");
+  assert.equal(new Set(idx).size, idx.length);
+});
+
 test("end and flush speak a held word; holdLastWordMs 0 never holds one", async () => {
   await stopAfterHeldCut("end");
   await stopAfterHeldCut("flush");

@@ -73,6 +73,8 @@ export class SynthesisContext {
   private work: Promise<void> = Promise.resolve();
   /** Chunks cut but not yet started, oldest first. */
   private readonly pending: { chunk: TextChunk; readyAt: number; holdable: boolean }[] = [];
+  /** A chunk that may hold back its last word is being synthesized. */
+  private holdInFlight = false;
   /** The last word of a mid-phrase chunk, made but held back by the stream (policy.holdLastWordMs): the next
    * chunk starts with it, or it is spoken on its own when the listener is about to run out. */
   private heldWord: TextChunk | null = null;
@@ -146,16 +148,18 @@ export class SynthesisContext {
     // overdue words (a timer is then always pending) go as soon as there are enough of them
     if (this.chunker.pending === 0) this.clearDelayTimer();
     else if (!this.delayTimer || cut.length > 0) this.startWaiting();
-    else if (this.overdue && this.chunker.completeWordChars >= this.policy.deadlineMinChars) this.deadlineCut();
+    else if (this.overdue && this.chunker.completeWordChars >= this.policy.deadlineMinChars) this.deadlineCut(true);
   }
 
   flush(): void {
     this.requireOpen();
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
-    // a word held back for the text after it is spoken now if no chunk took it; and the codec holds back its last
-    // frames for the next chunk's right context: a flush is a pause, send them
-    this.work = this.work.then(() => this.releaseHeldWord()).then(() => this.sendHeldBack());
+    // a flush is a pause: no chunk waiting now holds its last word for text after it, a word held already is
+    // spoken now if no chunk takes it, and the codec's held-back frames (right context) are sent
+    for (const p of this.pending) p.holdable = false;
+    this.queueRelease();
+    this.work = this.work.then(() => this.sendHeldBack());
   }
 
   end(): void {
@@ -163,7 +167,8 @@ export class SynthesisContext {
     this.clearDelayTimer();
     this.enqueue(this.chunker.flush());
     this.state = "ending";
-    this.work = this.work.then(() => this.releaseHeldWord()).then(() => this.finish());
+    this.queueRelease();
+    this.work = this.work.then(() => this.finish());
   }
 
   /** Stop all work; pending chunks are dropped, the current model pass is the last, and audio not yet sent
@@ -205,20 +210,20 @@ export class SynthesisContext {
         // text still coming at about speaking pace: a word or two alone would be spoken without their phrase.
         // (The flag, not a comparison of times, ends the wait: fractional clock times could re-arm it at 0 ms.)
         const waited = this.clock.now() - this.waitingSince;
-        if (waited >= deadlineMaxWaitMs) this.deadlineCut();
+        if (waited >= deadlineMaxWaitMs) this.deadlineCut(true);
         else {
           this.armDelayTimer(deadlineMaxWaitMs - waited);
           this.overdue = true;
         }
-      } else this.deadlineCut();
+      } else this.deadlineCut(this.overdue);
     }, ms, true);
   }
 
   /** The deadline's cut: the complete words buffered, less any kept back for the word after them. */
-  private deadlineCut(): void {
-    // overdue words came at about speaking pace: the next chunk will not come before the listener needs the
-    // chunk's last word, so holding it back for that chunk would only cost a window of its own
-    const slowText = this.overdue;
+  /** `slowText`: the words cut came at about speaking pace (fewer than deadlineMinChars at the deadline): the next
+   * chunk will not come before the listener needs this chunk's last word, so holding it back would only cost a
+   * window of its own. */
+  private deadlineCut(slowText = false): void {
     this.clearDelayTimer();
     this.enqueue(this.chunker.flushWords(), !slowText);
     // words kept back for the word after them (a number, title, function word) go out at the next deadline if nothing follows
@@ -280,12 +285,21 @@ export class SynthesisContext {
   }
 
   /** Speak a held word on its own, as it was made: no chunk came for it in time, or the text paused or ended. */
-  private async releaseHeldWord(): Promise<void> {
+  private async releaseHeldWord(index: number): Promise<void> {
     const held = this.heldWord;
     if (!held || this.closed) return;
     this.clearHeldWordTimer();
     this.heldWord = null;
-    await this.process({ text: held.text, charOffset: held.charOffset, index: this.chunker.nextIndex() }, this.clock.now(), 1, "release");
+    await this.process({ text: held.text, charOffset: held.charOffset, index }, this.clock.now(), 1, "release");
+  }
+
+  /** Speak a word held back (or about to be, by the chunk being synthesized) after the work queued now, unless a chunk
+   * queued by then takes it. Its chunk index is taken now, so a chunk cut later has a later one (an index left unused
+   * when the word was taken or never held is a gap, as merged chunks leave). */
+  private queueRelease(): void {
+    if (this.pending.length > 0 || (!this.heldWord && !this.holdInFlight)) return;
+    const index = this.chunker.nextIndex();
+    this.work = this.work.then(() => this.releaseHeldWord(index));
   }
 
   /** Release the held word when the listener has less than holdLastWordMs of audio left, if no chunk took it by then. */
@@ -295,7 +309,7 @@ export class SynthesisContext {
     this.heldWordTimer = this.clock.setTimeout(() => {
       this.heldWordTimer = null;
       // a chunk already cut takes the word when its turn comes; otherwise it goes now, in order with the work
-      if (this.heldWord && this.pending.length === 0 && this.state !== "closed") this.work = this.work.then(() => this.releaseHeldWord());
+      if (this.state === "open") this.queueRelease();   // flush and end queue their own
     }, wait, true);
   }
 
@@ -378,11 +392,14 @@ export class SynthesisContext {
       };
       // hold a mid-phrase chunk's last word for the text after it, unless the text already ended
       const hold = holdable && policy.holdLastWordMs > 0 && this.state === "open";
-      result = how === "release" ? await this.stream.releaseHeld({ ...o, fast: true })
+      this.holdInFlight = hold;
+      result = how === "release" ? await this.stream.releaseHeld(o)
         : await this.stream.synthesize(chunk.text, { ...o, ...(hold ? { holdLastWord: true } : {}), ...(how === "resume" ? { resumesHeld: true } : {}) });
     } catch (e) {
       this.fail(e);
       return;
+    } finally {
+      this.holdInFlight = false;
     }
     if (this.closed) return;
     if (!result) {
