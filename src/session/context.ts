@@ -77,7 +77,7 @@ export class SynthesisContext {
   private holdInFlight = false;
   /** The last word of a mid-phrase chunk, made but held back by the stream (policy.holdLastWordMs): the next
    * chunk starts with it, or it is spoken on its own when the listener is about to run out. */
-  private heldWord: TextChunk | null = null;
+  private heldWord: Pick<TextChunk, "text" | "charOffset"> | null = null;
   private heldWordTimer: ClockTimer | null = null;
   private delayTimer: ClockTimer | null = null;
   /** When the text now buffered started waiting (clock ms): the deadlines run from it. */
@@ -219,10 +219,9 @@ export class SynthesisContext {
     }, ms, true);
   }
 
-  /** The deadline's cut: the complete words buffered, less any kept back for the word after them. */
-  /** `slowText`: the words cut came at about speaking pace (fewer than deadlineMinChars at the deadline): the next
-   * chunk will not come before the listener needs this chunk's last word, so holding it back would only cost a
-   * window of its own. */
+  /** The deadline's cut: the complete words buffered, less any kept back for the word after them. `slowText`: they
+   * came at about speaking pace (fewer than deadlineMinChars at the deadline), so the next chunk will not come before
+   * the listener needs this chunk's last word, and holding it back would only cost a window of its own. */
   private deadlineCut(slowText = false): void {
     this.clearDelayTimer();
     this.enqueue(this.chunker.flushWords(), !slowText);
@@ -265,18 +264,16 @@ export class SynthesisContext {
     if (held) {
       this.clearHeldWordTimer();
       this.heldWord = null;
-      const gap = Math.max(0, chunk.charOffset - (held.charOffset + held.text.length));
-      chunk = { ...chunk, charOffset: held.charOffset, text: held.text + " ".repeat(gap) + chunk.text };
+      chunk = { ...chunk, ...joined(held, chunk) };
     }
     const co = this.deps.config.inference.coalesce;
     // never the first chunk: it is the one the listener is waiting for
     if (co.enabled && this.chunks > 0) {
       while (this.pending.length > 0) {
         const b = this.pending[0].chunk;
-        const gap = b.charOffset - (chunk.charOffset + chunk.text.length);
-        if (gap < 0 || chunk.text.length + gap + b.text.length > co.maxChars) break;
-        // keep the text's own spacing so word offsets stay offsets into the context's text
-        chunk = { index: chunk.index, charOffset: chunk.charOffset, text: chunk.text + " ".repeat(gap) + b.text };
+        const both = joined(chunk, b);
+        if (b.charOffset < chunk.charOffset + chunk.text.length || both.text.length > co.maxChars) break;
+        chunk = { index: chunk.index, ...both };
         ({ holdable } = this.pending.shift()!);
         merged++;
       }
@@ -411,7 +408,7 @@ export class SynthesisContext {
     }
     if (result.heldFrom !== undefined) {
       const at = result.heldFrom;
-      this.heldWord = { text: chunk.text.slice(at), charOffset: chunk.charOffset + at, index: chunk.index };
+      this.heldWord = { text: chunk.text.slice(at), charOffset: chunk.charOffset + at };
       chunk = { ...chunk, text: chunk.text.slice(0, at).trimEnd() };
     }
     const elapsed = performance.now() - computeStarted;
@@ -563,6 +560,13 @@ export class SynthesisContext {
       this.deps.onClosed(this);
     });
   }
+}
+
+/** Two consecutive pieces of a context's text as one, with the text's own spacing between them, so word offsets stay
+ * offsets into the context's text. */
+function joined(a: Pick<TextChunk, "text" | "charOffset">, b: Pick<TextChunk, "text" | "charOffset">): Pick<TextChunk, "text" | "charOffset"> {
+  const gap = Math.max(0, b.charOffset - (a.charOffset + a.text.length));
+  return { charOffset: a.charOffset, text: a.text + " ".repeat(gap) + b.text };
 }
 
 function round(v: number, digits = 2): number {

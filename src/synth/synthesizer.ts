@@ -283,6 +283,12 @@ export class Synthesizer {
 }
 
 
+const noStageTimes = (): StageTimes => ({ g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 });
+
+/** A chunk's model-call options: its scheduling priority and cancellation. */
+const runOptionsOf = ({ priority, signal }: SynthesisOptions): RunOptions =>
+  ({ ...(priority !== undefined ? { priority } : {}), ...(signal ? { signal } : {}) });
+
 function concatF32(parts: Float32Array[]): Float32Array {
   const out = new Float32Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
@@ -335,7 +341,7 @@ export class SpeechStream {
     this.held = null;
     const { signal, priority } = o;
     const speed = o.speed ?? 1;
-    const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
+    const stages = noStageTimes();
     let t0 = performance.now();
     const clean = normalizeText(text);
     if (!isSpeakable(clean)) return null;
@@ -344,7 +350,7 @@ export class SpeechStream {
     if (ph.ids.length === 0) return null;
     const seed = (this.chunkSeed = (Math.imul(this.chunkSeed ^ 0x9e3779b9, 0x85ebca6b) + 1) >>> 0);
 
-    const run: RunOptions = { ...(priority !== undefined ? { priority } : {}), ...(signal ? { signal } : {}) };
+    const run = runOptionsOf(o);
     t0 = performance.now();
     let ids = ph.ids;
     // where the held word starts is known once text to semantic has made the chunk (it reads the durations)
@@ -367,7 +373,7 @@ export class SpeechStream {
       spoken = text.slice(0, split.textAt);
       heldFrom = split.textAt;
     }
-    const audio = await this.speak(spoken, ids, sem, seed, stages, o, run);
+    const audio = await this.speak(spoken, ids, sem, seed, stages, o);
     // the held word's symbols are counted where it is spoken
     return { ...audio, phonemes: ids.length, ...(heldFrom !== undefined ? { heldFrom } : {}) };
   }
@@ -385,9 +391,7 @@ export class SpeechStream {
     this.held = null;
     this.remember(h.ids, h.sem);
     this.prevSpeed = h.speed;
-    const run: RunOptions = { ...(o.priority !== undefined ? { priority: o.priority } : {}), ...(o.signal ? { signal: o.signal } : {}) };
-    const stages: StageTimes = { g2p_ms: 0, t2s_ms: 0, soundstorm_ms: 0, codec_ms: 0 };
-    const audio = await this.speak(h.text, h.ids, h.sem, h.seed, stages, { ...o, firstWindowFrames: 0 }, run);
+    const audio = await this.speak(h.text, h.ids, h.sem, h.seed, noStageTimes(), { ...o, firstWindowFrames: 0 });
     return { ...audio, phonemes: h.ids.length };
   }
 
@@ -417,11 +421,12 @@ export class SpeechStream {
 
   /** Acoustic tokens and PCM for semantic tokens already made; each window's codes go to the codec (and its PCM to
    * the sink) as soon as they exist. */
-  private async speak(text: string, ids: Int32Array, sem: SemanticResult, seed: number, stages: StageTimes, o: SynthesisOptions, run: RunOptions):
+  private async speak(text: string, ids: Int32Array, sem: SemanticResult, seed: number, stages: StageTimes, o: SynthesisOptions):
     Promise<Omit<ChunkAudio, "phonemes">> {
     const m = this.manifest;
     const { acoustic } = this;
     const { signal, priority, sink } = o;
+    const run = runOptionsOf(o);
     const frameMs = (1000 * m.audio.hop_length * this.repeat) / m.audio.sample_rate;
     const words = alignWords(text, spokenGroups(ids, sem.durations, this.phonemizer.isSeparator, this.phonemizer.isSilent), frameMs, 0, 0);
     sink?.words?.(words);
