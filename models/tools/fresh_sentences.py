@@ -6,6 +6,9 @@ split's sentences, so a set drawn this way is held out from all of them, and a f
 
     cd models/training && /usr/bin/python3 ../tools/fresh_sentences.py --corpus ../../data/corpus \
         --text-src ../../data/text-src --count 200 --seed 36 --out ../../runs/sets/u200.txt
+
+Without the corpus on disk, `--plan-hours 21` (and `--plan-seed`, the corpus's --seed) plans it again as
+`sstrain.corpus` does (train_all.sh's settings) and leaves out every sentence that plan gives a voice.
 """
 import argparse
 import json
@@ -14,12 +17,15 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "training"))
-from sstrain.corpus import load_sentences, sentence_key  # noqa: E402
+from sstrain.corpus import FORTUNES, load_sentences, plan_corpus, sentence_key, speakers  # noqa: E402
 
 
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--corpus", required=True, help="sstrain.corpus output (train/valid/test.jsonl)")
+    where = ap.add_mutually_exclusive_group(required=True)
+    where.add_argument("--corpus", help="sstrain.corpus output (train/valid/test.jsonl)")
+    where.add_argument("--plan-hours", type=float, help="no corpus on disk: plan it again with this --hours")
+    ap.add_argument("--plan-seed", type=int, default=1, help="with --plan-hours: the corpus's --seed")
     ap.add_argument("--text-src", required=True, help="the corpus's text cache (data/text-src, filled by sstrain.corpus)")
     ap.add_argument("--eval-dir", default=str(Path(__file__).resolve().parents[3] / "shared" / "eval"),
                     help="sentence files held out everywhere (default ../shared/eval)")
@@ -29,12 +35,19 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    used: set[str] = set()
-    for split in ("train", "valid", "test"):
-        with open(Path(a.corpus) / f"{split}.jsonl") as f:
-            used.update(sentence_key(json.loads(line)["text"]) for line in f if line.strip())
+    held_out: set[str] = set()
     for p in sorted(Path(a.eval_dir).glob("*.txt")):
-        used.update(sentence_key(line) for line in p.read_text().splitlines() if line.strip())
+        held_out.update(sentence_key(line) for line in p.read_text().splitlines() if line.strip())
+    used = set(held_out)
+    if a.corpus:
+        for split in ("train", "valid", "test"):
+            with open(Path(a.corpus) / f"{split}.jsonl") as f:
+                used.update(sentence_key(json.loads(line)["text"]) for line in f if line.strip())
+    else:
+        # the corpus's defaults (valid/test sentences, shared fraction) and its holdout, which its shuffle depends on
+        plan = plan_corpus(load_sentences(Path(a.text_src), held_out, FORTUNES), speakers(), a.plan_seed, a.plan_hours,
+                           150, 150, 0.1)
+        used.update(sentence_key(s) for _, _, s, _ in plan)
     fresh = [s for s in load_sentences(Path(a.text_src), set())
              if sentence_key(s) not in used and a.min_words <= len(s.split()) <= a.max_words]
     if len(fresh) < a.count:

@@ -211,6 +211,32 @@ def pack(out: Path, metas: list[dict]) -> None:
         print(f"packed {split}: {len(items)} utterances, {off / SAMPLE_RATE / 3600:.2f} h -> {pcm_path}", flush=True)
 
 
+def plan_corpus(sents: list[str], spks: list[Speaker], seed: int, hours: float, n_valid: int, n_test: int,
+                shared_frac: float) -> list[tuple[str, int, str, list[int]]]:
+    """Which sentence each voice speaks, in which split: (split, sentence index, sentence, speaker ids). Deterministic
+    in its arguments, so the sentences a corpus used are known without its files (models/tools/fresh_sentences.py)."""
+    sents = list(sents)
+    rng = random.Random(seed)
+    rng.shuffle(sents)
+    avg_s = 4.2  # measured mean utterance length, for planning
+    n_utt = int(hours * 3600 / avg_s * 1.05)
+    plan: list[tuple[str, int, str, list[int]]] = []
+    # valid/test: every sentence by every base voice and by one augmented speaker in turn (paired evaluation)
+    base = [i for i, sp in enumerate(spks) if sp.name in BASE_VOICES]
+    augmented = [i for i, sp in enumerate(spks) if sp.name not in BASE_VOICES]
+    for i, s in enumerate(sents[: n_valid + n_test]):
+        plan.append(("valid" if i < n_valid else "test", i, s, base + [augmented[i % len(augmented)]]))
+    train = sents[n_valid + n_test:]
+    k = 0
+    for i, s in enumerate(train):
+        if k >= n_utt:
+            break
+        group = list(range(len(spks))) if rng.random() < shared_frac / 4 else [rng.randrange(len(spks))]
+        plan.append(("train", n_valid + n_test + i, s, group))
+        k += len(group)
+    return plan
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(REPO / "data/corpus"))
@@ -238,35 +264,13 @@ def main(argv: list[str] | None = None) -> None:
             holdout |= {sentence_key(l) for l in Path(p).read_text().splitlines() if l.strip()}
     print(f"holding out {len(holdout)} sentences", flush=True)
     sents = load_sentences(REPO / "data/text-src", holdout, None if a.no_fortunes else FORTUNES)
-    rng = random.Random(a.seed)
-    rng.shuffle(sents)
     print(f"{len(sents)} usable sentences", flush=True)
-
     spks = speakers()
-    avg_s = 4.2  # measured mean utterance length, for planning; the loop stops on real hours
-    n_utt = int(a.hours * 3600 / avg_s * 1.05)
-    n_valid, n_test = a.valid_sentences, a.test_sentences
-    split_of = {}
-    for i, s in enumerate(sents):
-        split_of[s] = "valid" if i < n_valid else "test" if i < n_valid + n_test else "train"
     jobs: list[tuple[Utterance, Speaker, str]] = []
-    # valid/test: every sentence by every base voice and by one augmented speaker in turn (paired evaluation)
-    augmented = [i for i, sp in enumerate(spks) if sp.name not in BASE_VOICES]
-    for i, s in enumerate(sents[: n_valid + n_test]):
-        for sid in [spks.index(sp) for sp in spks if sp.name in BASE_VOICES] + [augmented[i % len(augmented)]]:
+    for split, i, s, sids in plan_corpus(sents, spks, a.seed, a.hours, a.valid_sentences, a.test_sentences, a.shared_frac):
+        for sid in sids:
             spk = spks[sid]
-            jobs.append((Utterance(f"{split_of[s]}{i:06d}_{spk.name}", spk.name, sid, spk.voice, split_of[s], s), spk, str(out)))
-    train = sents[n_valid + n_test:]
-    k = 0
-    i = 0
-    while k < n_utt and i < len(train):
-        s = train[i]
-        group = range(len(spks)) if rng.random() < a.shared_frac / 4 else [rng.randrange(len(spks))]
-        for sid in group:
-            spk = spks[sid]
-            jobs.append((Utterance(f"train{n_valid + n_test + i:06d}_{spk.name}", spk.name, sid, spk.voice, "train", s), spk, str(out)))
-            k += 1
-        i += 1
+            jobs.append((Utterance(f"{split}{i:06d}_{spk.name}", spk.name, sid, spk.voice, split, s), spk, str(out)))
     print(f"{len(jobs)} utterances planned over {len(spks)} speakers", flush=True)
 
     metas: list[dict] = []
