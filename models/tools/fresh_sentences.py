@@ -38,17 +38,18 @@ def main(argv=None) -> None:
     held_out: set[str] = set()
     for p in sorted(Path(a.eval_dir).glob("*.txt")):
         held_out.update(sentence_key(line) for line in p.read_text().splitlines() if line.strip())
+    # what sstrain.corpus draws from (its shuffle depends on the order, so the held-out lines are left out the same way)
+    sentences = load_sentences(Path(a.text_src), held_out, FORTUNES)
     used = set(held_out)
     if a.corpus:
         for split in ("train", "valid", "test"):
             with open(Path(a.corpus) / f"{split}.jsonl") as f:
                 used.update(sentence_key(json.loads(line)["text"]) for line in f if line.strip())
     else:
-        # the corpus's defaults (valid/test sentences, shared fraction) and its holdout, which its shuffle depends on
-        plan = plan_corpus(load_sentences(Path(a.text_src), held_out, FORTUNES), speakers(), a.plan_seed, a.plan_hours,
-                           150, 150, 0.1)
+        # the corpus's defaults: valid/test sentences, shared fraction
+        plan = plan_corpus(sentences, speakers(), a.plan_seed, a.plan_hours, 150, 150, 0.1)
         used.update(sentence_key(s) for _, _, s, _ in plan)
-    fresh = [s for s in load_sentences(Path(a.text_src), set())
+    fresh = [s for s in sentences
              if sentence_key(s) not in used and a.min_words <= len(s.split()) <= a.max_words]
     if len(fresh) < a.count:
         raise SystemExit(f"only {len(fresh)} unseen sentences of {a.min_words}-{a.max_words} words")

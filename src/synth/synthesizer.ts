@@ -339,7 +339,7 @@ export class SpeechStream {
     if (this.held && !o.resumesHeld) throw new Error("a word is held back: the next chunk must resume it, or release it first");
     if (!this.held && o.resumesHeld) throw new Error("no word is held back to resume");
     this.held = null;
-    const { signal, priority } = o;
+    const { signal } = o;
     const speed = o.speed ?? 1;
     const stages = noStageTimes();
     let t0 = performance.now();
