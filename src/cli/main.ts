@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
 import { evalSoundStorm } from "../eval/soundstorm-eval.js";
 import { evalE2E, TURN_CLOCKS, type TurnClock } from "../eval/e2e-eval.js";
+import { poolE2EReports, PoolError } from "../eval/pool.js";
 import { DEFAULT_SPEAKER_CLASSIFIER } from "../eval/speaker-id.js";
 import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
@@ -29,6 +30,8 @@ const USAGE = `usage:
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
                       [--acoustic-levels K] [--words-per-second 0.5-100]
+  soundstorm eval pool --json OUT REPORT.json...   (eval e2e --transcripts reports of different sentences, pooled
+                      per voice: WERs and paired-bootstrap intervals over all their sentences)
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -109,8 +112,26 @@ function readSentences(path: string): string[] {
   return sentences;
 }
 
+/** `eval pool`: several e2e reports' sentences read as one set. */
+function evaluatePool(argv: string[]): void {
+  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: "string" } }, allowPositionals: true });
+  if (!values.json || positionals.length === 0) throw new UsageError("eval pool needs --json OUT and one or more eval e2e reports");
+  const reports = positionals.map((name) => {
+    try { return { name, report: JSON.parse(readFileSync(name, "utf8")) as unknown }; } catch (e) {
+      throw new UsageError(`${name}: ${(e as Error).message}`);
+    }
+  });
+  let pooled;
+  try { pooled = poolE2EReports(reports); } catch (e) {
+    throw e instanceof PoolError ? new UsageError(e.message) : e;
+  }
+  writeFileSync(values.json, JSON.stringify(pooled, null, 2) + "\n");
+  console.log(JSON.stringify(pooled));
+}
+
 async function evaluate(argv: string[]): Promise<void> {
   const [stage, ...rest] = argv;
+  if (stage === "pool") return evaluatePool(rest);
   const { values } = parseArgs({ args: rest, options: {
     sentences: { type: "string" }, json: { type: "string" }, model: { type: "string" },
     corpus: { type: "string" }, "corpus-limit": { type: "string" }, voices: { type: "string" },
@@ -119,7 +140,7 @@ async function evaluate(argv: string[]): Promise<void> {
     "words-per-second": { type: "string" }, transcripts: { type: "boolean" },
   } });
   if (!EVAL_STAGES.includes(stage as (typeof EVAL_STAGES)[number])) {
-    throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")})`);
+    throw new UsageError(`unknown evaluation '${stage ?? ""}' (available: ${EVAL_STAGES.join(", ")}, pool)`);
   }
   if (!values.sentences || !values.json) throw new UsageError("eval needs --sentences FILE and --json OUT");
   const sentences = readSentences(values.sentences);
