@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
 import { evalSoundStorm } from "../eval/soundstorm-eval.js";
 import { evalE2E, TURN_CLOCKS, type TurnClock } from "../eval/e2e-eval.js";
-import { poolE2EReports, PoolError } from "../eval/pool.js";
+import { poolReports, PoolError } from "../eval/pool.js";
 import { DEFAULT_SPEAKER_CLASSIFIER } from "../eval/speaker-id.js";
 import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
@@ -30,8 +30,8 @@ const USAGE = `usage:
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
                       [--acoustic-levels K] [--words-per-second 0.5-100]
-  soundstorm eval pool --json OUT REPORT.json...   (eval e2e --transcripts reports of different sentences, pooled
-                      per voice: WERs and paired-bootstrap intervals over all their sentences)
+  soundstorm eval pool --json OUT REPORT.json...   (eval e2e or eval soundstorm --transcripts reports of different
+                      sentences, pooled per voice: WERs and paired-bootstrap intervals over all their sentences)
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
                            (training data: semantic units [and codec codes] of corpus audio, for the decoding priors)
@@ -112,17 +112,17 @@ function readSentences(path: string): string[] {
   return sentences;
 }
 
-/** `eval pool`: several e2e reports' sentences read as one set. */
+/** `eval pool`: several reports' sentences read as one set. */
 function evaluatePool(argv: string[]): void {
   const { values, positionals } = parseArgs({ args: argv, options: { json: { type: "string" } }, allowPositionals: true });
-  if (!values.json || positionals.length === 0) throw new UsageError("eval pool needs --json OUT and one or more eval e2e reports");
+  if (!values.json || positionals.length === 0) throw new UsageError("eval pool needs --json OUT and one or more eval e2e or eval soundstorm reports");
   const reports = positionals.map((name) => {
     try { return { name, report: JSON.parse(readFileSync(name, "utf8")) as unknown }; } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message}`);
     }
   });
   let pooled;
-  try { pooled = poolE2EReports(reports); } catch (e) {
+  try { pooled = poolReports(reports); } catch (e) {
     throw e instanceof PoolError ? new UsageError(e.message) : e;
   }
   writeFileSync(values.json, JSON.stringify(pooled, null, 2) + "\n");

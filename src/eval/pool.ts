@@ -1,63 +1,115 @@
 /**
- * Several `eval e2e --transcripts` reports read as one sentence set. A 50-80 sentence set moves a voice's
- * gap to flite by about ±2 points (session 61: rms +1.2 to +5.7 over five held-out sets), so a bar is better
- * judged on every held-out sentence at once: each voice's WERs are pooled over all the reports' sentences
- * and the paired-bootstrap intervals recomputed over them, exactly as one report of all of them would have it.
+ * Several evaluation reports of different sentences read as one set (`soundstorm eval pool`). A 50-80 sentence
+ * set moves a voice's gap to flite by about ±2 points (session 61: rms +1.2 to +5.7 over five held-out sets), so
+ * a bar is better judged on every held-out sentence at once: each voice's WERs are pooled over all the reports'
+ * sentences and the paired-bootstrap intervals recomputed over them, as one report of all of them would have it.
+ * Reads `eval e2e --transcripts` reports (the end-to-end bars) and `eval soundstorm --transcripts` reports
+ * (SoundStorm against codec resynthesis, and the resynthesis against flite).
  */
 import { differenceWithInterval, errorsOf, pairErrors, pooledWers } from "./bootstrap.js";
-import type { E2EEvalReport } from "./e2e-eval.js";
+import { normalizeWords } from "./wer.js";
 
 export class PoolError extends Error {
   override readonly name = "PoolError";
 }
 
-/** The settings that must agree for sentences of different reports to be pooled. */
-const SETTINGS = ["model", "speed", "latency", "seed", "clock", "words_per_second", "acoustic_levels"] as const;
+/** How one kind of report pools: the settings that must agree, and the transcripts each sentence carries. */
+const STAGES = {
+  e2e: { settings: ["model", "speed", "latency", "seed", "clock", "words_per_second", "acoustic_levels"], fields: ["hyp", "reference_hyp", "streaming_hyp"] },
+  soundstorm: { settings: ["model", "schedule", "seed"], fields: ["hyp", "codec_hyp", "reference_hyp"] },
+} as const;
+type Stage = keyof typeof STAGES;
 
 export interface PooledVoice {
-  /** Sentences pooled (streamed ones may be fewer: reports run with --whole-only have none). */
+  /** Sentences pooled (streamed ones may be fewer: e2e reports run with --whole-only have none). */
   sentences: number;
   words: number;
+  /** Our WER (SoundStorm's, for soundstorm reports) and flite's, over the pooled words. */
   wer: number;
   reference_wer: number;
-  wer_minus_reference: number;
-  wer_minus_reference_ci95: [number, number];
+  /** e2e: wer − reference_wer, the end-to-end bar's difference. */
+  wer_minus_reference?: number;
+  wer_minus_reference_ci95?: [number, number];
   streaming_sentences?: number;
   streaming_wer?: number;
   /** Over the streamed sentences only, against their own whole-sentence WER. */
   streaming_minus_whole?: number;
   streaming_minus_whole_ci95?: [number, number];
+  /** soundstorm: the codec resynthesis's WER, wer − codec_wer (issue 4's bar) and codec_wer − reference_wer (issue 3's). */
+  codec_wer?: number;
+  wer_minus_codec?: number;
+  wer_minus_codec_ci95?: [number, number];
+  codec_minus_reference?: number;
+  codec_minus_reference_ci95?: [number, number];
 }
 
 export interface PooledReport {
-  stage: "e2e-pooled";
+  stage: "e2e-pooled" | "soundstorm-pooled";
   /** The reports' names (file paths), in the order given. */
   reports: string[];
-  settings: Partial<Record<(typeof SETTINGS)[number], unknown>>;
+  settings: Record<string, unknown>;
   voices: Record<string, PooledVoice>;
 }
 
+type Row = { text: string } & Partial<Record<string, string>>;
+type Scored = { errors: number; words: number };
+
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
+/** A-vs-B over the sentences where both were transcribed: the pooled difference, its interval, A's and B's WERs. */
+function compare(rows: readonly Row[], a: string, b: string): { n: number; a: number; b: number; points: number; ci95: [number, number] } | null {
+  const both = rows.filter((r) => r[a] !== undefined && r[b] !== undefined);
+  if (both.length === 0) return null;
+  const score = (f: string): Scored[] => both.map((r) => errorsOf(r.text, r[f]!));
+  const units = pairErrors(score(a), score(b));
+  const w = pooledWers(units), d = differenceWithInterval(units);
+  return { n: both.length, a: r2(w.a), b: r2(w.b), points: d.points, ci95: d.ci95 };
+}
+
+function summarize(stage: Stage, rows: readonly Row[]): PooledVoice {
+  const words = rows.reduce((s, r) => s + normalizeWords(r.text).length, 0);
+  const vsFlite = compare(rows, "hyp", "reference_hyp")!;
+  const v: PooledVoice = { sentences: rows.length, words, wer: vsFlite.a, reference_wer: vsFlite.b };
+  if (stage === "e2e") {
+    v.wer_minus_reference = vsFlite.points;
+    v.wer_minus_reference_ci95 = vsFlite.ci95;
+    const s = compare(rows, "streaming_hyp", "hyp");
+    if (s) Object.assign(v, { streaming_sentences: s.n, streaming_wer: s.a, streaming_minus_whole: s.points, streaming_minus_whole_ci95: s.ci95 });
+  } else {
+    const c = compare(rows, "hyp", "codec_hyp")!, r = compare(rows, "codec_hyp", "reference_hyp")!;
+    Object.assign(v, { codec_wer: c.b, wer_minus_codec: c.points, wer_minus_codec_ci95: c.ci95,
+      codec_minus_reference: r.points, codec_minus_reference_ci95: r.ci95 });
+  }
+  return v;
+}
+
 /**
- * Pool `reports` (each with its name, for errors). Every report must be an e2e report with transcripts for
- * each voice it scores, made with the same settings; a sentence may appear once per voice (pooling the same
- * sentence twice would count it double and narrow the interval falsely).
+ * Pool `reports` (each with its name, for errors). All must be reports of one kind (eval e2e or eval soundstorm)
+ * with transcripts for each voice they score, made with the same settings; a sentence may appear once per voice
+ * (pooling the same sentence twice would count it double and narrow the interval falsely).
  */
-export function poolE2EReports(reports: readonly { name: string; report: unknown }[]): PooledReport {
+export function poolReports(reports: readonly { name: string; report: unknown }[]): PooledReport {
   if (reports.length === 0) throw new PoolError("no reports to pool");
+  const kindOf = (name: string, r: unknown): Stage => {
+    const o = r as { stage?: unknown; voices?: unknown } | null;
+    if (!o || typeof o !== "object" || !o.voices || typeof o.voices !== "object" || !Object.hasOwn(STAGES, String(o.stage))) {
+      throw new PoolError(`${name} is not an eval e2e or eval soundstorm report`);
+    }
+    return o.stage as Stage;
+  };
   const first = reports[0];
-  const settings: PooledReport["settings"] = {};
-  const rows = new Map<string, { text: string; hyp: string; ref: string; stream?: string }[]>();
+  const stage = kindOf(first.name, first.report);
+  const { settings: keys, fields } = STAGES[stage];
+  const settings: Record<string, unknown> = {};
+  const rows = new Map<string, Row[]>();
   const seen = new Map<string, string>();
   for (const { name, report } of reports) {
-    const r = report as Partial<E2EEvalReport> | null;
-    if (!r || typeof r !== "object" || r.stage !== "e2e" || !r.voices || typeof r.voices !== "object") {
-      throw new PoolError(`${name} is not an eval e2e report`);
-    }
-    for (const k of SETTINGS) {
-      const b = (r as Record<string, unknown>)[k];
-      // a --whole-only report has no text rate: its whole sentences pool with any streamed report's
+    const kind = kindOf(name, report);
+    if (kind !== stage) throw new PoolError(`${name} is an eval ${kind} report, ${first.name} an eval ${stage} one`);
+    const r = report as Record<string, unknown> & { voices: Record<string, { transcripts?: unknown }> };
+    for (const k of keys) {
+      const b = r[k];
+      // an e2e --whole-only report has no text rate: its whole sentences pool with any streamed report's
       if (k === "words_per_second" && (b === undefined || settings[k] === undefined)) {
         if (b !== undefined) settings[k] = b;
         continue;
@@ -70,39 +122,28 @@ export function poolE2EReports(reports: readonly { name: string; report: unknown
     }
     for (const [voice, score] of Object.entries(r.voices)) {
       const ts = score.transcripts;
-      if (!Array.isArray(ts)) throw new PoolError(`${name} has no transcripts for ${voice} (run eval e2e with --transcripts)`);
+      if (!Array.isArray(ts)) throw new PoolError(`${name} has no transcripts for ${voice} (run eval ${stage} with --transcripts)`);
       const list = rows.get(voice) ?? [];
-      for (const t of ts) {
+      for (const t of ts as Record<string, unknown>[]) {
+        if (typeof t.text !== "string" || typeof t.hyp !== "string" || typeof t.reference_hyp !== "string") {
+          throw new PoolError(`${name}: a transcript of ${voice} lacks text, hyp or reference_hyp`);
+        }
         const key = `${voice}\u0000${t.text}`;
         const before = seen.get(key);
         if (before !== undefined) throw new PoolError(`${voice} speaks "${t.text}" in both ${before} and ${name}`);
         seen.set(key, name);
-        list.push({ text: t.text, hyp: t.hyp, ref: t.reference_hyp, ...(t.streaming_hyp !== undefined ? { stream: t.streaming_hyp } : {}) });
+        const row: Row = { text: t.text };
+        for (const f of fields) if (typeof t[f] === "string") row[f] = t[f] as string;
+        list.push(row);
       }
       rows.set(voice, list);
     }
   }
   const voices: Record<string, PooledVoice> = {};
   for (const [voice, list] of rows) {
-    const whole = list.map((x) => errorsOf(x.text, x.hyp));
-    const flite = list.map((x) => errorsOf(x.text, x.ref));
-    const vsFlite = pairErrors(whole, flite);
-    const { a, b } = pooledWers(vsFlite);
-    const d = differenceWithInterval(vsFlite);
-    const v: PooledVoice = {
-      sentences: list.length, words: whole.reduce((s, x) => s + x.words, 0),
-      wer: r2(a), reference_wer: r2(b), wer_minus_reference: d.points, wer_minus_reference_ci95: d.ci95,
-    };
-    const streamed = list.flatMap((x, i) => (x.stream !== undefined ? [{ s: errorsOf(x.text, x.stream), w: whole[i] }] : []));
-    if (streamed.length) {
-      const vsWhole = pairErrors(streamed.map((x) => x.s), streamed.map((x) => x.w));
-      const ds = differenceWithInterval(vsWhole);
-      v.streaming_sentences = streamed.length;
-      v.streaming_wer = r2(pooledWers(vsWhole).a);
-      v.streaming_minus_whole = ds.points;
-      v.streaming_minus_whole_ci95 = ds.ci95;
-    }
-    voices[voice] = v;
+    if (list.length === 0) continue;
+    if (stage === "soundstorm" && list.some((x) => x.codec_hyp === undefined)) throw new PoolError(`a soundstorm transcript of ${voice} lacks codec_hyp`);
+    voices[voice] = summarize(stage, list);
   }
-  return { stage: "e2e-pooled", reports: reports.map((r) => r.name), settings, voices };
+  return { stage: `${stage}-pooled`, reports: reports.map((r) => r.name), settings, voices };
 }
