@@ -83,7 +83,7 @@ test("eval soundstorm reports pool into SoundStorm − codec (issue 4's bar) and
     /e\.json is an eval e2e report, a\.json an eval soundstorm one/);
 });
 
-test("`soundstorm eval pool` writes the pooled report, and exits 2 on reports it cannot pool", () => {
+test("`soundstorm eval pool` writes the pooled report, exits 1 on reports it cannot pool and skips repeats when asked", () => {
   const dir = mkdtempSync(join(tmpdir(), "soundstorm-pool-"));
   const a = join(dir, "a.json"), b = join(dir, "b.json"), out = join(dir, "pooled.json");
   writeFileSync(a, JSON.stringify(report({ rms: A, slt: B })));
@@ -94,7 +94,11 @@ test("`soundstorm eval pool` writes the pooled report, and exits 2 on reports it
   assert.equal(p.voices.rms.sentences, 5);
   assert.equal(p.voices.slt.sentences, 3);
   const dup = spawnSync("node", ["bin/soundstorm.js", "eval", "pool", "--json", out, a, a], { encoding: "utf8" });
-  assert.equal(dup.status, 2);
-  assert.match(dup.stderr, /in both/);
+  assert.equal(dup.status, 1);
+  assert.match(dup.stderr, /^soundstorm: rms speaks "Open the door\." in both .*--skip-repeats keeps the first/);
+  const skip = spawnSync("node", ["bin/soundstorm.js", "eval", "pool", "--json", out, "--skip-repeats", a, b, a], { encoding: "utf8" });
+  assert.equal(skip.status, 0, skip.stderr);
+  const q = JSON.parse(readFileSync(out, "utf8"));
+  assert.deepEqual([q.voices.rms.sentences, q.voices.rms.repeats_skipped, q.voices.slt.sentences, q.voices.slt.repeats_skipped], [5, 2, 3, 3]);
   assert.equal(spawnSync("node", ["bin/soundstorm.js", "eval", "pool", a]).status, 2);
 });

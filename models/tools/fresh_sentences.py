@@ -33,6 +33,8 @@ def main(argv=None) -> None:
     ap.add_argument("--min-words", type=int, default=6)
     ap.add_argument("--max-words", type=int, default=20)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--exclude", nargs="*", default=[],
+                    help="sentence files to leave out too (sets drawn before: draws with different seeds can overlap)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
     held_out: set[str] = set()
@@ -41,6 +43,8 @@ def main(argv=None) -> None:
     # what sstrain.corpus draws from (its shuffle depends on the order, so the held-out lines are left out the same way)
     sentences = load_sentences(Path(a.text_src), held_out, FORTUNES)
     used = set(held_out)
+    for p in a.exclude:
+        used.update(sentence_key(line) for line in Path(p).read_text().splitlines() if line.strip())
     if a.corpus:
         for split in ("train", "valid", "test"):
             with open(Path(a.corpus) / f"{split}.jsonl") as f:

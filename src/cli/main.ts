@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { evalCodec } from "../eval/codec-eval.js";
 import { evalSoundStorm } from "../eval/soundstorm-eval.js";
 import { evalE2E, TURN_CLOCKS, type TurnClock } from "../eval/e2e-eval.js";
-import { poolReports, PoolError } from "../eval/pool.js";
+import { poolReports } from "../eval/pool.js";
 import { DEFAULT_SPEAKER_CLASSIFIER } from "../eval/speaker-id.js";
 import { sha256Hex } from "../server/auth.js";
 import { createApp, loadSynthesizer } from "../app.js";
@@ -30,7 +30,7 @@ const USAGE = `usage:
   soundstorm eval e2e --sentences FILE --json OUT [--model DIR] [--voices a,b] [--whole-only] [--speed 0.5-2]
                       [--latency low|balanced|quality] [--seed N] [--clock virtual|real] [--transcripts]
                       [--acoustic-levels K] [--words-per-second 0.5-100]
-  soundstorm eval pool --json OUT REPORT.json...   (eval e2e or eval soundstorm --transcripts reports of different
+  soundstorm eval pool --json OUT [--skip-repeats] REPORT.json...   (eval e2e or eval soundstorm --transcripts reports of different
                       sentences, pooled per voice: WERs and paired-bootstrap intervals over all their sentences)
   soundstorm prepare phonemes --corpus DIR   (training data: phonemize the corpus with the server's front end)
   soundstorm prepare units --corpus DIR --out FILE.jsonl [--model DIR] [--split train] [--limit N] [--speakers a,b] [--codes]
@@ -114,17 +114,15 @@ function readSentences(path: string): string[] {
 
 /** `eval pool`: several reports' sentences read as one set. */
 function evaluatePool(argv: string[]): void {
-  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: "string" } }, allowPositionals: true });
+  const { values, positionals } = parseArgs({ args: argv, options: { json: { type: "string" }, "skip-repeats": { type: "boolean" } }, allowPositionals: true });
   if (!values.json || positionals.length === 0) throw new UsageError("eval pool needs --json OUT and one or more eval e2e or eval soundstorm reports");
   const reports = positionals.map((name) => {
     try { return { name, report: JSON.parse(readFileSync(name, "utf8")) as unknown }; } catch (e) {
       throw new UsageError(`${name}: ${(e as Error).message}`);
     }
   });
-  let pooled;
-  try { pooled = poolReports(reports); } catch (e) {
-    throw e instanceof PoolError ? new UsageError(e.message) : e;
-  }
+  // reports that cannot be pooled (other settings, a repeated sentence) fail as data errors (exit 1), not usage
+  const pooled = poolReports(reports, { skipRepeats: Boolean(values["skip-repeats"]) });
   writeFileSync(values.json, JSON.stringify(pooled, null, 2) + "\n");
   console.log(JSON.stringify(pooled));
 }

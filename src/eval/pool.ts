@@ -41,6 +41,8 @@ export interface PooledVoice {
   wer_minus_codec_ci95?: [number, number];
   codec_minus_reference?: number;
   codec_minus_reference_ci95?: [number, number];
+  /** With skipRepeats: later readings of a sentence this voice already had, left out. */
+  repeats_skipped?: number;
 }
 
 export interface PooledReport {
@@ -85,10 +87,11 @@ function summarize(stage: Stage, rows: readonly Row[]): PooledVoice {
 
 /**
  * Pool `reports` (each with its name, for errors). All must be reports of one kind (eval e2e or eval soundstorm)
- * with transcripts for each voice they score, made with the same settings; a sentence may appear once per voice
- * (pooling the same sentence twice would count it double and narrow the interval falsely).
+ * with transcripts for each voice they score, made with the same settings. A sentence counts once per voice:
+ * pooling it twice would count it double and narrow the interval falsely, so a repeat is an error, or with
+ * `skipRepeats` (fresh sets drawn with different seeds can share a sentence) its first reading is kept.
  */
-export function poolReports(reports: readonly { name: string; report: unknown }[]): PooledReport {
+export function poolReports(reports: readonly { name: string; report: unknown }[], o: { skipRepeats?: boolean } = {}): PooledReport {
   if (reports.length === 0) throw new PoolError("no reports to pool");
   const kindOf = (name: string, r: unknown): Stage => {
     const o = r as { stage?: unknown; voices?: unknown } | null;
@@ -103,6 +106,7 @@ export function poolReports(reports: readonly { name: string; report: unknown }[
   const settings: Record<string, unknown> = {};
   const rows = new Map<string, Row[]>();
   const seen = new Map<string, string>();
+  const skipped = new Map<string, number>();
   for (const { name, report } of reports) {
     const kind = kindOf(name, report);
     if (kind !== stage) throw new PoolError(`${name} is an eval ${kind} report, ${first.name} an eval ${stage} one`);
@@ -130,7 +134,11 @@ export function poolReports(reports: readonly { name: string; report: unknown }[
         }
         const key = `${voice}\u0000${t.text}`;
         const before = seen.get(key);
-        if (before !== undefined) throw new PoolError(`${voice} speaks "${t.text}" in both ${before} and ${name}`);
+        if (before !== undefined) {
+          if (!o.skipRepeats) throw new PoolError(`${voice} speaks "${t.text}" in both ${before} and ${name} (--skip-repeats keeps the first)`);
+          skipped.set(voice, (skipped.get(voice) ?? 0) + 1);
+          continue;
+        }
         seen.set(key, name);
         const row: Row = { text: t.text };
         for (const f of fields) if (typeof t[f] === "string") row[f] = t[f] as string;
@@ -144,6 +152,7 @@ export function poolReports(reports: readonly { name: string; report: unknown }[
     if (list.length === 0) continue;
     if (stage === "soundstorm" && list.some((x) => x.codec_hyp === undefined)) throw new PoolError(`a soundstorm transcript of ${voice} lacks codec_hyp`);
     voices[voice] = summarize(stage, list);
+    if (o.skipRepeats) voices[voice].repeats_skipped = skipped.get(voice) ?? 0;
   }
   return { stage: `${stage}-pooled`, reports: reports.map((r) => r.name), settings, voices };
 }
