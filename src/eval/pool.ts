@@ -94,11 +94,11 @@ function summarize(stage: Stage, rows: readonly Row[]): PooledVoice {
 export function poolReports(reports: readonly { name: string; report: unknown }[], o: { skipRepeats?: boolean } = {}): PooledReport {
   if (reports.length === 0) throw new PoolError("no reports to pool");
   const kindOf = (name: string, r: unknown): Stage => {
-    const o = r as { stage?: unknown; voices?: unknown } | null;
-    if (!o || typeof o !== "object" || !o.voices || typeof o.voices !== "object" || !Object.hasOwn(STAGES, String(o.stage))) {
+    const x = r as { stage?: unknown; voices?: unknown } | null;
+    if (!x || typeof x !== "object" || !x.voices || typeof x.voices !== "object" || !Object.hasOwn(STAGES, String(x.stage))) {
       throw new PoolError(`${name} is not an eval e2e or eval soundstorm report`);
     }
-    return o.stage as Stage;
+    return x.stage as Stage;
   };
   const first = reports[0];
   const stage = kindOf(first.name, first.report);
