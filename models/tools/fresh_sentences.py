@@ -37,14 +37,15 @@ def main(argv=None) -> None:
                     help="sentence files to leave out too (sets drawn before: draws with different seeds can overlap)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args(argv)
-    held_out: set[str] = set()
-    for p in sorted(Path(a.eval_dir).glob("*.txt")):
-        held_out.update(sentence_key(line) for line in p.read_text().splitlines() if line.strip())
+    def keys(path: Path) -> set[str]:
+        return {sentence_key(line) for line in path.read_text().splitlines() if line.strip()}
+
+    held_out: set[str] = set().union(*(keys(p) for p in sorted(Path(a.eval_dir).glob("*.txt"))))
     # what sstrain.corpus draws from (its shuffle depends on the order, so the held-out lines are left out the same way)
     sentences = load_sentences(Path(a.text_src), held_out, FORTUNES)
     used = set(held_out)
     for p in a.exclude:
-        used.update(sentence_key(line) for line in Path(p).read_text().splitlines() if line.strip())
+        used |= keys(Path(p))
     if a.corpus:
         for split in ("train", "valid", "test"):
             with open(Path(a.corpus) / f"{split}.jsonl") as f:

@@ -6,7 +6,7 @@
  * Reads `eval e2e --transcripts` reports (the end-to-end bars) and `eval soundstorm --transcripts` reports
  * (SoundStorm against codec resynthesis, and the resynthesis against flite).
  */
-import { differenceWithInterval, errorsOf, pairErrors, pooledWers } from "./bootstrap.js";
+import { differenceWithInterval, errorsOf, pooledWers } from "./bootstrap.js";
 import { normalizeWords } from "./wer.js";
 
 export class PoolError extends Error {
@@ -53,23 +53,24 @@ export interface PooledReport {
   voices: Record<string, PooledVoice>;
 }
 
-type Row = { text: string } & Partial<Record<string, string>>;
-type Scored = { errors: number; words: number };
+/** One sentence: its text and each transcript's word errors against it, scored once. */
+type Row = { text: string; words: number; errors: Partial<Record<string, number>> };
 
 const r2 = (x: number) => Math.round(x * 100) / 100;
 
 /** A-vs-B over the sentences where both were transcribed: the pooled difference, its interval, A's and B's WERs. */
 function compare(rows: readonly Row[], a: string, b: string): { n: number; a: number; b: number; points: number; ci95: [number, number] } | null {
-  const both = rows.filter((r) => r[a] !== undefined && r[b] !== undefined);
-  if (both.length === 0) return null;
-  const score = (f: string): Scored[] => both.map((r) => errorsOf(r.text, r[f]!));
-  const units = pairErrors(score(a), score(b));
+  const units = rows.flatMap((r) => {
+    const ea = r.errors[a], eb = r.errors[b];
+    return ea !== undefined && eb !== undefined ? [{ errorsA: ea, errorsB: eb, words: r.words }] : [];
+  });
+  if (units.length === 0) return null;
   const w = pooledWers(units), d = differenceWithInterval(units);
-  return { n: both.length, a: r2(w.a), b: r2(w.b), points: d.points, ci95: d.ci95 };
+  return { n: units.length, a: r2(w.a), b: r2(w.b), points: d.points, ci95: d.ci95 };
 }
 
 function summarize(stage: Stage, rows: readonly Row[]): PooledVoice {
-  const words = rows.reduce((s, r) => s + normalizeWords(r.text).length, 0);
+  const words = rows.reduce((s, r) => s + r.words, 0);
   const vsFlite = compare(rows, "hyp", "reference_hyp")!;
   const v: PooledVoice = { sentences: rows.length, words, wer: vsFlite.a, reference_wer: vsFlite.b };
   if (stage === "e2e") {
@@ -140,9 +141,9 @@ export function poolReports(reports: readonly { name: string; report: unknown }[
           continue;
         }
         seen.set(key, name);
-        const row: Row = { text: t.text };
-        for (const f of fields) if (typeof t[f] === "string") row[f] = t[f] as string;
-        list.push(row);
+        const errors: Row["errors"] = {};
+        for (const f of fields) if (typeof t[f] === "string") errors[f] = errorsOf(t.text, t[f] as string).errors;
+        list.push({ text: t.text, words: normalizeWords(t.text).length, errors });
       }
       rows.set(voice, list);
     }
@@ -150,7 +151,7 @@ export function poolReports(reports: readonly { name: string; report: unknown }[
   const voices: Record<string, PooledVoice> = {};
   for (const [voice, list] of rows) {
     if (list.length === 0) continue;
-    if (stage === "soundstorm" && list.some((x) => x.codec_hyp === undefined)) throw new PoolError(`a soundstorm transcript of ${voice} lacks codec_hyp`);
+    if (stage === "soundstorm" && list.some((x) => x.errors.codec_hyp === undefined)) throw new PoolError(`a soundstorm transcript of ${voice} lacks codec_hyp`);
     voices[voice] = summarize(stage, list);
     if (o.skipRepeats) voices[voice].repeats_skipped = skipped.get(voice) ?? 0;
   }
